@@ -1,0 +1,1 @@
+"""Benchmarks of the scheduler core (closed-loop replay, timing); see benchmarks/README.md."""

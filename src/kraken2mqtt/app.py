@@ -1,0 +1,131 @@
+"""Entry points behind the CLI: ``run`` and ``status`` (``check-config`` is in :mod:`checks`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import structlog
+
+from kraken2mqtt.clock import SystemClock
+from kraken2mqtt.daemon import Daemon, describe
+from kraken2mqtt.kraken.client import KrakenClient
+from kraken2mqtt.kraken.signals import of as signals_of
+from kraken2mqtt.settings import Settings
+from kraken2mqtt.store.commands import CommandQueue
+from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class FirstLook:
+    """What one authenticated pass finds: the login's accounts and the rate-limit allowance."""
+
+    accounts: list[str] = field(default_factory=list)
+    rate_limit: dict[str, Any] | None = None
+    token_expires_at: float | None = None
+
+
+async def first_look(client: KrakenClient) -> FirstLook:
+    found = FirstLook()
+    viewer = (await client.execute("Viewer")).data.get("viewer") or {}
+    found.accounts = [str(a.get("number")) for a in viewer.get("accounts") or [] if isinstance(a, dict)]
+    allowance = await client.rate_limit()
+    if allowance is not None:
+        found.rate_limit = {"limit": allowance.limit, "remaining": allowance.remaining}
+    found.token_expires_at = client.auth.expires_at if client.auth else None
+    return found
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (systemd) and SIGINT (Ctrl-C) end the daemon gracefully."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> int:
+    if not settings.kraken.has_credentials:
+        print(
+            "kraken2mqtt: no Kraken credentials: set kraken.api_key (or email and password) in the config, "
+            "KRAKEN2MQTT_KRAKEN__API_KEY, or the systemd credential kraken_api_key",
+            file=out,
+        )
+        return 2
+    if once:
+        daemon = Daemon(settings, clock=SystemClock())
+        try:
+            snapshot = await daemon.poll_once()
+        finally:
+            await daemon.close()
+        print(describe(snapshot, daemon.poller.signals()), file=out)
+        return 0 if snapshot.account_number else 1
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    daemon = Daemon(settings, clock=SystemClock(), out=out if out.isatty() else None)
+    log.info("daemon.start", deployment=settings.kraken.deployment)
+    await daemon.run(stop)
+    log.info("daemon.stopped")
+    return 0
+
+
+def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> int:
+    """What the daemon knows, from its state file (works whether or not the daemon is running)."""
+    status: dict[str, Any] = {
+        "state_dir": str(settings.state_dir),
+        "deployment": settings.kraken.deployment,
+        "endpoint": settings.kraken.endpoint_url,
+        "token_expires_at": None,
+        "pending_commands": [],
+    }
+    snapshot = None
+    now = datetime.now(UTC)
+    if (settings.state_dir / "kraken2mqtt.db").exists():
+        store = StateStore(settings.state_dir)
+        queue = CommandQueue(store.path)
+        try:
+            tokens = SqliteTokenStore(store).load()
+            if tokens is not None:
+                status["token_expires_at"] = datetime.fromtimestamp(tokens.expires_at, UTC).isoformat(
+                    timespec="seconds"
+                )
+            snapshot = store.load_snapshot(settings.kraken.deployment, settings.kraken.account_number)
+            status["pending_commands"] = [
+                {
+                    "device": p.command.device,
+                    "control": p.command.control.value,
+                    "value": p.command.value,
+                    "attempts": p.attempts,
+                    "last_error": p.last_error,
+                }
+                for p in queue.pending()
+            ]
+        finally:
+            queue.close()
+            store.close()
+    if snapshot is not None:
+        status["account"] = snapshot.account_number
+        status["data_age_seconds"] = {
+            s.value: (round(a) if (a := snapshot.age(s, now)) is not None else None) for s in snapshot.status
+        }
+    if as_json:
+        print(json.dumps(status, indent=2), file=out)
+        return 0
+    print(f"{status['deployment']} at {status['endpoint']}; state in {status['state_dir']}", file=out)
+    print(f"token valid until {status['token_expires_at'] or '(no token)'}", file=out)
+    if snapshot is None:
+        print("no data yet: the daemon has not polled (kraken2mqtt run)", file=out)
+    else:
+        print(describe(snapshot, signals_of(snapshot, now)), file=out)
+        ages = ", ".join(f"{k} {v}s" for k, v in status["data_age_seconds"].items() if v is not None)
+        print(f"  data ages: {ages}", file=out)
+    for p in status["pending_commands"]:
+        print(f"  pending: {p['device']} {p['control']}={p['value']} ({p['attempts']} attempts)", file=out)
+    return 0

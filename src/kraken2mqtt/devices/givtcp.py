@@ -1,0 +1,137 @@
+"""GivEnergy inverter/battery through GivTCP.
+
+Facts (shared/device-mqtt-apis.md §4, britkat1980/giv_tcp ``GivTCP/mqtt.py``, ``write.py``, ``read.py``):
+
+* Commands: ``<root>/control/<SN>/<command>`` (lower-case ``control``), plain-string payloads. They are queued
+  and run later by GivTCP's worker (⚠ the delay is not documented).
+* ``forceCharge`` / ``forceExport`` take minutes (GivTCP runs them for that long, then reverts on its own) or
+  ``Cancel``. ``tempPauseDischarge`` takes minutes or ``Cancel``. ``setChargeRate`` / ``setDischargeRate``
+  take **watts** (GivTCP converts and caps them).
+* Every command writes inverter registers, and GivTCP counts register writes: write on change only.
+* State: ``<root>/<SN>/Power/Power/SOC``, ``…/Battery_Power`` (W, ≥ 0 discharge, ≤ 0 charge). The
+  control entities ``<root>/<SN>/Control/Force_Charge``, ``Force_Export``, ``Temp_Pause_Discharge`` read
+  ``Running`` or ``Normal`` (from GivTCP's source: the timed-run flags and their revert).
+
+Action mapping (a battery "hold" keeps its SoC: no forced charge/export and no discharging):
+
+=============== ==========================================================================================
+charge          cancel a running export/pause; ``setChargeRate`` W (if ``control_rate``); ``forceCharge`` N
+discharge       cancel a running charge/pause; ``setDischargeRate`` W (if ``control_rate``); ``forceExport`` N
+                (with ``discharge = "eco"``: only the cancels, so the inverter's eco mode supplies the house)
+hold, stop      cancel a running charge/export; ``tempPauseDischarge`` N
+follow_kraken   cancel whatever of the three is running (the inverter's own schedule/eco mode decides)
+=============== ==========================================================================================
+
+A timed run is not re-sent while GivTCP reports it ``Running``; when it ends (GivTCP reverted) and the action
+still wants it, it is started again (without that state, every ``timer_minutes``). If this daemon stops,
+GivTCP reverts within ``timer_minutes``.
+A ``Cancel`` is sent only when GivTCP reports the run ``Running`` or (state unknown) we started it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from kraken2mqtt.devices.base import (
+    Adapter,
+    DeviceKind,
+    ReportedState,
+    Resend,
+    Write,
+    parse_float,
+)
+from kraken2mqtt.devices.config import GivTcpConfig
+from kraken2mqtt.planner.model import ActionKind, DeviceAction
+
+# command -> Control/<entity> that reports whether its timed run is going
+_RUNS = {
+    "forceCharge": "Force_Charge",
+    "forceExport": "Force_Export",
+    "tempPauseDischarge": "Temp_Pause_Discharge",
+}
+_CANCEL = "Cancel"
+
+
+class GivTcpAdapter(Adapter[GivTcpConfig]):
+    name = "givtcp"
+    kinds = frozenset({DeviceKind.BATTERY})
+
+    @property
+    def state_base(self) -> str:
+        return f"{self.config.topic}/{self.config.serial}"
+
+    def command_topic(self, command: str) -> str:
+        return f"{self.config.topic}/control/{self.config.serial}/{command}"
+
+    def subscriptions(self) -> list[str]:
+        b = self.state_base
+        return [f"{b}/Power/Power/SOC", f"{b}/Power/Power/Battery_Power"] + [
+            f"{b}/Control/{entity}" for entity in _RUNS.values()
+        ]
+
+    def _parse(self, topic: str, text: str) -> dict[str, Any] | None:
+        key = topic[len(self.state_base) + 1 :]
+        if key == "Power/Power/SOC":
+            soc = parse_float(text)
+            if not 0 <= soc <= 100:
+                return {}  # implausible reading: keep raw only
+            return {"soc_pct": soc}
+        if key == "Power/Power/Battery_Power":
+            # GivTCP: >= 0 discharging. Ours: > 0 drawing power (charging).
+            return {"power_kw": -parse_float(text) / 1000.0, "charging": parse_float(text) < 0}
+        return {}  # Control/...: Running | Normal, compared from raw
+
+    def _running(self, reported: ReportedState, command: str) -> bool | None:
+        text = reported.raw.get(f"{self.state_base}/Control/{_RUNS[command]}")
+        if text is None:
+            return None
+        return text.strip().lower() == "running"
+
+    def _start(self, command: str, reported: ReportedState) -> Write:
+        minutes = self.config.timer_minutes
+        message = self.msg(self.command_topic(command), str(minutes))
+        running = self._running(reported, command)
+        if running is None:
+            # No Control/... state from this GivTCP: renew the run when its timer has ended.
+            return Write(message, None, keepalive=timedelta(minutes=minutes))
+        return Write(message, running, Resend.ON_CHANGE)
+
+    def _cancel(self, command: str, reported: ReportedState) -> Write | None:
+        running = self._running(reported, command)
+        if running is None:
+            last = self.last_sent(self.command_topic(command))
+            running = last is not None and last.key != _CANCEL  # we started it and have not cancelled it
+        if not running:
+            return None
+        # matches=False: a known-running run is cancelled again (after refresh) if it keeps running.
+        return Write(self.msg(self.command_topic(command), _CANCEL), False, Resend.ON_CHANGE)
+
+    def _rate(self, command: str, power_kw: float) -> Write | None:
+        if not self.config.control_rate or power_kw <= 0:
+            return None
+        step = self.config.rate_step_w
+        watts = max(step, round(power_kw * 1000.0 / step) * step)
+        # ⚠ the read-back unit of Battery_Charge_Rate is not confirmed: compared with what we sent only.
+        return Write(self.msg(self.command_topic(command), str(watts)), None, Resend.ON_CHANGE)
+
+    def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
+        kind = action.kind
+        if kind is ActionKind.CHARGE:
+            keep, rate = "forceCharge", self._rate("setChargeRate", action.power_kw)
+        elif kind is ActionKind.DISCHARGE and self.config.discharge == "export":
+            keep, rate = "forceExport", self._rate("setDischargeRate", action.power_kw)
+        elif kind is ActionKind.DISCHARGE:  # "eco": cancel our runs, the inverter covers the house load
+            keep, rate = "", None
+        elif kind in (ActionKind.HOLD, ActionKind.STOP):
+            keep, rate = "tempPauseDischarge", None
+        elif kind is ActionKind.FOLLOW_KRAKEN:
+            keep, rate = "", None
+        else:
+            raise self.unsupported(self.name, action)
+        writes = [w for c in _RUNS if c != keep and (w := self._cancel(c, reported)) is not None]
+        if rate is not None:
+            writes.append(rate)
+        if keep:
+            writes.append(self._start(keep, reported))
+        return writes

@@ -1,0 +1,542 @@
+"""The polling loop: asks :mod:`poll_policy` what is due, runs the few combined documents that cover it,
+folds the results into the :class:`Snapshot`, persists what changed and signals readers.
+
+Failure never loses data: a stream that fails (transport, 5xx, brownout, wrong shape, unknown values) keeps
+its last good data and records the error and its age. Readers wait on :attr:`Poller.changed` (an
+``asyncio.Event``) or pass ``on_change``; they are woken on change, not on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+
+from kraken2mqtt.clock import Clock
+from kraken2mqtt.kraken import capabilities, parse, poll_policy, signals, tariffs
+from kraken2mqtt.kraken.budget import ServerAllowance
+from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
+from kraken2mqtt.kraken.dispatches import DispatchTracker
+from kraken2mqtt.kraken.errors import KrakenError
+from kraken2mqtt.kraken.snapshot import (
+    DevicesData,
+    EventsData,
+    HeatPumpData,
+    Mode,
+    Snapshot,
+    Stream,
+    comparable,
+)
+from kraken2mqtt.store.sqlite import StateStore
+
+log = structlog.get_logger(__name__)
+
+LIVE = frozenset({Stream.DISPATCHES, Stream.DEVICES})
+#: At most this many DE agreements / AU products are looked up per tariff refresh.
+MAX_AGREEMENTS = 3
+#: Changes to these streams do not wake readers (they move on every poll).
+QUIET = frozenset({Stream.RATE_LIMIT})
+
+ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    polled: frozenset[Stream]
+    changed: frozenset[Stream]
+    failed: frozenset[Stream]
+    plan: poll_policy.PollPlan
+
+
+class Poller:
+    def __init__(
+        self,
+        client: KrakenClient,
+        *,
+        deployment: str,
+        clock: Clock,
+        account_number: str | None = None,
+        store: StateStore | None = None,
+        on_change: ChangeCallback | None = None,
+        pending_commands: Callable[[], bool] | None = None,
+        topup_device_id: str | None = None,
+    ) -> None:
+        self.client = client
+        self.deployment = deployment
+        self.clock = clock
+        self.store = store
+        self.on_change = on_change
+        self.pending_commands = pending_commands or (lambda: False)
+        self.topup_device_id = topup_device_id
+        self.streams = poll_policy.streams_for(deployment)
+        self.changed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tracker = DispatchTracker()
+        self._legacy_devices: bool | None = None  # None: not probed
+        mode: Mode = "full"
+        if LIVE.isdisjoint(self.streams):
+            mode = "tariff-only" if Stream.TARIFFS in self.streams else "commands-only"
+        self._snapshot = Snapshot(deployment=deployment, account_number=account_number, mode=mode)
+        self.last_plan: poll_policy.PollPlan | None = None
+        self._force: frozenset[Stream] = frozenset()
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def signals(self, now: datetime | None = None) -> signals.Signals:
+        return signals.of(self._snapshot, now or self.clock.now(), self.streams - {Stream.RATE_LIMIT})
+
+    async def refresh(self) -> PollResult:
+        """Poll the live streams (dispatches, devices) now, whatever the policy says (the refresh button)."""
+        self._force = frozenset(LIVE & self.streams) or frozenset(self.streams - {Stream.RATE_LIMIT})
+        return await self.poll_once()
+
+    def wake(self) -> None:
+        """Re-plan now (e.g. a user command was queued)."""
+        self._wake.set()
+
+    # -- persistence ----------------------------------------------------------------------------------
+
+    async def restore(self) -> bool:
+        """Load the persisted snapshot (so readers have data before the first poll). True if found."""
+        if self.store is None:
+            return False
+        store = self.store
+        number = self._snapshot.account_number
+        loaded = await asyncio.to_thread(store.load_snapshot, self.deployment, number)
+        if loaded is None:
+            return False
+        self._tracker = DispatchTracker(loaded.dispatches)
+        self._tracker.advance(self.clock.now())
+        self._snapshot = loaded.model_copy(
+            update={"mode": self._snapshot.mode, "dispatches": self._tracker.dispatches}
+        )
+        log.info("poller.restored", streams=sorted(s.value for s in loaded.status))
+        self._notify(frozenset(loaded.status) - QUIET)
+        return True
+
+    async def _persist(self) -> None:
+        if self.store is None:
+            return
+        try:
+            await asyncio.to_thread(self.store.save_snapshot, self._snapshot, self.clock.now())
+        except Exception as exc:  # the disk must not stop polling
+            log.error("poller.persist_failed", error=str(exc)[:200])
+
+    # -- loop -----------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll until ``stop`` is set (or the task is cancelled)."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            result = await self.poll_once()
+            delay = max(1.0, (result.plan.next_at - self.clock.now()).total_seconds())
+            await self._sleep(delay, stop)
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, waker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker, stopper):
+                task.cancel()
+
+    async def poll_once(self) -> PollResult:
+        """Run whatever is due now; return what was polled, what changed and the plan for next time."""
+        now = self.clock.now()
+        before = self._snapshot
+        polled: set[Stream] = set()
+        if self._tracker.advance(now):
+            self._snapshot = self._snapshot.model_copy(update={"dispatches": self._tracker.dispatches})
+        # Up to three passes: discovery (viewer), then what is due, then what that revealed (a heat pump,
+        # a prepay meter) so a fresh start has everything after one cycle.
+        discovered = False
+        for _ in range(3):
+            plan = poll_policy.plan(
+                self._snapshot,
+                now,
+                pending_command=self.pending_commands(),
+                slowdown=self.client.budget.slowdown,
+                streams=self.streams,
+            )
+            todo = (plan.due | self._force) - polled
+            self._force = frozenset()
+            if not todo:
+                break
+            if self._snapshot.account_number is None:
+                if discovered:
+                    break
+                discovered = True
+                await self._discover(now)
+                continue
+            polled |= await self._run_due(todo, now)
+        changed = _changed(before, self._snapshot)
+        failed = frozenset(
+            s
+            for s in polled
+            if self._snapshot.stream(s).error is not None and self._snapshot.stream(s).attempted_at == now
+        )
+        if changed or polled:
+            await self._persist()
+        if changed - QUIET:
+            self._notify(changed - QUIET)
+        self.last_plan = poll_policy.plan(
+            self._snapshot,
+            self.clock.now(),
+            pending_command=self.pending_commands(),
+            slowdown=self.client.budget.slowdown,
+            streams=self.streams,
+        )
+        return PollResult(frozenset(polled), changed, failed, self.last_plan)
+
+    def _notify(self, changed: frozenset[Stream]) -> None:
+        if not changed:
+            return
+        self.changed.set()
+        if self.on_change is not None:
+            try:
+                self.on_change(self._snapshot, changed)
+            except Exception as exc:
+                log.error("poller.on_change_failed", error=str(exc)[:200])
+
+    # -- fetching -------------------------------------------------------------------------------------
+
+    async def _execute(self, document: str, variables: Mapping[str, Any]) -> GraphQLResult:
+        return await self.client.execute(document, variables, allow_partial=True, max_wait=30.0)
+
+    def _fail(self, streams: frozenset[Stream] | set[Stream], now: datetime, exc: BaseException) -> None:
+        text = str(exc) or type(exc).__name__
+        log.warning("poller.stream_failed", streams=sorted(s.value for s in streams), error=text[:200])
+        snap = self._snapshot
+        for stream in streams:
+            snap = snap.with_failure(stream, now, text)
+        self._snapshot = snap
+
+    async def _guard(
+        self, streams: frozenset[Stream], now: datetime, fetch: Callable[[], Any]
+    ) -> frozenset[Stream]:
+        try:
+            await fetch()
+        except KrakenError as exc:
+            self._fail(streams, now, exc)
+        except (parse.ParseError, ValueError, TypeError, KeyError) as exc:
+            self._fail(streams, now, parse.ParseError(f"unexpected response shape: {exc}"))
+        except Exception as exc:  # never let one bad response end the loop
+            log.error("poller.unexpected", error=repr(exc)[:300])
+            self._fail(streams, now, exc)
+        return streams
+
+    async def _discover(self, now: datetime) -> None:
+        if not capabilities.has(self.deployment, "viewer"):
+            return
+
+        async def fetch() -> None:
+            numbers = parse.viewer_accounts((await self.client.execute("Viewer")).data)
+            if not numbers:
+                raise parse.ParseError("viewer has no accounts")
+            if len(numbers) > 1:
+                log.info("poller.several_accounts", using=numbers[0], count=len(numbers))
+            self._snapshot = self._snapshot.model_copy(update={"account_number": numbers[0]})
+
+        await self._guard(frozenset({Stream.ACCOUNT}), now, fetch)
+
+    async def _run_due(self, due: frozenset[Stream], now: datetime) -> set[Stream]:
+        polled: set[Stream] = set()
+        if due & {Stream.ACCOUNT, Stream.TARIFFS}:
+            streams = frozenset({Stream.ACCOUNT, Stream.TARIFFS})
+            polled |= await self._guard(streams, now, lambda: self._fetch_account(now))
+        if due & (LIVE | {Stream.EVENTS}) and LIVE & self.streams:
+            with_events = (
+                Stream.EVENTS in due and self.deployment == "octopus-gb" and not self._legacy_devices
+            )
+            streams = (LIVE & self.streams) | ({Stream.EVENTS} if with_events else set())
+            polled |= await self._guard(frozenset(streams), now, lambda: self._fetch_live(now, with_events))
+        if Stream.HEAT_PUMPS in due:
+            polled |= await self._guard(
+                frozenset({Stream.HEAT_PUMPS}), now, lambda: self._fetch_heat_pumps(now)
+            )
+        if Stream.PREPAY in due:
+            polled |= await self._guard(frozenset({Stream.PREPAY}), now, lambda: self._fetch_prepay(now))
+        return polled
+
+    def _account_number(self) -> str:
+        number = self._snapshot.account_number
+        if number is None:
+            raise parse.ParseError("no account number")
+        return number
+
+    def _rate_limit(self, data: Mapping[str, Any], now: datetime) -> None:
+        rl = parse.rate_limit(data)
+        if rl is None:
+            return
+        if rl.limit is not None and rl.remaining is not None:
+            self.client.budget.update_from_server(
+                ServerAllowance(
+                    limit=rl.limit,
+                    remaining=rl.remaining,
+                    resets_at=rl.resets_at.timestamp() if rl.resets_at else None,
+                    blocked=rl.blocked,
+                )
+            )
+        self._set(Stream.RATE_LIMIT, now, rate_limit=rl)
+
+    def _set(self, stream: Stream, now: datetime, **fields: Any) -> None:
+        self._snapshot = self._snapshot.with_data(stream, now, **fields)
+
+    async def _fetch_account(self, now: datetime) -> None:
+        number = self._account_number()
+        if self.deployment == "octopus-gb":
+            result = await self._execute("PollAccountGb", {"accountNumber": number})
+            _raise_if_failed(result, "account")
+            account = result.data.get("account")
+            euids = _ok(result, "octoHeatPumpControllerEuids")
+            info = parse.account_info(account, euids=euids)
+            tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
+        elif self.deployment == "octopus-de":
+            result = await self._execute("PollAccountDe", {"accountNumber": number})
+            _raise_if_failed(result, "account")
+            account = parse.obj(result.data.get("account"), "account")
+            refs = parse.edges(account.get("marketSupplyAgreements"), "marketSupplyAgreements")
+            ids = [str(r["id"]) for r in refs if isinstance(r, dict) and r.get("id") is not None]
+            agreements = []
+            for agreement_id in ids[:MAX_AGREEMENTS]:
+                res = await self._execute("PollAgreementDe", {"id": agreement_id})
+                _raise_if_failed(res, "agreement")
+                if res.data.get("agreement") is not None:
+                    agreements.append(res.data["agreement"])
+            info = parse.account_info(account, agreement_ids=ids)
+            tariff_set = tariffs.de_tariffs(agreements, now)
+        elif self.deployment == "red-energy-au":
+            result = await self._execute("PollAccountAu", {"accountNumber": number})
+            _raise_if_failed(result, "account")
+            self._rate_limit(result.data, now)
+            account = parse.obj(result.data.get("account"), "account")
+            refs = [a for a in parse.items(account.get("agreements"), "agreements") if isinstance(a, dict)]
+            codes: list[str] = []
+            for ref in refs:
+                product = parse.sub(ref, "product")
+                if product.get("code") and str(product["code"]) not in codes:
+                    codes.append(str(product["code"]))
+            products: dict[str, Any] = {}
+            for code in codes[:MAX_AGREEMENTS]:
+                res = await self._execute("PollProductAu", {"code": code})
+                _raise_if_failed(res, "product")
+                if res.data.get("product") is not None:
+                    products[code] = res.data["product"]
+            info = parse.account_info(
+                account, agreement_ids=[str(r.get("id")) for r in refs], product_codes=codes
+            )
+            tariff_set = tariffs.au_tariffs(refs, products, now)
+        else:
+            return
+        self._set(Stream.ACCOUNT, now, account=info)
+        self._set(Stream.TARIFFS, now, tariffs=tariffs.with_history(tariff_set, self._snapshot.tariffs, now))
+
+    async def _fetch_live(self, now: datetime, with_events: bool) -> None:
+        number = self._account_number()
+        suffix = "Gb" if self.deployment == "octopus-gb" else "De"
+        if self._legacy_devices:
+            document = f"PollLiveLegacy{suffix}"
+        else:
+            document = "PollLiveEventsGb" if with_events else f"PollLive{suffix}"
+        result = await self._execute(document, {"accountNumber": number})
+        data = result.data
+        self._rate_limit(data, now)
+        failed_dispatch = result.failed("plannedDispatches") or result.failed("completedDispatches")
+        if failed_dispatch is not None:
+            self._fail({Stream.DISPATCHES}, now, failed_dispatch)
+        else:
+            try:
+                planned = parse.dispatches(data.get("plannedDispatches"), "plannedDispatches")
+                completed = parse.dispatches(data.get("completedDispatches"), "completedDispatches")
+            except parse.ParseError as exc:
+                self._fail({Stream.DISPATCHES}, now, exc)
+            else:
+                self._tracker.update(planned, completed, now)
+                self._set(Stream.DISPATCHES, now, dispatches=self._tracker.dispatches)
+        if self._legacy_devices:
+            device_error = result.failed("registeredKrakenflexDevice")
+        else:
+            device_error = result.failed("devices")
+        if device_error is not None:
+            self._fail({Stream.DEVICES}, now, device_error)
+        else:
+            try:
+                devices = await self._devices(data, now)
+            except parse.ParseError as exc:
+                self._fail({Stream.DEVICES}, now, exc)
+            else:
+                self._set(Stream.DEVICES, now, devices=devices)
+        if with_events:
+            self._events(result, now)
+
+    async def _devices(self, data: Mapping[str, Any], now: datetime) -> DevicesData:
+        old = self._snapshot.devices
+        if self._legacy_devices:
+            return parse.devices_data(
+                None,
+                legacy_ev=data.get("registeredKrakenflexDevice"),
+                legacy_prefs=data.get("vehicleChargingPreferences"),
+            ).model_copy(update={"legacy_battery": old.legacy_battery if old else None})
+        found = parse.devices_data(data.get("devices"))
+        if not found.devices and self._legacy_devices is None:
+            return await self._probe_legacy(found)
+        return found.model_copy(update={"legacy_battery": old.legacy_battery if old else None})
+
+    async def _probe_legacy(self, found: DevicesData) -> DevicesData:
+        """``devices`` lists nothing: the account may be on the legacy KrakenFlex API (asked once)."""
+        self._legacy_devices = False
+        account = self._snapshot.account
+        property_id = next(
+            (int(p.id) for p in (account.properties if account else ()) if p.id.isdigit()), None
+        )
+        if property_id is None:
+            return found
+        document = "PollLegacyDevicesGb" if self.deployment == "octopus-gb" else "PollLegacyDevicesDe"
+        result = await self._execute(
+            document, {"accountNumber": self._account_number(), "propertyId": property_id}
+        )
+        legacy = parse.devices_data(
+            None,
+            legacy_ev=_ok(result, "registeredKrakenflexDevice"),
+            legacy_prefs=_ok(result, "vehicleChargingPreferences"),
+            battery=_ok(result, "batteryDevice"),
+        )
+        if any(d.legacy for d in legacy.devices):
+            self._legacy_devices = True
+            log.info("poller.legacy_devices", count=len(legacy.devices))
+        return legacy
+
+    def _events(self, result: GraphQLResult, now: datetime) -> None:
+        old = self._snapshot.events or EventsData()
+        fields = ("savingSessions", "greennessForecast", "energyMixData")
+        failed = [f for f in fields if result.failed(f)]
+        if len(failed) == len(fields):
+            self._fail({Stream.EVENTS}, now, result.failed(fields[0]) or KrakenError("events failed"))
+            return
+        try:
+            new = parse.events(
+                result.data.get("savingSessions"),
+                result.data.get("greennessForecast"),
+                result.data.get("energyMixData"),
+            )
+        except parse.ParseError as exc:
+            self._fail({Stream.EVENTS}, now, exc)
+            return
+        update: dict[str, Any] = {}
+        if "savingSessions" in failed:
+            update |= {
+                "saving_sessions": old.saving_sessions,
+                "has_joined_saving_campaign": old.has_joined_saving_campaign,
+            }
+        if "greennessForecast" in failed:
+            update["greenness"] = old.greenness
+        if "energyMixData" in failed:
+            update["carbon_intensity_index"] = old.carbon_intensity_index
+        self._set(Stream.EVENTS, now, events=new.model_copy(update=update))
+
+    async def _fetch_heat_pumps(self, now: datetime) -> None:
+        number = self._account_number()
+        account = self._snapshot.account
+        euids = account.heat_pump_controller_euids if account else ()
+        old = self._snapshot.heat_pumps
+        legacy = old.legacy if old else None
+        controllers = []
+        if not euids:
+            result = await self._execute("PollHeatPumpStatusGb", {"accountNumber": number})
+            if not result.failed("heatPumpStatus"):
+                legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+        for euid in euids[:MAX_AGREEMENTS]:
+            result = await self._execute("PollHeatPumpGb", {"accountNumber": number, "euid": euid})
+            if not result.failed("heatPumpStatus"):
+                legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+            if result.failed("octoHeatPumpControllerStatus") and result.failed("octoHeatPumpLivePerformance"):
+                err = result.failed("octoHeatPumpControllerStatus")
+                raise err if err is not None else KrakenError("heat pump controller failed")
+            controllers.append(
+                parse.controller(
+                    euid,
+                    _ok(result, "octoHeatPumpControllerStatus"),
+                    _ok(result, "octoHeatPumpLivePerformance"),
+                )
+            )
+        self._set(
+            Stream.HEAT_PUMPS, now, heat_pumps=HeatPumpData(legacy=legacy, controllers=tuple(controllers))
+        )
+
+    async def _fetch_prepay(self, now: datetime) -> None:
+        account = self._snapshot.account
+        esme = account.esme_device_id if account else None
+        if esme is None:
+            raise parse.ParseError("no smart import meter to read a prepay balance from")
+        variables: dict[str, Any] = {
+            "accountNumber": self._account_number(),
+            "esme": esme,
+            "topupDevice": self.topup_device_id or esme,
+        }
+        old = self._snapshot.prepay
+        config = old.current_config(now) if old else None
+        if config is not None:
+            result = await self._execute("PollPrepayTriggersGb", {**variables, "configId": config.id})
+        else:
+            result = await self._execute("PollPrepayGb", variables)
+        _raise_if_failed(result, "prepayBalanceSnapshot")
+        data = parse.prepay(
+            result.data.get("prepayBalanceSnapshot"),
+            _ok(result, "autoTopupConfigs"),
+            _ok(result, "autoTopupTriggers"),
+        )
+        if old is not None and result.failed("autoTopupConfigs"):
+            data = data.model_copy(update={"topup_configs": old.topup_configs})
+        if old is not None and (config is None or result.failed("autoTopupTriggers")):
+            data = data.model_copy(update={"triggers": old.triggers})
+        self._set(Stream.PREPAY, now, prepay=data)
+
+
+def _ok(result: GraphQLResult, field: str) -> Any:
+    """The data of ``field``, or None when that root field failed."""
+    return None if result.failed(field) else result.data.get(field)
+
+
+def _raise_if_failed(result: GraphQLResult, field: str) -> None:
+    err = result.failed(field)
+    if err is not None:
+        raise err
+
+
+def _changed(before: Snapshot, after: Snapshot) -> frozenset[Stream]:
+    fields = {
+        Stream.ACCOUNT: "account",
+        Stream.TARIFFS: "tariffs",
+        Stream.DISPATCHES: "dispatches",
+        Stream.DEVICES: "devices",
+        Stream.HEAT_PUMPS: "heat_pumps",
+        Stream.PREPAY: "prepay",
+        Stream.EVENTS: "events",
+        Stream.RATE_LIMIT: "rate_limit",
+    }
+    out = set()
+    for s, f in fields.items():
+        old, new = getattr(before, f), getattr(after, f)
+        if old != new and (
+            not isinstance(old, BaseModel)
+            or not isinstance(new, BaseModel)
+            or comparable(s, old) != comparable(s, new)
+        ):
+            out.add(s)
+    # A stream turning stale or recovering is a change readers care about too.
+    for s in fields:
+        if (before.stream(s).error is None) != (after.stream(s).error is None):
+            out.add(s)
+    return frozenset(out)

@@ -1,0 +1,296 @@
+"""The MQTT connection supervisor: one long-lived connection, reconnected forever.
+
+On every (re)connect it publishes ``<base>/status`` = ``online`` (retained; the last will says
+``offline``), subscribes to every registered topic filter and to ``<discovery_prefix>/status``, flushes the
+results queued while offline, and runs the ``on_connected`` hooks (where discovery and state are
+republished). When Home Assistant announces ``online`` on ``<discovery_prefix>/status`` the hooks run again
+after a small random delay, so a fleet of integrations does not answer HA's restart all at once.
+
+Connection failures are retried with jittered exponential backoff, without end. A handler that raises is
+logged and the loop goes on. :meth:`MqttSupervisor.stop` publishes ``offline`` (retained) and disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomqtt
+import structlog
+
+from kraken2mqtt.backoff import Backoff
+from kraken2mqtt.clock import Clock, SystemClock
+from kraken2mqtt.mqtt.connection import make_client, status_topic
+from kraken2mqtt.settings import MqttSettings
+
+log = structlog.get_logger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+Handler = Callable[[aiomqtt.Message], Awaitable[None]]
+Payload = str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    topic_filter: str
+    handler: Handler
+    qos: int
+
+
+class MqttSupervisor:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        clock: Clock | None = None,
+        reconnect_backoff: Backoff | None = None,
+        birth_delay: tuple[float, float] = (1.0, 5.0),
+        rng: random.Random | None = None,
+        client_factory: Callable[[MqttSettings], aiomqtt.Client] | None = None,
+        outbox_size: int = 200,
+        handler_timeout: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.status_topic = status_topic(settings)
+        self.birth_topic = f"{settings.discovery_prefix}/status"
+        #: Run (in order) after every connect and after every Home Assistant birth message.
+        self.on_connected: list[Hook] = []
+        self.connections = 0  # successful connects so far
+        self._clock = clock or SystemClock()
+        self._backoff = reconnect_backoff or Backoff(base=1.0, cap=60.0)
+        self._birth_delay = birth_delay
+        self._rng = rng or random.Random()
+        self._factory = client_factory or make_client
+        self._subs: list[_Subscription] = []
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._disconnected.set()
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._handler_timeout = handler_timeout
+        self._outbox: deque[tuple[str, Payload, int]] = deque(maxlen=outbox_size)
+        self._hooks_task: asyncio.Task[None] | None = None
+        self._running = False
+
+    # -- configuration --------------------------------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, handler: Handler, *, qos: int = 1) -> None:
+        """Route messages matching ``topic_filter`` to ``handler`` (subscribed again on every connect)."""
+        self._subs.append(_Subscription(topic_filter, handler, qos))
+        client = self._client
+        if client is not None and self._connected.is_set():
+            task = asyncio.get_running_loop().create_task(self._subscribe_now(client, topic_filter, qos))
+            task.add_done_callback(_log_failure)
+
+    # -- state ----------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def wait_disconnected(self) -> None:
+        await self._disconnected.wait()
+
+    # -- publishing -----------------------------------------------------------------------------------
+
+    async def publish(
+        self, topic: str, payload: Payload, *, qos: int = 1, retain: bool = False, queue: bool = False
+    ) -> bool:
+        """Publish now; False when not connected (then, with ``queue``, it is sent after the next
+        connect; only for non-retained messages such as command results)."""
+        client = self._client
+        if client is not None and self._connected.is_set():
+            try:
+                if await self._publish_until_dropped(client, topic, payload, qos=qos, retain=retain):
+                    return True
+                log.info("mqtt.publish_failed", topic=topic, error="disconnected while publishing")
+            except aiomqtt.MqttError as exc:
+                log.info("mqtt.publish_failed", topic=topic, error=str(exc))
+        if queue and not retain:
+            self._outbox.append((topic, payload, qos))
+        return False
+
+    async def _publish_until_dropped(
+        self, client: aiomqtt.Client, topic: str, payload: Payload, *, qos: int, retain: bool
+    ) -> bool:
+        """Publish, but give up as soon as the connection drops: aiomqtt would otherwise wait its whole
+        timeout for a PUBACK that can never come, holding up the caller (the reconcile pass, hence the
+        republish of discovery and state after a broker restart) for that long."""
+        sending = asyncio.ensure_future(client.publish(topic, payload, qos=qos, retain=retain))
+        dropped = asyncio.ensure_future(self._disconnected.wait())
+        try:
+            await asyncio.wait({sending, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            dropped.cancel()
+        if sending.done():
+            sending.result()  # raises the MqttError of a failed publish
+            return True
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await sending
+        return False
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and serve until :meth:`stop`; reconnects forever."""
+        self._running = True
+        self._stopping.clear()
+        self._stopped.clear()
+        try:
+            while not self._stopping.is_set():
+                await self._session()
+                if self._stopping.is_set():
+                    break
+                delay = self._backoff.next_delay()
+                log.info("mqtt.reconnect_in", seconds=round(delay, 2))
+                await self._sleep_unless_stopping(delay)
+        finally:
+            self._running = False
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Publish ``offline`` (retained), disconnect and let :meth:`run` return."""
+        self._stopping.set()
+        if self._running:
+            await self._stopped.wait()
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    async def _session(self) -> None:
+        client = self._factory(self.settings)
+        try:
+            async with client:
+                self._client = client
+                await client.publish(self.status_topic, "online", qos=1, retain=True)
+                await client.subscribe(self.birth_topic, qos=1)
+                for topic_filter, qos in self._filters():
+                    await client.subscribe(topic_filter, qos=qos)
+                self._backoff.reset()
+                self.connections += 1
+                self._disconnected.clear()
+                self._connected.set()
+                log.info(
+                    "mqtt.connected", host=self.settings.host, port=self.settings.port, n=self.connections
+                )
+                await self._flush_outbox(client)
+                self._start_hooks(delay=0.0, reason="connect")
+                await self._serve(client)
+                if self._stopping.is_set():
+                    self._connected.clear()
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await client.publish(self.status_topic, "offline", qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            log.warning("mqtt.disconnected", error=str(exc))
+        finally:
+            self._connected.clear()
+            self._disconnected.set()
+            self._client = None
+            await self._cancel_hooks()
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Dispatch messages until the connection drops (raises MqttError) or stop is asked."""
+        messages = asyncio.ensure_future(self._read(client))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({messages, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (messages, stopping):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
+            with contextlib.suppress(asyncio.CancelledError):
+                await messages
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self.dispatch(message)
+
+    async def dispatch(self, message: aiomqtt.Message) -> None:
+        """Route one message; a failing (or hanging: ``handler_timeout``) handler is logged, never raised."""
+        topic = message.topic
+        if topic.matches(self.birth_topic):
+            self._on_birth(message)
+            return
+        called: list[Handler] = []
+        for sub in self._subs:
+            if sub.handler in called or not topic.matches(sub.topic_filter):
+                continue
+            called.append(sub.handler)
+            try:
+                await asyncio.wait_for(sub.handler(message), self._handler_timeout)
+            except Exception:
+                log.exception("mqtt.handler_failed", topic=topic.value[:200])
+
+    def _on_birth(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else str(payload)
+        if message.retain or text.strip().lower() != "online":
+            return  # a retained birth is old news: the connect already ran the hooks
+        lo, hi = self._birth_delay
+        self._start_hooks(delay=self._rng.uniform(lo, hi), reason="ha_birth")
+
+    def _start_hooks(self, *, delay: float, reason: str) -> None:
+        if self._hooks_task is not None and not self._hooks_task.done():
+            self._hooks_task.cancel()
+        self._hooks_task = asyncio.get_running_loop().create_task(self._run_hooks(delay, reason))
+
+    async def _run_hooks(self, delay: float, reason: str) -> None:
+        if delay > 0:
+            await self._clock.sleep(delay)
+        for hook in list(self.on_connected):
+            if not self._connected.is_set():
+                return
+            try:
+                await hook()
+            except Exception:
+                log.exception(
+                    "mqtt.hook_failed", hook=getattr(hook, "__qualname__", repr(hook)), reason=reason
+                )
+
+    async def _cancel_hooks(self) -> None:
+        task, self._hooks_task = self._hooks_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _filters(self) -> list[tuple[str, int]]:
+        seen: dict[str, int] = {}
+        for sub in self._subs:
+            seen[sub.topic_filter] = max(seen.get(sub.topic_filter, 0), sub.qos)
+        return list(seen.items())
+
+    async def _subscribe_now(self, client: aiomqtt.Client, topic_filter: str, qos: int) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.subscribe(topic_filter, qos=qos)
+
+    async def _flush_outbox(self, client: aiomqtt.Client) -> None:
+        while self._outbox:
+            topic, payload, qos = self._outbox[0]
+            await client.publish(topic, payload, qos=qos)
+            self._outbox.popleft()
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({sleeper, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("mqtt.task_failed", error=str(task.exception()))

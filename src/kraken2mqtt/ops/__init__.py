@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics (:mod:`.metrics`), systemd notify/watchdog (:mod:`.sdnotify`)."""

@@ -1,0 +1,78 @@
+"""The scheduler core: a pure planner.
+
+``make_plan(PlanInputs) -> Plan`` turns a snapshot (prices, dispatches, device states, user targets, device
+models, ``now``) into a plan; ``actions_at(plan, now)`` says what each device should do at an instant.
+No I/O, no clock, no randomness (``scenario``, ``render`` and ``cli`` are the file/terminal edge).
+"""
+
+from .model import (
+    EV,
+    ActionKind,
+    Battery,
+    BatteryModel,
+    BatteryState,
+    Comfort,
+    ComfortBand,
+    Device,
+    DeviceAction,
+    DevicePlan,
+    DispatchWindow,
+    EVModel,
+    EVState,
+    EVTarget,
+    GridLimits,
+    HeatPump,
+    HeatPumpModel,
+    HeatPumpState,
+    HotWaterNeed,
+    HotWaterTank,
+    Interval,
+    LoadProfile,
+    Plan,
+    PlanInputs,
+    Prepay,
+    PriceSlot,
+    RelayLoad,
+    SlotSummary,
+    Tariff,
+    TemperaturePoint,
+    TopUpAdvice,
+)
+from .plan import make_plan
+from .reconcile import actions_at
+
+__all__ = [
+    "EV",
+    "ActionKind",
+    "Battery",
+    "BatteryModel",
+    "BatteryState",
+    "Comfort",
+    "ComfortBand",
+    "Device",
+    "DeviceAction",
+    "DevicePlan",
+    "DispatchWindow",
+    "EVModel",
+    "EVState",
+    "EVTarget",
+    "GridLimits",
+    "HeatPump",
+    "HeatPumpModel",
+    "HeatPumpState",
+    "HotWaterNeed",
+    "HotWaterTank",
+    "Interval",
+    "LoadProfile",
+    "Plan",
+    "PlanInputs",
+    "Prepay",
+    "PriceSlot",
+    "RelayLoad",
+    "SlotSummary",
+    "Tariff",
+    "TemperaturePoint",
+    "TopUpAdvice",
+    "actions_at",
+    "make_plan",
+]

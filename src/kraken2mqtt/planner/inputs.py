@@ -1,0 +1,197 @@
+"""From what the daemon knows to the planner's inputs (pure): the snapshot's prices and dispatches, the
+local devices' configured models and reported state, and the user's planner modes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from kraken2mqtt.devices.base import ReportedState
+from kraken2mqtt.devices.config import DeviceConfig
+from kraken2mqtt.kraken.snapshot import DispatchState, Snapshot
+from kraken2mqtt.planner.config import DevicePlanConfig, PlannerSettings
+from kraken2mqtt.planner.model import (
+    EV,
+    Battery,
+    BatteryModel,
+    BatteryState,
+    Comfort,
+    Device,
+    DispatchWindow,
+    EVModel,
+    EVState,
+    EVTarget,
+    GridLimits,
+    HeatPump,
+    HeatPumpModel,
+    HeatPumpState,
+    HotWaterNeed,
+    HotWaterTank,
+    LoadProfile,
+    PlanInputs,
+    Prepay,
+    PriceSlot,
+    RelayLoad,
+    Tariff,
+    TemperaturePoint,
+)
+
+#: Planner modes a user can pick per local device (``planner_mode`` control).
+PLANNED = "auto"
+#: Past prices handed to the planner for its forecast of unpublished slots.
+HISTORY = timedelta(days=8)
+
+
+def next_local(now: datetime, at: time, tz: str) -> datetime:
+    """The next instant (after ``now``) at local time of day ``at``."""
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone)
+    candidate = datetime.combine(local.date(), at, tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
+    return candidate.astimezone(now.tzinfo)
+
+
+def tariff_from(snapshot: Snapshot, now: datetime, horizon_h: float) -> Tariff | None:
+    tariffs = snapshot.tariffs
+    if tariffs is None or tariffs.import_ is None:
+        return None
+    imp, exp = tariffs.import_, tariffs.export
+    # Past prices too: the planner forecasts unpublished slots from a day and a week earlier.
+    start = now.replace(minute=30 if now.minute >= 30 else 0, second=0, microsecond=0) - HISTORY
+    slots = []
+    for s in imp.slots_between(start, now + timedelta(hours=horizon_h)):
+        export = exp.price_at(s.start) if exp is not None else None
+        slots.append(PriceSlot(s.start, s.end, float(s.value), float(export) if export is not None else 0.0))
+    if not any(slot.end > now for slot in slots):
+        return None
+    off_peak = imp.off_peak_rate if imp.dispatch_discount else None
+    standing = float(imp.standing_charge) if imp.standing_charge is not None else 0.0
+    return Tariff(tuple(slots), float(off_peak) if off_peak is not None else None, standing)
+
+
+def dispatch_windows(snapshot: Snapshot, now: datetime) -> tuple[DispatchWindow, ...]:
+    live = (DispatchState.PLANNED, DispatchState.STARTED)
+    return tuple(
+        DispatchWindow(d.start, d.end, d.source or "smart-charge")
+        for d in snapshot.dispatches
+        if d.state in live and d.end > now
+    )
+
+
+def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetime, tz: str) -> Device | None:
+    """The planner's model of a configured device, or None when it has no ``plan`` table."""
+    p = cfg.plan
+    if p is None:
+        return None
+    kind = cfg.kind.value
+    if kind == "ev":
+        return _ev(cfg.id, p, reported, now, tz)
+    if kind == "battery":
+        assert p.capacity_kwh and p.max_charge_kw and p.max_discharge_kw
+        model = BatteryModel(
+            p.capacity_kwh,
+            p.max_charge_kw,
+            p.max_discharge_kw,
+            p.charge_efficiency,
+            p.discharge_efficiency,
+            p.min_soc_pct,
+            p.max_soc_pct,
+            p.reserve_soc_pct,
+            p.allow_export,
+        )
+        soc = reported.soc_pct if reported is not None and reported.soc_pct is not None else p.assumed_soc_pct
+        return Battery(cfg.id, model, BatteryState(min(100.0, max(0.0, soc))))
+    if kind == "heat_pump":
+        assert p.heat_loss_kw_per_k and p.thermal_mass_kwh_per_k and p.max_kw
+        hp_model = HeatPumpModel(
+            p.heat_loss_kw_per_k, p.thermal_mass_kwh_per_k, p.max_kw, cop_at_7c=p.cop_at_7c
+        )
+        indoor = (
+            reported.temperature_c
+            if reported is not None and reported.temperature_c is not None
+            else p.assumed_indoor_c
+        )
+        return HeatPump(cfg.id, hp_model, HeatPumpState(indoor), Comfort(p.comfort_min_c, p.comfort_max_c))
+    if kind == "hot_water":
+        assert p.capacity_kwh and p.heater_kw
+        needs = tuple(HotWaterNeed(next_local(now, n.at, tz), n.kwh) for n in p.needs)
+        return HotWaterTank(
+            cfg.id,
+            p.capacity_kwh,
+            p.heater_kw,
+            min(p.assumed_energy_kwh, p.capacity_kwh),
+            p.heater_cop,
+            needs=needs,
+        )
+    if kind == "relay":
+        assert p.power_kw and p.energy_kwh is not None
+        deadline = next_local(now, p.deadline, tz) if p.deadline is not None else None
+        earliest = next_local(now, p.earliest, tz) if p.earliest is not None else None
+        if earliest is not None and deadline is not None and earliest > deadline:
+            earliest = None  # inside today's window already
+        return RelayLoad(cfg.id, p.power_kw, p.energy_kwh, earliest, deadline)
+    return None
+
+
+def _ev(device_id: str, p: DevicePlanConfig, reported: ReportedState | None, now: datetime, tz: str) -> EV:
+    assert p.capacity_kwh and p.max_kw
+    model = EVModel(p.capacity_kwh, p.max_kw, min(p.min_kw, p.max_kw), p.efficiency, p.continuous)
+    soc = reported.soc_pct if reported is not None and reported.soc_pct is not None else p.assumed_soc_pct
+    plugged = reported.plugged_in if reported is not None and reported.plugged_in is not None else True
+    target = EVTarget(next_local(now, p.ready_by, tz), p.target_soc_pct)
+    return EV(device_id, model, EVState(min(100.0, max(0.0, soc)), plugged), target)
+
+
+def house_load(settings: PlannerSettings) -> LoadProfile:
+    kw = settings.house_load_kw
+    values = (float(kw),) * 24 if isinstance(kw, int | float) else tuple(float(v) for v in kw)
+    return LoadProfile(values, settings.timezone)
+
+
+def outdoor(snapshot: Snapshot, now: datetime, settings: PlannerSettings) -> tuple[TemperaturePoint, ...]:
+    for ctl in snapshot.heat_pumps.controllers if snapshot.heat_pumps else ():
+        if ctl.outdoor_temperature_c is not None:
+            return (TemperaturePoint(now, float(ctl.outdoor_temperature_c)),)
+    return (TemperaturePoint(now, settings.outdoor_c),)
+
+
+def prepay(snapshot: Snapshot) -> Prepay | None:
+    if snapshot.prepay is None or snapshot.prepay.balance is None:
+        return None
+    balance = snapshot.prepay.balance
+    return Prepay(float(balance.credit - balance.debt))
+
+
+def build_inputs(
+    snapshot: Snapshot,
+    now: datetime,
+    settings: PlannerSettings,
+    devices: Sequence[DeviceConfig],
+    reported: Mapping[str, ReportedState],
+    modes: Mapping[str, str],
+) -> PlanInputs | None:
+    """The planner's inputs, or None while there are no prices to plan against."""
+    tariff = tariff_from(snapshot, now, settings.horizon_hours)
+    if tariff is None:
+        return None
+    planned: list[Device] = []
+    for cfg in devices:
+        if modes.get(cfg.id, PLANNED) != PLANNED:
+            continue  # the user forces this one on or off: not the planner's to decide
+        dev = local_device(cfg, reported.get(cfg.id), now, settings.timezone)
+        if dev is not None:
+            planned.append(dev)
+    return PlanInputs(
+        now=now,
+        tariff=tariff,
+        devices=tuple(planned),
+        dispatches=dispatch_windows(snapshot, now),
+        house_load=house_load(settings),
+        outdoor=outdoor(snapshot, now, settings),
+        grid=GridLimits(import_kw=settings.grid_import_limit_kw),
+        prepay=prepay(snapshot),
+        horizon_h=settings.horizon_hours,
+        tz=settings.timezone,
+    )

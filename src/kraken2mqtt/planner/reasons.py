@@ -1,0 +1,81 @@
+"""Reasons a person can read, e.g. "charging 23:30–01:00: cheapest 3 slots before 07:00, avg 7.1p/kWh"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from .costs import Context
+from .schedule import Schedule
+from .slots import Grid, zone
+
+Block = tuple[int, int]  # slots [first, last] inclusive
+
+
+def hhmm(t: float, tz: str) -> str:
+    return datetime.fromtimestamp(t, zone(tz)).strftime("%H:%M")
+
+
+def span(grid: Grid, block: Block, tz: str) -> str:
+    return f"{hhmm(grid.t[block[0]], tz)}–{hhmm(grid.t[block[1] + 1], tz)}"
+
+
+def blocks(active: Sequence[bool]) -> list[Block]:
+    out: list[Block] = []
+    start = -1
+    for i, a in enumerate(active):
+        if a and start < 0:
+            start = i
+        elif not a and start >= 0:
+            out.append((start, i - 1))
+            start = -1
+    if start >= 0:
+        out.append((start, len(active) - 1))
+    return out
+
+
+def avg_price(ctx: Context, sch: Schedule, block: Block) -> float:
+    """Average marginal price (p/kWh) the device pays (or saves, if negative energy) in a block."""
+    kwh = cost = 0.0
+    for i in range(block[0], block[1] + 1):
+        e = sch.grid_kwh[i]
+        kwh += abs(e)
+        cost += abs(ctx.marginal(i, e))
+    return cost / kwh if kwh > 1e-12 else 0.0
+
+
+def price_tag(grid: Grid, block: Block) -> str:
+    tags = []
+    rng = range(block[0], block[1] + 1)
+    if any(grid.dispatch[i] for i in rng):
+        tags.append("Intelligent dispatch (off-peak)")
+    if any(grid.forecast[i] for i in rng):
+        tags.append("price forecast, not yet published")
+    return f" [{'; '.join(tags)}]" if tags else ""
+
+
+def slots_word(k: int) -> str:
+    return f"{k} slot" if k == 1 else f"{k} slots"
+
+
+def ev_block_reason(
+    grid: Grid, ctx: Context, sch: Schedule, block: Block, deadline: float | None, tz: str, continuous: bool
+) -> str:
+    k = block[1] - block[0] + 1
+    by = f" before {hhmm(deadline, tz)}" if deadline is not None else " in the horizon"
+    what = "cheapest continuous block" if continuous else f"cheapest {slots_word(k)}"
+    return (
+        f"charging {span(grid, block, tz)}: {what}{by}, avg {avg_price(ctx, sch, block):.1f}p/kWh"
+        f"{price_tag(grid, block)}"
+    )
+
+
+def store_block_reason(
+    grid: Grid, ctx: Context, sch: Schedule, block: Block, charging: bool, other_avg: float | None, tz: str
+) -> str:
+    p = avg_price(ctx, sch, block)
+    if charging:
+        tail = f"; used later when it saves avg {other_avg:.1f}p/kWh" if other_avg is not None else ""
+        return f"charging {span(grid, block, tz)}: cheap at avg {p:.1f}p/kWh{tail}{price_tag(grid, block)}"
+    tail = f"; stored at avg {other_avg:.1f}p/kWh" if other_avg is not None else ""
+    return f"discharging {span(grid, block, tz)}: saves avg {p:.1f}p/kWh{tail}{price_tag(grid, block)}"

@@ -1,0 +1,132 @@
+"""Our Kraken SDL, cut down per deployment, and document validation against it.
+
+The SDL (``schema.graphql``) is the union over deployments. :func:`build_schema` keeps only the root fields
+:data:`kraken2mqtt.kraken.capabilities.ROOT_FIELDS` lists for a deployment (plus any ``extra_fields``),
+applies that deployment's ``<Root>For<Deployment>`` field variants, and drops those variant types. So a
+document that selects an undocumented root field fails validation on that deployment.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    ObjectTypeDefinitionNode,
+    OperationDefinitionNode,
+    build_ast_schema,
+    parse,
+    validate,
+)
+
+from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELDS
+
+ROOTS = ("Query", "Mutation")
+_PLACEHOLDER = "_noDocumentedRootFields"
+_DEPLOYMENTS_LINE = re.compile(r"^\s*#\s*deployments:\s*(.*)$")
+
+
+@cache
+def sdl_text() -> str:
+    """The raw SDL shipped in this package."""
+    return resources.files("kraken2mqtt.sandbox").joinpath("schema.graphql").read_text(encoding="utf-8")
+
+
+@cache
+def _sdl_document() -> DocumentNode:
+    return parse(sdl_text())
+
+
+def variant_type_name(root: str, deployment: str) -> str:
+    """``("Query", "octopus-de")`` -> ``"QueryForOctopusDe"``."""
+    return root + "For" + "".join(part.capitalize() for part in deployment.split("-"))
+
+
+def _is_variant(name: str) -> bool:
+    return any(name == variant_type_name(r, d) for r in ROOTS for d in DEPLOYMENTS)
+
+
+def build_schema(deployment: str, extra_fields: Iterable[str] = ()) -> GraphQLSchema:
+    """A fresh executable schema for ``deployment`` (resolvers can be attached to it)."""
+    if deployment not in ROOT_FIELDS:
+        raise ValueError(f"unknown deployment {deployment!r}")
+    allowed = ROOT_FIELDS[deployment] | frozenset(extra_fields)
+    doc = _sdl_document()
+    by_name = {d.name.value: d for d in doc.definitions if isinstance(d, ObjectTypeDefinitionNode)}
+    definitions = []
+    for definition in doc.definitions:
+        if isinstance(definition, ObjectTypeDefinitionNode):
+            name = definition.name.value
+            if _is_variant(name):
+                continue
+            if name in ROOTS:
+                variant = by_name.get(variant_type_name(name, deployment))
+                overrides = {f.name.value: f for f in (variant.fields if variant else ())}
+                fields = [
+                    overrides.get(f.name.value, f) for f in definition.fields if f.name.value in allowed
+                ]
+                if not fields:
+                    # A root type needs a field; JP documents no queries at all.
+                    placeholder = parse(f"type X {{ {_PLACEHOLDER}: Boolean }}").definitions[0]
+                    assert isinstance(placeholder, ObjectTypeDefinitionNode)
+                    fields = list(placeholder.fields)
+                definition = copy.copy(definition)
+                definition.fields = tuple(fields)
+        definitions.append(definition)
+    return build_ast_schema(DocumentNode(definitions=tuple(definitions)), assume_valid_sdl=False)
+
+
+@cache
+def deployment_schema(deployment: str) -> GraphQLSchema:
+    """Cached :func:`build_schema` without extras, for validation only (don't attach resolvers)."""
+    return build_schema(deployment)
+
+
+def validate_document(source: str, deployment: str) -> list[str]:
+    """Error messages from parsing and validating ``source`` against ``deployment``'s schema ([] = valid)."""
+    try:
+        document = parse(source)
+    except GraphQLError as exc:
+        return [exc.message]
+    return [e.message for e in validate(deployment_schema(deployment), document)]
+
+
+def root_fields_of(source: str) -> frozenset[str]:
+    """Root field names selected by the operations in ``source`` (top-level fields only)."""
+    names: set[str] = set()
+    for definition in parse(source).definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            names.update(
+                s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)
+            )
+    names.discard("__typename")
+    return frozenset(names)
+
+
+def declared_deployments(source: str) -> tuple[str, ...] | None:
+    """Deployments named on a leading ``# deployments: a b`` comment line, or None when absent."""
+    for line in source.splitlines():
+        if not line.strip():
+            continue
+        match = _DEPLOYMENTS_LINE.match(line)
+        if match:
+            return tuple(match.group(1).split())
+        if not line.lstrip().startswith("#"):
+            return None
+    return None
+
+
+def target_deployments(source: str) -> tuple[str, ...]:
+    """The deployments a document is meant for: its declaration, else all that document its root fields."""
+    declared = declared_deployments(source)
+    if declared is not None:
+        return declared
+    roots = root_fields_of(source)
+    return tuple(d for d in DEPLOYMENTS if roots <= ROOT_FIELDS[d])

@@ -1,0 +1,110 @@
+"""Everything the sandbox simulates, put together: scaled clock, replayed prices, the fake Kraken server
+serving a living account, and the local MQTT devices.
+
+>>> sim = Simulation.create(speed=600, seed=1)          # doctest: +SKIP
+>>> url = sim.start()                                   # the fake Kraken endpoint for the daemon
+>>> settings.devices = sim.device_entries()             # the daemon controls the simulated devices
+>>> await sim.run(host, port, on_event=print)           # until cancelled (next to the daemon)
+>>> sim.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kraken2mqtt.sandbox.fake_kraken import FakeKraken
+from kraken2mqtt.sandbox.prices import AgilePrices
+from kraken2mqtt.sandbox.sim_account import SimAccount
+from kraken2mqtt.sandbox.sim_clock import ScaledClock
+from kraken2mqtt.sandbox.sim_devices import SimMqttDevice, device_entries, run_devices, sandbox_devices
+from kraken2mqtt.sandbox.world import SimWorld, WorldEvent
+
+SANDBOX_API_KEY = "sk_test_sandbox_key"
+
+
+@dataclass
+class Simulation:
+    clock: ScaledClock
+    prices: AgilePrices
+    server: FakeKraken
+    world: SimWorld
+    devices: list[SimMqttDevice]
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        speed: float = 60.0,
+        start: datetime | None = None,
+        seed: int = 0,
+        prices_csv: Path | None = None,
+        api_key: str = SANDBOX_API_KEY,
+    ) -> Simulation:
+        """A GB demo account (``A-SANDBOX1``) from ``start`` (default: now, to the minute). Nothing runs
+        until :meth:`start` / :meth:`run`."""
+        begin = (start or datetime.now(UTC).replace(second=0, microsecond=0)).astimezone(UTC)
+        clock = ScaledClock(begin, speed)
+        prices = AgilePrices.load(prices_csv)
+        account = SimAccount.demo(begin, import_rates=prices.rate_tuples(begin))
+        server = FakeKraken(account, clock=clock, api_key=api_key)
+        world = SimWorld(server.account, clock, rng_seed=seed, prices=prices, start=begin, lock=server.lock)
+        return cls(clock, prices, server, world, sandbox_devices(world))
+
+    @property
+    def account(self) -> SimAccount:
+        return self.server.account
+
+    def start(self) -> str:
+        """Start the fake Kraken server; its URL."""
+        return self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def device_entries(self) -> list[dict[str, Any]]:
+        """``[[devices]]`` entries for the daemon's settings, one per simulated device."""
+        return device_entries(self.devices)
+
+    async def run(
+        self,
+        broker_host: str,
+        broker_port: int,
+        on_event: Callable[[WorldEvent], None],
+        *,
+        step_seconds: float = 60.0,
+        tick_seconds: float = 30.0,
+        on_status: Callable[[str], None] | None = None,
+        status_every_seconds: float = 3600.0,
+    ) -> None:
+        """Run the world and the devices (and a status line every ``status_every_seconds`` of simulated
+        time) until cancelled."""
+
+        async def status() -> None:
+            assert on_status is not None
+            while True:
+                await self.clock.sleep(status_every_seconds)
+                on_status(self.world.status_line())
+
+        tasks = [
+            asyncio.create_task(self.world.run(on_event, step_seconds=step_seconds)),
+            asyncio.create_task(
+                run_devices(
+                    self.devices, broker_host, broker_port, clock=self.clock, tick_seconds=tick_seconds
+                )
+            ),
+        ]
+        if on_status is not None:
+            tasks.append(asyncio.create_task(status()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # re-raise a failure (e.g. the broker went away)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

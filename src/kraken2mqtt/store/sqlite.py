@@ -1,0 +1,352 @@
+"""One SQLite file (``kraken2mqtt.db``, 0600) in the state directory.
+
+WAL with ``synchronous=NORMAL``: a power cut may lose the last transaction, never corrupt the file. The Pi
+runs from an SD card, so the store writes only what changed: a snapshot stream when its JSON differs from
+what is stored (or the stored copy is ``HEARTBEAT`` old, so its age survives a restart roughly), a dispatch
+row when it differs. Calls are small and synchronous; async callers wrap them in ``asyncio.to_thread``.
+
+Schema version in ``PRAGMA user_version``; migrations run in order on open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from kraken2mqtt.kraken.snapshot import Snapshot, Stream, StreamStatus, TrackedDispatch, comparable
+from kraken2mqtt.kraken.tokens import TokenSet
+from kraken2mqtt.redact import register_secret
+
+log = structlog.get_logger(__name__)
+
+DB_NAME = "kraken2mqtt.db"
+HEARTBEAT = timedelta(hours=1)
+DISPATCH_HISTORY = timedelta(hours=48)
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE snapshot_stream (
+        name TEXT PRIMARY KEY,
+        fetched_at REAL,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE dispatch (
+        start REAL PRIMARY KEY,
+        end REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX dispatch_end ON dispatch(end);
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+)
+
+#: Snapshot field persisted for each stream (dispatches have their own table).
+#: Live measurements that change on every poll: written with the heartbeat only (SD card wear).
+_MEASUREMENTS: dict[Stream, Any] = {
+    Stream.DEVICES: {
+        "devices": {"__all__": {"soc_limit": {"timestamp"}, "telemetry": True, "heat_pump": True}}
+    },
+    Stream.HEAT_PUMPS: {
+        "controllers": {
+            "__all__": {
+                "live_read_at": True,
+                "cop": True,
+                "power_input_kw": True,
+                "heat_output_kw": True,
+                "outdoor_temperature_c": True,
+                "sensors": True,
+                "zones": {"__all__": {"retrieved_at"}},
+            }
+        },
+        "legacy": {"current_climate_c", "current_water_c"},
+    },
+    Stream.PREPAY: {"balance": {"as_at"}},
+}
+
+_FIELDS: dict[Stream, str] = {
+    Stream.ACCOUNT: "account",
+    Stream.TARIFFS: "tariffs",
+    Stream.DEVICES: "devices",
+    Stream.HEAT_PUMPS: "heat_pumps",
+    Stream.PREPAY: "prepay",
+    Stream.EVENTS: "events",
+}  # rate_limit is not kept: it moves on every poll and is re-read on the first one
+
+
+class StateStore:
+    def __init__(self, state_dir: Path, *, name: str = DB_NAME) -> None:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = state_dir / name
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        os.chmod(self.path, 0o600)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+        self.writes = 0  # transactions that changed something (for tests and metrics)
+        self._written: dict[Stream, str | None] = {}  # comparable form of what was last written
+        self._last_write: datetime | None = None  # last heartbeat
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self.schema_version
+            if version > len(_MIGRATIONS):
+                raise RuntimeError(f"{self.path} has schema {version}, newer than this program knows")
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                with self._tx():
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(str(self.path) + suffix, 0o600)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- key-value ----------------------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str | None) -> None:
+        """Store ``value`` under ``key`` (None deletes). No write when unchanged."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            if (row is None and value is None) or (row is not None and row[0] == value):
+                return
+            with self._tx():
+                if value is None:
+                    self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+                else:
+                    self._db.execute(
+                        "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                        "updated_at = excluded.updated_at",
+                        (key, value, datetime.now(UTC).timestamp()),
+                    )
+            self.writes += 1
+
+    # -- snapshot -----------------------------------------------------------------------------------
+
+    def save_snapshot(self, snapshot: Snapshot, now: datetime) -> bool:
+        """Persist what changed since the last save. True if anything was written."""
+        rows: list[tuple[str, float | None, str]] = []
+        written: dict[Stream, str | None] = {}
+        meta = json.dumps(
+            {
+                "deployment": snapshot.deployment,
+                "account_number": snapshot.account_number,
+                "mode": snapshot.mode,
+            }
+        )
+        # Timestamps of unchanged streams are refreshed at most once per HEARTBEAT, all together.
+        heartbeat = self._last_write is None or now - self._last_write >= HEARTBEAT
+        with self._lock:
+            stored = {
+                str(r[0]): (r[1], str(r[2]))
+                for r in self._db.execute("SELECT name, fetched_at, data FROM snapshot_stream")
+            }
+            if stored.get("_meta", (None, ""))[1] != meta:
+                rows.append(("_meta", None, meta))
+            for stream, field in _FIELDS.items():
+                value = getattr(snapshot, field)
+                fetched = snapshot.stream(stream).fetched_at
+                if value is None or fetched is None:
+                    continue
+                data = value.model_dump_json(by_alias=True)
+                old = stored.get(stream.value)
+                heartbeat_due = heartbeat and (old is None or old[0] != fetched.timestamp())
+                stable = comparable(stream, value, _MEASUREMENTS.get(stream, {}))
+                if stream in self._written:
+                    differs = self._written[stream] != stable
+                else:
+                    differs = old is None or old[1] != data
+                if differs or heartbeat_due:
+                    rows.append((stream.value, fetched.timestamp(), data))
+                    written[stream] = stable
+            dispatch_fetched = snapshot.stream(Stream.DISPATCHES).fetched_at
+            changed = self._dispatch_changes(snapshot.dispatches, now)
+            old_d = stored.get(Stream.DISPATCHES.value)
+            if dispatch_fetched is not None and (
+                changed or old_d is None or (heartbeat and old_d[0] != dispatch_fetched.timestamp())
+            ):
+                rows.append((Stream.DISPATCHES.value, dispatch_fetched.timestamp(), "{}"))
+            if not rows and not changed:
+                return False
+            with self._tx():
+                self._db.executemany(
+                    "INSERT INTO snapshot_stream(name, fetched_at, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET fetched_at = excluded.fetched_at, data = excluded.data",
+                    rows,
+                )
+                for start, end, data in changed:
+                    self._db.execute(
+                        "INSERT INTO dispatch(start, end, data) VALUES (?, ?, ?) "
+                        "ON CONFLICT(start) DO UPDATE SET end = excluded.end, data = excluded.data",
+                        (start, end, data),
+                    )
+                self._db.execute(
+                    "DELETE FROM dispatch WHERE end < ?", ((now - DISPATCH_HISTORY).timestamp(),)
+                )
+            self.writes += 1
+            self._written.update(written)
+            if heartbeat or self._last_write is None:
+                self._last_write = now
+            return True
+
+    def _dispatch_changes(
+        self, dispatches: Iterable[TrackedDispatch], now: datetime
+    ) -> list[tuple[float, float, str]]:
+        stored = {float(r[0]): str(r[1]) for r in self._db.execute("SELECT start, data FROM dispatch")}
+        out = []
+        for d in dispatches:
+            if d.end < now - DISPATCH_HISTORY:
+                continue
+            data = d.model_dump_json()
+            if stored.get(d.start.timestamp()) != data:
+                out.append((d.start.timestamp(), d.end.timestamp(), data))
+        return out
+
+    def load_dispatches(self, since: datetime | None = None) -> list[TrackedDispatch]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM dispatch WHERE end >= ? ORDER BY start",
+                ((since.timestamp() if since else float("-inf")),),
+            ).fetchall()
+        out = []
+        for (data,) in rows:
+            try:
+                out.append(TrackedDispatch.model_validate_json(data))
+            except ValidationError:
+                log.warning("store.dispatch_unreadable")
+        return out
+
+    def load_snapshot(self, deployment: str, account_number: str | None = None) -> Snapshot | None:
+        """The persisted snapshot, or None when there is none for this deployment/account."""
+        with self._lock:
+            rows = {
+                str(r[0]): (r[1], str(r[2]))
+                for r in self._db.execute("SELECT name, fetched_at, data FROM snapshot_stream")
+            }
+        meta_raw = rows.get("_meta")
+        if meta_raw is None:
+            return None
+        try:
+            meta = json.loads(meta_raw[1])
+        except ValueError:
+            return None
+        if meta.get("deployment") != deployment or (
+            account_number is not None and meta.get("account_number") != account_number
+        ):
+            return None
+        fields: dict[str, Any] = {}
+        status: dict[Stream, StreamStatus] = {}
+        annotations = Snapshot.model_fields
+        for stream, field in _FIELDS.items():
+            row = rows.get(stream.value)
+            if row is None:
+                continue
+            model = annotations[field].annotation
+            try:
+                fields[field] = _validate(model, row[1])
+            except (ValidationError, ValueError) as exc:
+                log.warning("store.stream_unreadable", stream=stream.value, error=str(exc).splitlines()[0])
+                continue
+            if row[0] is not None:
+                status[stream] = StreamStatus(fetched_at=datetime.fromtimestamp(float(row[0]), UTC))
+        disp = rows.get(Stream.DISPATCHES.value)
+        if disp is not None and disp[0] is not None:
+            status[Stream.DISPATCHES] = StreamStatus(fetched_at=datetime.fromtimestamp(float(disp[0]), UTC))
+        return Snapshot(
+            deployment=deployment,
+            account_number=meta.get("account_number"),
+            mode=meta.get("mode", "full"),
+            dispatches=tuple(self.load_dispatches()),
+            status=status,
+            **fields,
+        )
+
+
+def _validate(annotation: Any, data: str) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(annotation).validate_json(data)
+
+
+class SqliteTokenStore:
+    """:class:`kraken2mqtt.kraken.tokens.TokenStore` in the ``kv`` table (key ``kraken.tokens``)."""
+
+    KEY = "kraken.tokens"
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def load(self) -> TokenSet | None:
+        raw = self._store.get(self.KEY)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            tokens = TokenSet(
+                token=str(data["token"]),
+                expires_at=float(data["expires_at"]),
+                refresh_token=data.get("refresh_token"),
+                refresh_expires_at=data.get("refresh_expires_at"),
+                fingerprint=str(data.get("fingerprint", "")),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        register_secret(tokens.token)
+        if tokens.refresh_token:
+            register_secret(tokens.refresh_token)
+        return tokens
+
+    def save(self, tokens: TokenSet | None) -> None:
+        self._store.set(self.KEY, None if tokens is None else json.dumps(asdict(tokens)))

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from kraken2mqtt.planner import EV, Battery, HeatPump, HotWaterTank, RelayLoad, make_plan
+from kraken2mqtt.planner.cli import plan_command
+from kraken2mqtt.planner.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "config" / "scenarios").glob("*.toml"))
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_load_and_plan(path: Path) -> None:
+    inputs = load_scenario(path)
+    plan = make_plan(inputs)
+    assert plan.slots
+    out = io.StringIO()
+    assert plan_command(path, as_json=False, out=out) == 0
+    assert "Total cost" in out.getvalue()
+    js = io.StringIO()
+    assert plan_command(path, as_json=True, out=js) == 0
+    data = json.loads(js.getvalue())
+    assert {d["id"] for d in data["devices"]} == {d.id for d in inputs.devices}
+
+
+def test_whole_house_example_has_every_kind() -> None:
+    inputs = load_scenario(ROOT / "config/scenarios/whole_house.toml")
+    kinds = {type(d) for d in inputs.devices}
+    assert kinds == {EV, Battery, HeatPump, HotWaterTank, RelayLoad}
+    assert inputs.grid.import_kw == 14 and inputs.prepay is not None
+
+
+BAD = """
+now = 2024-01-10T12:00:00
+horizon_h = 500
+[tariff]
+start = 2024-01-10T12:00:00Z
+import_p = [10, "x"]
+[[ev]]
+id = "car"
+capacity_kwh = -3
+max_kw = 7
+soc_pct = 120
+colour = "red"
+[[battery]]
+id = "car"
+capacity_kwh = 10
+max_charge_kw = 5
+max_discharge_kw = 5
+soc_pct = 50
+"""
+
+
+def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(BAD)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    problems = "\n".join(e.value.problems)
+    for needle in (
+        "now: needs a time zone",
+        "horizon_h: must be ≤ 96",
+        "tariff.import_p",
+        "ev[0].capacity_kwh: must be positive",
+        "ev[0].soc_pct: must be ≤ 100",
+        "ev[0].colour: unknown key",
+        "'car' is used twice",
+    ):
+        assert needle in problems, problems
+
+
+def test_cli_reports_errors_without_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(BAD)
+    out, err = io.StringIO(), io.StringIO()
+    assert plan_command(f, as_json=False, out=out, err=err) == 2
+    lines = err.getvalue().splitlines()
+    assert len(lines) >= 5 and all(line.startswith("scenario error: ") for line in lines)
+    assert "Traceback" not in err.getvalue() and out.getvalue() == ""
+
+
+def test_cli_missing_file_and_invalid_toml(tmp_path: Path) -> None:
+    err = io.StringIO()
+    assert plan_command(tmp_path / "nope.toml", as_json=False, out=io.StringIO(), err=err) == 2
+    assert "cannot read" in err.getvalue()
+    f = tmp_path / "x.toml"
+    f.write_text("now = [")
+    err = io.StringIO()
+    assert plan_command(f, as_json=True, out=io.StringIO(), err=err) == 2
+    assert "not valid TOML" in err.getvalue()
+
+
+def test_prices_from_an_agile_csv(tmp_path: Path) -> None:
+    csv = tmp_path / "agile.csv"
+    csv.write_text(
+        "".join(
+            f"2021-01-01T{h:02d}:{m:02d}:00Z,00:00,A,Eastern_England,{h + m / 60}\n"
+            for h in range(24)
+            for m in (0, 30)
+        )
+    )
+    f = tmp_path / "s.toml"
+    f.write_text(
+        'now = 2021-01-01T10:00:00Z\nhorizon_h = 4\n[tariff]\nprices_csv = "agile.csv"\nexport_p = 4.0\n'
+    )
+    inputs = load_scenario(f)
+    assert len(inputs.tariff.prices) == 28 and inputs.tariff.prices[0].export_p == 4.0

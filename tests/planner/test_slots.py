@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from kraken2mqtt.planner import DispatchWindow, LoadProfile, PlanInputs, Tariff
+from kraken2mqtt.planner.slots import build_grid, dispatch_overlap_h, to_dt
+
+from .helpers import T0, at, inputs, prices
+
+
+def test_grid_starts_at_now_and_cuts_at_slot_boundaries() -> None:
+    g = build_grid(inputs([10, 20, 30], now=T0 + timedelta(minutes=10)))
+    assert [to_dt(t) for t in g.t] == [T0 + timedelta(minutes=10), at(0.5), at(1), at(1.5)]
+    assert g.hours[0] == pytest.approx(20 / 60)
+    assert g.import_p == (10, 20, 30)
+
+
+def test_fifteen_minute_tariff() -> None:
+    g = build_grid(inputs([1, 2, 3, 4], minutes=15))
+    assert g.n == 4 and all(h == pytest.approx(0.25) for h in g.hours)
+
+
+def test_extra_breaks_split_slots_off_the_boundary() -> None:
+    g = build_grid(inputs([10, 20]), [at(0.75)])
+    assert [to_dt(t) for t in g.t] == [T0, at(0.5), at(0.75), at(1)]
+    assert g.import_p == (10, 20, 20)
+
+
+def test_dispatch_windows_are_off_peak_and_split_partial_slots() -> None:
+    inp = inputs([30, 30, 30], dispatches=(DispatchWindow(at(0.25), at(0.75)),), off_peak=7.0)
+    g = build_grid(inp)
+    assert [to_dt(t) for t in g.t] == [T0, at(0.25), at(0.5), at(0.75), at(1), at(1.5)]
+    assert g.import_p == (30, 7, 7, 30, 30)
+    assert g.dispatch == (False, True, True, False, False)
+
+
+def test_dispatch_overlap_merges_overlapping_windows() -> None:
+    ws = (DispatchWindow(at(0), at(1)), DispatchWindow(at(0.5), at(2)), DispatchWindow(at(3), at(4)))
+    assert dispatch_overlap_h(ws, at(0.5).timestamp(), at(3.5).timestamp()) == pytest.approx(2.0)
+
+
+def test_missing_prices_are_forecast_from_the_day_before() -> None:
+    values = list(range(48))
+    inp = PlanInputs(now=at(24), tariff=Tariff(prices(values)), horizon_h=12, tz="UTC")
+    g = build_grid(inp)
+    assert g.n == 24 and all(g.forecast)
+    assert g.import_p[:3] == (0, 1, 2)
+
+
+def test_without_forecast_the_horizon_ends_with_the_prices() -> None:
+    g = build_grid(inputs([10, 20]))
+    assert to_dt(g.t[-1]) == at(1)
+    assert not any(g.forecast)
+
+
+def test_long_flat_rate_slots_are_cut_to_half_hours() -> None:
+    g = build_grid(inputs([10], minutes=60))
+    assert g.n == 2
+
+
+def test_house_load_profile_is_local_time() -> None:
+    kw = tuple(1.0 if k == 24 else 0.0 for k in range(48))  # 12:00–12:30 local
+    inp = PlanInputs(
+        now=T0,
+        tariff=Tariff(prices([10] * 4)),
+        house_load=LoadProfile(kw, "Europe/London"),
+        horizon_h=2,
+        forecast_missing_prices=False,
+    )
+    g = build_grid(inp)
+    assert g.house_kwh == pytest.approx((0.5, 0, 0, 0))  # January: London = UTC

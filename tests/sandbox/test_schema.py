@@ -1,0 +1,140 @@
+"""The SDL, the per-deployment schemas, the capability table and document validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import GraphQLObjectType, parse
+
+from kraken2mqtt.kraken import capabilities
+from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELD_SOURCES, ROOT_FIELDS, UNDOCUMENTED_FIELDS
+from kraken2mqtt.sandbox.schema import (
+    build_schema,
+    declared_deployments,
+    root_fields_of,
+    sdl_text,
+    target_deployments,
+    validate_document,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT_DOCS = REPO / "src" / "kraken2mqtt" / "kraken" / "graphql"
+OWN_DOCS = Path(__file__).parent / "documents"
+
+
+def _roots(deployment: str, extra: tuple[str, ...] = ()) -> set[str]:
+    schema = build_schema(deployment, extra)
+    names: set[str] = set()
+    for root in (schema.query_type, schema.mutation_type):
+        if isinstance(root, GraphQLObjectType):
+            names |= set(root.fields)
+    return names - {"_noDocumentedRootFields"}
+
+
+def test_sdl_parses_and_every_deployment_schema_is_valid() -> None:
+    parse(sdl_text())
+    for d in DEPLOYMENTS:
+        assert validate_document("query { __typename }", d) == []
+
+
+def test_sdl_root_fields_match_the_capability_sources() -> None:
+    union = build_schema("octopus-gb", ROOT_FIELD_SOURCES.keys() | UNDOCUMENTED_FIELDS)
+    assert union.query_type is not None and union.mutation_type is not None
+    sdl_roots = set(union.query_type.fields) | set(union.mutation_type.fields)
+    assert sdl_roots == set(ROOT_FIELD_SOURCES) | UNDOCUMENTED_FIELDS
+    assert not UNDOCUMENTED_FIELDS & set(ROOT_FIELD_SOURCES)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_deployment_schema_has_exactly_its_documented_root_fields(deployment: str) -> None:
+    assert _roots(deployment) == set(ROOT_FIELDS[deployment])
+    assert not UNDOCUMENTED_FIELDS & _roots(deployment)
+    assert capabilities.has(deployment, "obtainKrakenToken")
+
+
+def test_capability_table_judgement_calls() -> None:
+    gb, de, au, jp = (ROOT_FIELDS[d] for d in DEPLOYMENTS)
+    assert "devices" in gb and "devices" in de and "devices" not in au and "devices" not in jp
+    assert "rateLimit" in gb and "rateLimit" not in de and "rateLimitInfo" in de and "rateLimitInfo" in au
+    assert {
+        "greennessForecast",
+        "smartMeterTelemetry",
+        "octoHeatPumpLivePerformance",
+        "applicableRates",
+    } <= gb
+    assert not {"greennessForecast", "heatPumpStatus", "applicableRates"} & de
+    assert {"agreement", "product", "properties"} <= au
+    assert "updateBoostCharge" in gb and "updateBoostCharge" in de and "updateBoostCharge" in jp
+    assert "updateBoostCharge" not in au
+    assert jp - {m for m, src in ROOT_FIELD_SOURCES.items() if "004" in src or "004*" in src} == set()
+    assert not capabilities.has("octopus-gb", "flexPlannedDispatches")
+    assert not capabilities.has("nowhere", "viewer")
+
+
+def test_extra_fields_enable_undocumented_root_fields() -> None:
+    assert "flexPlannedDispatches" in _roots("octopus-gb", ("flexPlannedDispatches",))
+    doc = 'query { flexPlannedDispatches(deviceId: "x") { start end type energyAddedKwh } }'
+    (error,) = validate_document(doc, "octopus-gb")
+    assert error.startswith("Cannot query field 'flexPlannedDispatches' on type 'Query'.")
+
+
+def test_undocumented_field_fails_on_that_deployment_only() -> None:
+    doc = 'query { devices(accountNumber: "A-1") { id } }'
+    assert validate_document(doc, "octopus-gb") == []
+    assert validate_document(doc, "red-energy-au") != []
+    assert validate_document(doc, "octopus-jp") != []
+
+
+def test_misspelt_field_fails_validation() -> None:
+    errors = validate_document('query { plannedDispatches(accountNumber: "A") { start ennd } }', "octopus-gb")
+    assert any("ennd" in e for e in errors)
+    assert validate_document("query { plannedDispatchez { start } }", "octopus-gb") != []
+    assert validate_document("query {", "octopus-gb") != []  # syntax error -> message, not exception
+
+
+def test_deployment_variants_of_root_fields() -> None:
+    de_only = 'query { devices(accountNumber: "A", integrationDeviceId: "x") { id } }'
+    assert validate_document(de_only, "octopus-de") == []
+    assert validate_document(de_only, "octopus-gb") != []
+    au_agreement = 'query { agreement(id: "1") { ... on CommonAgreementType { product { code } } } }'
+    assert validate_document(au_agreement, "red-energy-au") == []
+    assert validate_document('query { agreement(id: "1") { unitRatePerKwh } }', "octopus-de") == []
+    assert validate_document('query { agreement(id: "1") { unitRatePerKwh } }', "red-energy-au") != []
+    de = build_schema("octopus-de")
+    assert de.query_type is not None
+    assert de.query_type.fields["registeredKrakenflexDevice"].deprecation_reason
+    assert build_schema("octopus-gb").get_type("QueryForOctopusDe") is None
+
+
+def test_deprecated_dispatch_fields_are_marked() -> None:
+    t = build_schema("octopus-gb").get_type("UpsideDispatchType")
+    assert isinstance(t, GraphQLObjectType)
+    assert {n for n, f in t.fields.items() if f.deprecation_reason} == {"startDt", "endDt", "deltaKwh"}
+
+
+def test_document_helpers() -> None:
+    src = "# deployments: octopus-gb octopus-de\nquery A { viewer { id } rateLimit { limit } }"
+    assert declared_deployments(src) == ("octopus-gb", "octopus-de")
+    assert root_fields_of(src) == {"viewer", "rateLimit"}
+    assert declared_deployments("query { viewer { id } }") is None
+    assert target_deployments("query { viewer { id } rateLimit { limit } }") == ("octopus-gb",)
+    assert target_deployments("query { krakenVersion { number } }") == (
+        "octopus-gb",
+        "octopus-de",
+        "red-energy-au",
+    )
+
+
+def _documents() -> list[Path]:
+    return sorted(CLIENT_DOCS.rglob("*.graphql")) + sorted(OWN_DOCS.rglob("*.graphql"))
+
+
+@pytest.mark.parametrize("path", _documents(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_document_validates_on_its_deployments(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+    targets = target_deployments(source)
+    assert targets, f"{path.name}: no deployment documents all of {sorted(root_fields_of(source))}"
+    for deployment in targets:
+        assert deployment in DEPLOYMENTS, f"{path.name}: unknown deployment {deployment}"
+        assert validate_document(source, deployment) == [], f"{path.name} on {deployment}"
