@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from kraken2mqtt.redact import register_secret
 from tests.brokers import Broker, start_broker
 
 pytest_plugins = ["tests.fixtures_kraken"]
+
+# Property tests draw the same examples on every run and machine (a run never fails by luck of the draw);
+# HYPOTHESIS_PROFILE=explore searches afresh each time.
+settings.register_profile("deterministic", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +32,6 @@ def broker() -> Iterator[Broker]:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never read the machine's config, credentials or state."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("KRAKEN2MQTT_") or key in {"CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"}:
             monkeypatch.delenv(key, raising=False)

@@ -7,7 +7,6 @@ until asked to stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from kraken2mqtt.settings import Settings
 from kraken2mqtt.state import ensure_state_dir
 from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerOverrides
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
+from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -182,13 +182,12 @@ class Daemon:
             await stop_watchdog(watchdog)
             # Let the command being sent to Kraken finish (bounded), then stop everything else.
             self.runner.stop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(tasks[2]), 10.0)
-            for task in (tasks[1], tasks[2], tasks[3], tasks[4]):
-                task.cancel()
-            await asyncio.gather(*tasks[1:], return_exceptions=True)
-            await self.mqtt.stop()
-            await asyncio.gather(tasks[0], return_exceptions=True)
+            await asyncio.wait({tasks[2]}, timeout=10.0)
+            await cancel_and_wait(*tasks[1:])
+            # Publish offline and disconnect (bounded: a broker that stopped answering must not hang us).
+            mqtt_stop = asyncio.ensure_future(self.mqtt.stop())
+            await asyncio.wait({mqtt_stop}, timeout=10.0)
+            await cancel_and_wait(mqtt_stop, tasks[0])
             await self.metrics.stop_server()
             await self.close()
 
@@ -244,8 +243,7 @@ class Daemon:
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiter in waiters:
-                waiter.cancel()
+            await cancel_and_wait(*waiters)
 
     async def reconcile(self) -> None:
         now = self.clock.now()

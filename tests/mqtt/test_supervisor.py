@@ -114,6 +114,27 @@ async def test_ha_birth_reruns_the_hooks_but_a_retained_birth_does_not(broker: B
         await second.publish(f"{settings.discovery_prefix}/status", "", retain=True)
 
 
+async def test_a_stop_is_not_lost_when_a_handler_finishes_at_that_moment() -> None:
+    """Python 3.11's wait_for swallowed a cancellation that arrived as the handler returned: the reader
+    then waited for a next message, and the shutdown hung (seen once in the sandbox night)."""
+    supervisor = MqttSupervisor(MqttSettings(base_topic="k2m-cancel"))
+    reader: asyncio.Task[None] | None = None
+
+    async def handler(message: aiomqtt.Message) -> None:
+        assert reader is not None
+        reader.cancel()  # the shutdown arrives while the handler finishes
+
+    supervisor.subscribe("k2m-cancel/in", handler)
+
+    async def read() -> None:
+        await supervisor.dispatch(aiomqtt.Message("k2m-cancel/in", b"x", 0, False, 1, None))
+        await asyncio.Event().wait()  # a quiet broker: no next message would ever come to end this
+
+    reader = asyncio.create_task(read())
+    done, _ = await asyncio.wait({reader}, timeout=5)
+    assert reader in done and reader.cancelled()
+
+
 async def test_a_failing_handler_or_hook_does_not_stop_the_loop(broker: Broker) -> None:
     settings = mqtt_settings(broker)
     supervisor = supervisor_for(settings)

@@ -147,38 +147,45 @@ def test_watchdog_interval(usec: str | None, pid: str | None, expected: float | 
     assert Notifier(None, watchdog_usec=usec).watchdog_interval() is None
 
 
+class _Stop(Exception):
+    """Ends a hand-stepped watchdog loop."""
+
+
 async def test_watchdog_pings_only_while_healthy(listener: Listener) -> None:
-    n = Notifier(listener.address, watchdog_usec="100000")  # 0.1 s: pings every 0.05 s
-    state = {"health": "good"}
+    n = Notifier(listener.address, watchdog_usec="100000")  # 0.1 s: a check every 0.05 s
+    # One health state per check; "broken" is a predicate that raises (counts as unhealthy).
+    script = ["good", "good", "good", "bad", "bad", "broken", "good", "good"]
+    states = iter(script)
+    pings_after_check: list[int] = []
+    periods: list[float] = []
 
     def check() -> bool:
-        if state["health"] == "broken":
+        state = next(states)
+        if state == "broken":
             raise RuntimeError("health check broke")
-        return state["health"] == "good"
+        return state == "good"
 
-    task = n.start_watchdog(check)
+    async def step(period: float) -> None:  # the wait between checks, stepped by hand
+        periods.append(period)
+        pings_after_check.append(len(listener.drain()))
+        if len(periods) == len(script):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        await n.run_watchdog(check, sleep=step)
+    assert pings_after_check == [1, 1, 1, 0, 0, 0, 1, 1]
+    assert periods == [0.05] * len(script)
+
+
+async def test_watchdog_task_starts_and_stops(listener: Listener) -> None:
+    n = Notifier(listener.address, watchdog_usec="3600000000")  # the next check is 30 min away
+    task = n.start_watchdog(lambda: True)
     assert task is not None
-    await asyncio.sleep(0.3)
-    pings = listener.drain()
-    assert len(pings) >= 3 and all(p == {"WATCHDOG": "1"} for p in pings)
-
-    state["health"] = "bad"
-    await asyncio.sleep(0.08)  # a ping in flight may still land
-    listener.drain()
-    await asyncio.sleep(0.3)
-    assert listener.drain() == []
-
-    state["health"] = "broken"  # a raising predicate counts as unhealthy
-    await asyncio.sleep(0.2)
-    assert listener.drain() == []
-
-    state["health"] = "good"
-    await asyncio.sleep(0.2)
-    assert len(listener.drain()) >= 2
+    for _ in range(3):
+        await asyncio.sleep(0)  # let the task run up to its first wait
+    assert listener.drain() == [{"WATCHDOG": "1"}]
     await stop_watchdog(task)
     assert task.done()
-    listener.drain()
-    await asyncio.sleep(0.15)
     assert listener.drain() == []
 
 

@@ -33,6 +33,7 @@ from kraken2mqtt.kraken.snapshot import (
     comparable,
 )
 from kraken2mqtt.store.sqlite import StateStore
+from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -149,8 +150,7 @@ class Poller:
         try:
             await asyncio.wait({sleeper, waker, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, waker, stopper):
-                task.cancel()
+            await cancel_and_wait(sleeper, waker, stopper)
 
     async def poll_once(self) -> PollResult:
         """Run whatever is due now; return what was polled, what changed and the plan for next time."""

@@ -13,7 +13,6 @@ reached (transport, 5xx, rate limit, auth trouble). On start it resumes what a p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +38,7 @@ from kraken2mqtt.mqtt.commands import (
 )
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerMode, PlannerOverrides
+from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -124,10 +124,7 @@ class CommandRunner:
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(*tasks)
 
     async def _attempt(self, pending: PendingCommand) -> None:
         now = self._now()

@@ -26,6 +26,7 @@ from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.mqtt.connection import make_client, status_topic
 from kraken2mqtt.settings import MqttSettings
+from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -133,9 +134,7 @@ class MqttSupervisor:
         if sending.done():
             sending.result()  # raises the MqttError of a failed publish
             return True
-        sending.cancel()
-        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-            await sending
+        await cancel_and_wait(sending)
         return False
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -203,12 +202,10 @@ class MqttSupervisor:
         try:
             await asyncio.wait({messages, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (messages, stopping):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopping
-            with contextlib.suppress(asyncio.CancelledError):
-                await messages
+            await cancel_and_wait(messages, stopping)
+        failure = None if messages.cancelled() else messages.exception()
+        if failure is not None:
+            raise failure  # the connection dropped (MqttError)
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -226,7 +223,10 @@ class MqttSupervisor:
                 continue
             called.append(sub.handler)
             try:
-                await asyncio.wait_for(sub.handler(message), self._handler_timeout)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation of
+                # this task (shutdown) when the handler finishes at the same moment.
+                async with asyncio.timeout(self._handler_timeout):
+                    await sub.handler(message)
             except Exception:
                 log.exception("mqtt.handler_failed", topic=topic.value[:200])
 
@@ -258,10 +258,8 @@ class MqttSupervisor:
 
     async def _cancel_hooks(self) -> None:
         task, self._hooks_task = self._hooks_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None:
+            await cancel_and_wait(task)
 
     def _filters(self) -> list[tuple[str, int]]:
         seen: dict[str, int] = {}
@@ -285,10 +283,7 @@ class MqttSupervisor:
         try:
             await asyncio.wait({sleeper, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, stopping):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(sleeper, stopping)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -23,12 +23,13 @@ and it sends nothing while the health predicate says the daemon is unhealthy: sy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+
+from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -154,10 +155,17 @@ class Notifier:
             return None
         return usec / 1_000_000 if usec > 0 else None
 
-    async def run_watchdog(self, healthy: Callable[[], bool], *, interval: float | None = None) -> None:
+    async def run_watchdog(
+        self,
+        healthy: Callable[[], bool],
+        *,
+        interval: float | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         """Ping every ``interval`` seconds (default: half the watchdog timeout) while ``healthy()`` is
         true; skip the ping (and log once per episode) while it is false. Returns at once when there is
-        no watchdog; otherwise runs until cancelled."""
+        no watchdog; otherwise runs until cancelled. ``sleep`` is the wait between checks (tests step
+        it by hand)."""
         timeout = self.watchdog_interval()
         if timeout is None:
             return
@@ -177,7 +185,7 @@ class Notifier:
             elif not unhealthy:
                 unhealthy = True
                 log.warning("unhealthy: not feeding the watchdog", timeout_seconds=timeout)
-            await asyncio.sleep(period)
+            await sleep(period)
 
     def start_watchdog(
         self, healthy: Callable[[], bool], *, interval: float | None = None
@@ -192,8 +200,5 @@ class Notifier:
 
 async def stop_watchdog(task: asyncio.Task[None] | None) -> None:
     """Cancel a task from :meth:`Notifier.start_watchdog` (``None`` is fine) and wait for it."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    if task is not None:
+        await cancel_and_wait(task)

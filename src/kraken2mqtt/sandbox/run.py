@@ -21,6 +21,7 @@ from kraken2mqtt.sandbox.broker import BrokerUnavailable, ensure_broker
 from kraken2mqtt.sandbox.simulation import SANDBOX_API_KEY, Simulation
 from kraken2mqtt.sandbox.world import WorldEvent
 from kraken2mqtt.settings import ConfigError, Settings, describe_validation_error
+from kraken2mqtt.tasks import cancel_and_wait
 
 #: How the planner models the simulated devices (their physics live in sandbox/physics.py).
 PLANS: dict[str, dict[str, Any]] = {
@@ -124,8 +125,7 @@ async def run_sandbox(
                 try:
                     await daemon.run(stop)
                 finally:
-                    world.cancel()
-                    await asyncio.gather(world, return_exceptions=True)
+                    await cancel_and_wait(world)
             finally:
                 if embedded is not None:
                     embedded.stop()

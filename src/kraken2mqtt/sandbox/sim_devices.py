@@ -41,6 +41,7 @@ import aiomqtt
 from kraken2mqtt.clock import Clock
 from kraken2mqtt.sandbox.physics import BatteryMode
 from kraken2mqtt.sandbox.world import SimWorld
+from kraken2mqtt.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -488,8 +489,7 @@ async def run_devices(
                     except Exception:  # a bad command must not stop the simulation
                         log.exception("sim device %s failed on %s", dev.name, topic)
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
 
 
 async def _publish(client: aiomqtt.Client, messages: Sequence[Out]) -> None:

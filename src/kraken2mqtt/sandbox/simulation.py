@@ -23,6 +23,7 @@ from kraken2mqtt.sandbox.sim_account import SimAccount
 from kraken2mqtt.sandbox.sim_clock import ScaledClock
 from kraken2mqtt.sandbox.sim_devices import SimMqttDevice, device_entries, run_devices, sandbox_devices
 from kraken2mqtt.sandbox.world import SimWorld, WorldEvent
+from kraken2mqtt.tasks import cancel_and_wait
 
 SANDBOX_API_KEY = "sk_test_sandbox_key"
 
@@ -105,6 +106,4 @@ class Simulation:
             for task in done:
                 task.result()  # re-raise a failure (e.g. the broker went away)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
