@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from kraken2mqtt.devices.base import DeviceKind
+from kraken2mqtt.devices.base import DeviceKind, amps_for
 from kraken2mqtt.planner.config import DevicePlanConfig, missing_for
 from kraken2mqtt.planner.model import ActionKind
 
@@ -87,6 +87,16 @@ class _CurrentLimits(BaseModel):
                 f"min_current_a ({self.min_current_a}) is above max_current_a ({self.max_current_a})"
             )
         return self
+
+    def amps(self, power_kw: float) -> int:
+        """Whole amps per phase for ``power_kw`` within this charger's range (see :func:`amps_for`)."""
+        return amps_for(
+            power_kw,
+            voltage=self.voltage,
+            phases=self.phases,
+            min_a=self.min_current_a,
+            max_a=self.max_current_a,
+        )
 
 
 _EV = frozenset({DeviceKind.EV})

@@ -29,7 +29,6 @@ from kraken2mqtt.devices.base import (
     ReportedState,
     Resend,
     Write,
-    amps_for,
     as_number,
     parse_json,
 )
@@ -88,13 +87,7 @@ class GoEAdapter(Adapter[GoEConfig]):
         cfg = self.config
         kind = action.kind
         if kind is ActionKind.CHARGE or kind is ActionKind.ON:
-            amps = amps_for(
-                action.power_kw,
-                voltage=cfg.voltage,
-                phases=cfg.phases,
-                min_a=cfg.min_current_a,
-                max_a=cfg.max_current_a,
-            )
+            amps = cfg.amps(action.power_kw)
             now_amp = self._reported_number(reported, "amp")
             amp = Write(
                 self.msg(f"{self.base}/amp/set", str(amps)),

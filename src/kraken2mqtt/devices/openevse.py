@@ -28,7 +28,6 @@ from kraken2mqtt.devices.base import (
     ReportedState,
     Resend,
     Write,
-    amps_for,
     parse_float,
     parse_json_object,
 )
@@ -94,13 +93,7 @@ class OpenEVSEAdapter(Adapter[OpenEVSEConfig]):
         topic = f"{self.base}/claim/set"
         kind = action.kind
         if kind is ActionKind.CHARGE or kind is ActionKind.ON:
-            amps = amps_for(
-                action.power_kw,
-                voltage=cfg.voltage,
-                phases=cfg.phases,
-                min_a=cfg.min_current_a,
-                max_a=cfg.max_current_a,
-            )
+            amps = cfg.amps(action.power_kw)
             body: dict[str, Any] = {"state": "active", "charge_current": amps}
             if cfg.auto_release is not None:
                 body["auto_release"] = cfg.auto_release

@@ -24,7 +24,6 @@ from kraken2mqtt.devices.base import (
     ReportedState,
     Resend,
     Write,
-    amps_for,
     parse_bool,
     parse_float,
     parse_json,
@@ -84,13 +83,7 @@ class TemplateAdapter(Adapter[TemplateConfig]):
             "action": action.kind.value,
             "power_w": round(action.power_kw * 1000.0),
             "power_kw": action.power_kw,
-            "amps": amps_for(
-                action.power_kw,
-                voltage=cfg.voltage,
-                phases=cfg.phases,
-                min_a=cfg.min_current_a,
-                max_a=cfg.max_current_a,
-            ),
+            "amps": cfg.amps(action.power_kw),
         }
         if action.setpoint_c is not None:
             values["setpoint_c"] = action.setpoint_c
