@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLObjectType, parse
 
-from kraken2mqtt.kraken import capabilities
+from kraken2mqtt.kraken import capabilities, documents
 from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELD_SOURCES, ROOT_FIELDS, UNDOCUMENTED_FIELDS
 from kraken2mqtt.sandbox.schema import (
     build_schema,
@@ -19,7 +19,6 @@ from kraken2mqtt.sandbox.schema import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CLIENT_DOCS = REPO / "src" / "kraken2mqtt" / "kraken" / "graphql"
 OWN_DOCS = Path(__file__).parent / "documents"
 
 
@@ -126,15 +125,20 @@ def test_document_helpers() -> None:
     )
 
 
-def _documents() -> list[Path]:
-    return sorted(CLIENT_DOCS.rglob("*.graphql")) + sorted(OWN_DOCS.rglob("*.graphql"))
+def _documents() -> list[tuple[str, str]]:
+    """(id, source) of every document: the client's as it sends them (shared fragments appended), and the
+    test suite's own."""
+    client = [(f"client:{name}", documents.load(name).source) for name in documents.names()]
+    own = [
+        (str(p.relative_to(REPO)), p.read_text(encoding="utf-8")) for p in sorted(OWN_DOCS.rglob("*.graphql"))
+    ]
+    return client + own
 
 
-@pytest.mark.parametrize("path", _documents(), ids=lambda p: str(p.relative_to(REPO)))
-def test_every_document_validates_on_its_deployments(path: Path) -> None:
-    source = path.read_text(encoding="utf-8")
+@pytest.mark.parametrize(("name", "source"), _documents(), ids=[n for n, _ in _documents()])
+def test_every_document_validates_on_its_deployments(name: str, source: str) -> None:
     targets = target_deployments(source)
-    assert targets, f"{path.name}: no deployment documents all of {sorted(root_fields_of(source))}"
+    assert targets, f"{name}: no deployment documents all of {sorted(root_fields_of(source))}"
     for deployment in targets:
-        assert deployment in DEPLOYMENTS, f"{path.name}: unknown deployment {deployment}"
-        assert validate_document(source, deployment) == [], f"{path.name} on {deployment}"
+        assert deployment in DEPLOYMENTS, f"{name}: unknown deployment {deployment}"
+        assert validate_document(source, deployment) == [], f"{name} on {deployment}"

@@ -7,6 +7,7 @@ client can refuse to send a field the deployment does not document.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -38,15 +39,31 @@ def _strip_comments(source: str) -> str:
     return "\n".join(line.split("#", 1)[0] if '"' not in line else line for line in source.splitlines())
 
 
-def root_fields(source: str) -> frozenset[str]:
-    """The root field names selected by the (single) operation in ``source``."""
+@dataclass(slots=True)
+class _Definition:
+    """A top-level definition: its kind (query, mutation, fragment), name, the type a fragment is on, and
+    the fields and named fragment spreads directly in its selection set."""
+
+    kind: str
+    name: str
+    on: str | None
+    fields: set[str]
+    spreads: set[str]
+
+
+def _is_name(token: str) -> bool:
+    return token[0].isalpha() or token[0] == "_"
+
+
+def _definitions(source: str) -> list[_Definition]:
     tokens = _TOKEN.findall(_strip_comments(source))
-    fields: set[str] = set()
+    found: list[_Definition] = []
+    current: _Definition | None = None
     depth = 0
     paren = 0
     prev = ""
     pending: str | None = None
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         if tok == "(":
             paren += 1
         elif tok == ")":
@@ -57,14 +74,56 @@ def root_fields(source: str) -> frozenset[str]:
             depth += 1
         elif tok == "}":
             depth -= 1
-        elif (depth == 1 and tok[0].isalpha()) or (depth == 1 and tok[0] == "_"):
-            if prev == ":" and pending is not None:
-                fields.discard(pending)  # `alias: field`
-            if prev not in {"...", "on", "@"}:
-                fields.add(tok)
+        elif depth == 0:
+            if tok in _DEFINITION_KINDS and i + 1 < len(tokens) and _is_name(tokens[i + 1]):
+                on = tokens[i + 3] if tok == "fragment" and tokens[i + 2 : i + 3] == ["on"] else None
+                current = _Definition(tok, tokens[i + 1], on, set(), set())
+                found.append(current)
+        elif depth == 1 and current is not None and _is_name(tok):
+            if prev == "...":
+                if tok != "on":
+                    current.spreads.add(tok)
+            elif prev == ":" and pending is not None:
+                current.fields.discard(pending)  # `alias: field`
+                current.fields.add(tok)
+                pending = tok
+            elif prev not in {"on", "@"}:
+                current.fields.add(tok)
                 pending = tok
         prev = tok
+    return found
+
+
+_DEFINITION_KINDS = frozenset({"query", "mutation", "fragment"})
+_ROOT_TYPES = {"query": "Query", "mutation": "Mutation"}
+
+
+def root_fields(source: str) -> frozenset[str]:
+    """The root field names selected by the (single) operation in ``source``, including those of the
+    fragments on the root type that it spreads (``...Dispatches``)."""
+    definitions = _definitions(source)
+    fragments = {d.name: d for d in definitions if d.kind == "fragment"}
+    fields: set[str] = set()
+    for op in (d for d in definitions if d.kind in _ROOT_TYPES):
+        seen: set[str] = set()
+        todo = [op]
+        while todo:
+            definition = todo.pop()
+            fields |= definition.fields
+            for name in definition.spreads - seen:
+                seen.add(name)
+                fragment = fragments.get(name)
+                if fragment is not None and fragment.on == _ROOT_TYPES[op.kind]:
+                    todo.append(fragment)
     return frozenset(fields)
+
+
+def _named_spreads(source: str) -> list[str]:
+    """Every ``...Name`` fragment spread in ``source``, at any depth, in order of appearance."""
+    tokens = _TOKEN.findall(_strip_comments(source))
+    return list(
+        dict.fromkeys(b for a, b in itertools.pairwise(tokens) if a == "..." and _is_name(b) and b != "on")
+    )
 
 
 def operations(source: str) -> list[tuple[str, str]]:
@@ -97,16 +156,39 @@ def parse(source: str, *, origin: str = "<string>") -> Document:
 
 @cache
 def load(name: str) -> Document:
-    """Load ``graphql/<name>.graphql`` from the package."""
-    path = resources.files("kraken2mqtt.kraken").joinpath("graphql", f"{name}.graphql")
-    try:
-        source = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise DocumentError(f"no GraphQL document named {name!r}") from exc
+    """Load ``graphql/<name>.graphql`` from the package, with the shared fragments it spreads
+    (``graphql/fragments/<Fragment>.graphql``) appended."""
+    source = _read(f"{name}.graphql", f"no GraphQL document named {name!r}")
+    source = _with_fragments(source, origin=f"{name}.graphql")
     doc = parse(source, origin=f"{name}.graphql")
     if doc.name != name:
         raise DocumentError(f"{name}.graphql declares operation {doc.name!r}; the names must match")
     return doc
+
+
+def _read(relative: str, missing: str) -> str:
+    path = resources.files("kraken2mqtt.kraken").joinpath("graphql", *relative.split("/"))
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise DocumentError(missing) from exc
+
+
+def _with_fragments(source: str, *, origin: str) -> str:
+    defined = {d.name for d in _definitions(source) if d.kind == "fragment"}
+    parts = [source.rstrip("\n")]
+    todo = _named_spreads(source)
+    while todo:
+        name = todo.pop(0)
+        if name in defined:
+            continue
+        fragment = _read(f"fragments/{name}.graphql", f"{origin}: no shared fragment named {name!r}")
+        if [(d.kind, d.name) for d in _definitions(fragment)] != [("fragment", name)]:
+            raise DocumentError(f"fragments/{name}.graphql must define exactly the fragment {name!r}")
+        defined.add(name)
+        parts.append(fragment.rstrip("\n"))
+        todo += _named_spreads(fragment)
+    return "\n".join(parts) + "\n"
 
 
 def names() -> list[str]:

@@ -17,10 +17,14 @@ from importlib import resources
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     ObjectTypeDefinitionNode,
     OperationDefinitionNode,
+    SelectionNode,
     build_ast_schema,
     parse,
     validate,
@@ -99,13 +103,24 @@ def validate_document(source: str, deployment: str) -> list[str]:
 
 
 def root_fields_of(source: str) -> frozenset[str]:
-    """Root field names selected by the operations in ``source`` (top-level fields only)."""
+    """Root field names selected by the operations in ``source`` (top-level fields only, including those of
+    the fragments and inline fragments they spread at the top level)."""
+    document = parse(source)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     names: set[str] = set()
-    for definition in parse(source).definitions:
+
+    def collect(selections: Iterable[SelectionNode], seen: frozenset[str]) -> None:
+        for s in selections:
+            if isinstance(s, FieldNode):
+                names.add(s.name.value)
+            elif isinstance(s, InlineFragmentNode):
+                collect(s.selection_set.selections, seen)
+            elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments and s.name.value not in seen:
+                collect(fragments[s.name.value].selection_set.selections, seen | {s.name.value})
+
+    for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
-            names.update(
-                s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)
-            )
+            collect(definition.selection_set.selections, frozenset())
     names.discard("__typename")
     return frozenset(names)
 
