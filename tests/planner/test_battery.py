@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from benchmarks.planner.reference import RefBattery, solve_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kraken2mqtt.planner import ActionKind, DispatchWindow, GridLimits, Plan, make_plan
+from kraken2mqtt.planner.battery import continue_first
 from kraken2mqtt.planner.costs import bill
+from kraken2mqtt.planner.model import BatteryState
 
 from .helpers import at, battery, inputs
 
@@ -82,6 +86,43 @@ def test_time_sharing_instead_of_simultaneous_charge_and_discharge() -> None:
     for iv in plan.device("bat").intervals:
         assert iv.action.kind in (ActionKind.CHARGE, ActionKind.DISCHARGE, ActionKind.HOLD)
         assert iv.action.power_kw >= 0
+
+
+def test_a_time_shared_slot_continues_what_the_battery_is_doing() -> None:
+    # export pays more than import: the first slot alternates between charging and discharging. Re-planned
+    # every minute, it must continue the run under way, not restart the other one (flip-flop each minute).
+    prices = [10, 11, 11, 10]
+
+    def first_slot(power_kw: float) -> list[tuple[ActionKind, float, str]]:
+        b = battery(soc=50, stored_value_p=12.0)
+        b = dataclasses.replace(b, state=BatteryState(50, power_kw))
+        dp = make_plan(inputs(prices, [b], house_kw=0.5, export=15.0)).device("bat")
+        slot_end = at(0.5)
+        return [
+            (iv.action.kind, (iv.end - iv.start).total_seconds() / 60, iv.action.reason)
+            for iv in dp.intervals
+            if iv.start < slot_end
+        ]
+
+    idle = first_slot(0.0)
+    charging = first_slot(3.0)
+    discharging = first_slot(-3.0)
+    assert [k for k, _, _ in charging] == [ActionKind.CHARGE, ActionKind.DISCHARGE]
+    assert [k for k, _, _ in discharging] == [ActionKind.DISCHARGE, ActionKind.CHARGE]
+    # the same slot energy, only the order changes
+    assert sorted((k, round(m, 6)) for k, m, _ in charging) == sorted((k, round(m, 6)) for k, m, _ in idle)
+    # the run against the slot's net direction says why
+    assert any(r.startswith("alternating 12:00–12:30") for _, _, r in charging)
+
+
+def test_continue_first_leaves_other_slots_alone() -> None:
+    one_way = [(0.0, 0.4, 5.0), (0.4, 1.0, 2.0)]
+    assert continue_first(one_way, -3.0) == one_way
+    assert continue_first([(0.0, 1.0, 5.0)], -3.0) == [(0.0, 1.0, 5.0)]
+    shared = [(0.0, 0.25, -5.0), (0.25, 1.0, 5.0)]
+    assert continue_first(shared, 0.05) == shared  # idle: no preference
+    assert continue_first(shared, -1.0) == shared
+    assert continue_first(shared, 1.0) == [(0.0, 0.75, 5.0), (0.75, 1.0, -5.0)]
 
 
 def test_energy_balance_of_the_soc_trajectory() -> None:

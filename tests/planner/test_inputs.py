@@ -67,7 +67,10 @@ async def test_inputs_from_a_real_poll(fake: FakeKraken, make_client: MakeClient
     await poller.poll_once()
     settings = load_settings(None, devices=DEVICES)
     now = clock.now()
-    reported = {"ev": ReportedState(soc_pct=40.0, plugged_in=True), "bat": ReportedState(soc_pct=70.0)}
+    reported = {
+        "ev": ReportedState(soc_pct=40.0, plugged_in=True),
+        "bat": ReportedState(soc_pct=70.0, power_kw=-2.5),
+    }
     inputs = build_inputs(poller.snapshot, now, PlannerSettings(), settings.devices, reported, {})
     assert inputs is not None
     assert inputs.tariff.prices and any(s.end > now for s in inputs.tariff.prices)
@@ -77,6 +80,7 @@ async def test_inputs_from_a_real_poll(fake: FakeKraken, make_client: MakeClient
     assert isinstance(ev, EV) and ev.state.soc_pct == 40.0 and ev.target is not None
     assert ev.target.soc_pct == 90 and ev.target.deadline is not None and ev.target.deadline > now
     assert isinstance(by_id["bat"], Battery) and by_id["bat"].state.soc_pct == 70.0
+    assert by_id["bat"].state.power_kw == -2.5  # discharging now: a time-shared slot continues that first
     assert isinstance(by_id["tank"], HotWaterTank) and len(by_id["tank"].needs) == 1
     assert isinstance(by_id["relay"], RelayLoad)
     plan = make_plan(inputs)

@@ -66,7 +66,24 @@ def plan_battery(bat: Battery, ctx: Context, stored_value_p: float) -> Schedule:
     sch.shadow = marg
     for i, x in enumerate(xs):
         sch.grid_kwh[i], sch.runs[i] = _realise(ctx, i, x, costs[i], eta_c, eta_d)
+    if n:
+        sch.runs[0] = continue_first(sch.runs[0], bat.state.power_kw)
     return sch
+
+
+#: Below this (kW) a reported battery power counts as idle.
+_MOVING_KW = 0.1
+
+
+def continue_first(runs: list[Run], power_kw: float) -> list[Run]:
+    """A slot time-shared between a charging and a discharging run, reordered so that the run in the
+    direction the battery is already going (``power_kw``) comes first. The slot's energy is unchanged."""
+    if len(runs) != 2 or abs(power_kw) < _MOVING_KW:
+        return runs
+    (_, _, kw_a), (b0, b1, kw_b) = runs
+    if (kw_a > 0) == (kw_b > 0) or (kw_b > 0) != (power_kw > 0):
+        return runs
+    return [(0.0, b1 - b0, kw_b), (b1 - b0, 1.0, kw_a)]
 
 
 def _e_of_x(x: float, eta_c: float, eta_d: float) -> float:

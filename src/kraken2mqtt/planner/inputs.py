@@ -102,7 +102,8 @@ def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetim
             p.allow_export,
         )
         soc = reported.soc_pct if reported is not None and reported.soc_pct is not None else p.assumed_soc_pct
-        return Battery(cfg.id, model, BatteryState(min(100.0, max(0.0, soc))))
+        power = reported.power_kw if reported is not None and reported.power_kw is not None else 0.0
+        return Battery(cfg.id, model, BatteryState(min(100.0, max(0.0, soc)), power))
     if kind == "heat_pump":
         assert p.heat_loss_kw_per_k and p.thermal_mass_kwh_per_k and p.max_kw
         hp_model = HeatPumpModel(

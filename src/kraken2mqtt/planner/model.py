@@ -124,6 +124,10 @@ class BatteryModel:
 @dataclass(frozen=True, slots=True)
 class BatteryState:
     soc_pct: float
+    #: What the battery is doing now, in kW (+ charging, − discharging; 0 idle or unknown). When the plan
+    #: time-shares the current slot between charging and discharging, the run under way continues first,
+    #: so re-planning every minute does not flip the battery back and forth.
+    power_kw: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,16 @@ from .model import (
     RelayLoad,
     SlotSummary,
 )
-from .reasons import avg_price, blocks, ev_block_reason, hhmm, price_tag, span, store_block_reason
+from .reasons import (
+    avg_price,
+    blocks,
+    ev_block_reason,
+    hhmm,
+    price_tag,
+    span,
+    store_block_reason,
+    time_shared_reason,
+)
 from .schedule import Schedule
 from .slots import Grid, build_grid, to_dt, ts
 from .topup import advise_topup
@@ -284,9 +293,14 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     cap = bat.model.capacity_kwh
 
     def act(i: int, kw: float) -> DeviceAction:
+        if len(sch.runs[i]) > 1 and (kw >= 0) != (sch.grid_kwh[i] >= 0):
+            # a run against the slot's net direction: the slot is time-shared
+            why = time_shared_reason(grid, i, tz)
+        else:
+            why = reason[i] or ("charging" if kw >= 0 else "discharging")
         if kw >= 0:
-            return DeviceAction(ActionKind.CHARGE, kw, None, reason[i] or "charging")
-        return DeviceAction(ActionKind.DISCHARGE, -kw, None, reason[i] or "discharging")
+            return DeviceAction(ActionKind.CHARGE, kw, None, why)
+        return DeviceAction(ActionKind.DISCHARGE, -kw, None, why)
 
     def idle(i: int) -> DeviceAction:
         return DeviceAction(

@@ -79,3 +79,12 @@ def store_block_reason(
         return f"charging {span(grid, block, tz)}: cheap at avg {p:.1f}p/kWh{tail}{price_tag(grid, block)}"
     tail = f"; stored at avg {other_avg:.1f}p/kWh" if other_avg is not None else ""
     return f"discharging {span(grid, block, tz)}: saves avg {p:.1f}p/kWh{tail}{price_tag(grid, block)}"
+
+
+def time_shared_reason(grid: Grid, i: int, tz: str) -> str:
+    """The reason of a slot split between charging and discharging (never both at once): export pays more
+    than import costs, or a negative price makes losing energy pay."""
+    return (
+        f"alternating {span(grid, (i, i), tz)}: charging and discharging in turn pays "
+        f"(import {grid.import_p[i]:.1f}p/kWh, export {grid.export_p[i]:.1f}p/kWh)"
+    )
