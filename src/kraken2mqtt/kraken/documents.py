@@ -76,7 +76,8 @@ def _definitions(source: str) -> list[_Definition]:
             depth -= 1
         elif depth == 0:
             if tok in _DEFINITION_KINDS and i + 1 < len(tokens) and _is_name(tokens[i + 1]):
-                on = tokens[i + 3] if tok == "fragment" and tokens[i + 2 : i + 3] == ["on"] else None
+                after = tokens[i + 2 : i + 4]  # `fragment Name on Type`
+                on = after[1] if tok == "fragment" and len(after) == 2 and after[0] == "on" else None
                 current = _Definition(tok, tokens[i + 1], on, set(), set())
                 found.append(current)
         elif depth == 1 and current is not None and _is_name(tok):
