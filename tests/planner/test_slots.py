@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from kraken2mqtt.planner import DispatchWindow, LoadProfile, PlanInputs, Tariff
+from kraken2mqtt.planner.model import SolarSlot
 from kraken2mqtt.planner.slots import build_grid, dispatch_overlap_h, to_dt
 
 from .helpers import T0, at, inputs, prices
@@ -71,3 +73,10 @@ def test_house_load_profile_is_local_time() -> None:
     )
     g = build_grid(inp)
     assert g.house_kwh == pytest.approx((0.5, 0, 0, 0))  # January: London = UTC
+
+
+def test_solar_lowers_the_house_load_and_can_make_it_an_export() -> None:
+    sun = (SolarSlot(T0, T0 + timedelta(hours=1), 2.0),)
+    base = inputs([20, 20, 20, 20], house_kw=0.5)
+    g = build_grid(replace(base, solar=sun))
+    assert g.house_kwh == pytest.approx((-0.75, -0.75, 0.25, 0.25))

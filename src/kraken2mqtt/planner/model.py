@@ -63,6 +63,15 @@ class TemperaturePoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SolarSlot:
+    """Forecast generation of the house's panels: ``kwh`` spread evenly over [start, end)."""
+
+    start: datetime
+    end: datetime
+    kwh: float
+
+
+@dataclass(frozen=True, slots=True)
 class GridLimits:
     """Main fuse / DNO limits on the site's grid connection (None: unlimited)."""
 
@@ -228,6 +237,9 @@ class PlanInputs:
     devices: tuple[Device, ...] = ()
     dispatches: tuple[DispatchWindow, ...] = ()
     house_load: LoadProfile | None = None
+    #: Forecast solar generation: it feeds the house first, the rest goes to the devices or is exported
+    #: at the export price (each slot's house load is the base load less the sun).
+    solar: tuple[SolarSlot, ...] = ()
     outdoor: tuple[TemperaturePoint, ...] = ()
     grid: GridLimits = field(default_factory=GridLimits)
     prepay: Prepay | None = None

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .model import DispatchWindow, LoadProfile, PlanInputs, PriceSlot
+from .model import DispatchWindow, LoadProfile, PlanInputs, PriceSlot, SolarSlot
 
 DAY_S = 86400.0
 _MIN_SLOT_S = 1.0
@@ -153,8 +153,30 @@ def build_grid(inputs: PlanInputs, extra_breaks: Iterable[datetime] = ()) -> Gri
         exp.append(price[1])
         disp.append(in_dispatch)
         fc.append(forecast)
-        house.append(profile_kw(profile, mid) * h if profile is not None else 0.0)
+        base = profile_kw(profile, mid) * h if profile is not None else 0.0
+        house.append(base - solar_kwh(inputs.solar, a, b) if inputs.solar else base)
     return Grid(tuple(t_out), tuple(hours), tuple(imp), tuple(exp), tuple(disp), tuple(fc), tuple(house))
+
+
+def solar_kwh(solar: Sequence[SolarSlot], a: float, b: float) -> float:
+    """Forecast generation in [a, b) (epoch seconds): each forecast slot counts by its overlap. The
+    forecast comes sorted and without overlaps (as :mod:`kraken2mqtt.forecast` makes it)."""
+    total = 0.0
+    ends = _solar_ends(tuple(solar))
+    for i in range(bisect_right(ends, a), len(solar)):
+        s = solar[i]
+        s0, s1 = ts(s.start), ends[i]
+        if s0 >= b:
+            break
+        lo, hi = max(a, s0), min(b, s1)
+        if hi > lo:
+            total += s.kwh * (hi - lo) / (s1 - s0)
+    return total
+
+
+@lru_cache(maxsize=4)
+def _solar_ends(solar: tuple[SolarSlot, ...]) -> list[float]:
+    return [ts(s.end) for s in solar]
 
 
 def _forecast(index: _PriceIndex, t: float) -> tuple[float, float] | None:
