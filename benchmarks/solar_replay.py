@@ -1,0 +1,352 @@
+"""Battery + solar: closed-loop replay of real Agile prices with a real irradiance year and a real
+standard household load, against a perfect-foresight optimum.
+
+Data (none fetched at run time; install with ``pip install pvlib demandlib``, benchmark-only):
+- prices: Agile region A, ``../shared/data/agile/`` (half-hourly, 2018-02 to 2021-08);
+- sun: pvlib's bundled TMY3 file ``pvlib/data/723170TYA.CSV`` (Greensboro NC, 36.1° N: a typical
+  meteorological year of measured hourly GHI), turned into PV power on a flat 4 kWp array at a 0.86
+  performance ratio. Its hour of the year is laid on the same hour of the replayed year. It is sunnier
+  than the UK, so the battery has more sun to store than a British one would;
+- load: demandlib's BDEW 2025 standard household profile ``H25`` (``demandlib/bdew/bdew_data/h25.csv``,
+  15-minute values per month and day type), scaled to 3,500 kWh a year.
+
+Every half hour the planner sees the prices published by then (day-ahead at 16:00 UK), the monthly
+standard profile as its house load, and a solar forecast for 48 h: **persistence** (each slot's sun as it
+was 24 h earlier: the forecast anyone has without a service) or **perfect** (the sun as it comes). The
+first half hour of its plan is executed; the sun and the load as they really are decide the grid flow.
+Export is paid 15p/kWh (Outgoing Fixed). Reported per period: the share of the optimum's savings over
+no battery that the planner captures, and the grid energy charged into the battery (at an import price
+above the export price) on days the battery then filled and spilled sun to the grid: energy that was
+bought and then not needed. Battery runs follow the plan as a controller would drive an inverter: the
+part of a run the plan meant to take from the sun, or give to the house, follows the real sun and load
+(self-consumption), only the grid part is forced.
+
+    .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 --days 365 | --years] [--short]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
+
+from kraken2mqtt.planner import (
+    Battery,
+    BatteryModel,
+    BatteryState,
+    LoadProfile,
+    PlanInputs,
+    PriceSlot,
+    Tariff,
+    make_plan,
+)
+from kraken2mqtt.planner.model import SolarSlot
+
+ROOT = Path(__file__).resolve().parents[1]
+PRICES = ROOT.parent / "shared" / "data" / "agile" / "csv_agile_A_Eastern_England.csv"
+LONDON = ZoneInfo("Europe/London")
+SLOT = 1800.0
+HISTORY = 8 * 48
+EXPORT_P = 15.0
+KWP, PR = 4.0, 0.86
+ANNUAL_KWH = 3500.0
+BAT = BatteryModel(capacity_kwh=10.0, max_charge_kw=5.0, max_discharge_kw=5.0)
+ETA = 0.95
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"{package} is not installed: pip install pvlib demandlib (benchmark-only)")
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+def tmy_pv_kw(kwp: float) -> list[float]:
+    """8760 hourly PV powers (kW, hour h = [h, h+1) of the year) from the TMY3 file's GHI."""
+    path = _package_file("pvlib", "data", "723170TYA.CSV")
+    rows = list(csv.reader(path.open()))[2:]
+    # TMY3 hours are hour-ending local standard time: row i covers [i, i+1) of the year.
+    return [kwp * PR * float(r[4]) / 1000 for r in rows[:8760]]
+
+
+def h25_profiles() -> dict[tuple[int, str], list[float]]:
+    """(month, day type) → 48 half-hour mean powers in kW per kWh of the profile (unscaled)."""
+    path = _package_file("demandlib", "bdew", "bdew_data", "h25.csv")
+    rows = list(csv.reader(path.open()))
+    months = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+              "Oktober", "November", "Dezember"]  # fmt: skip
+    out: dict[tuple[int, str], list[float]] = {}
+    for col in range(1, len(rows[0])):
+        month = months.index(rows[0][col]) + 1
+        kind = rows[1][col]
+        quarter = [float(r[col]) for r in rows[2:98]]
+        out[(month, kind)] = [(quarter[2 * i] + quarter[2 * i + 1]) * 2 for i in range(48)]  # kWh/15min → kW
+    return out
+
+
+def day_kind(d: date) -> str:
+    return "SA" if d.weekday() == 5 else "FT" if d.weekday() == 6 else "WT"
+
+
+@dataclass
+class World:
+    starts: list[float]
+    import_p: list[float]
+    solar_kwh: list[float]
+    load_kwh: list[float]
+    month_profile: dict[int, LoadProfile]
+    export_p: float
+    kwp: float
+    price_slots: tuple[PriceSlot, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.price_slots = tuple(
+            PriceSlot(datetime.fromtimestamp(t, UTC), datetime.fromtimestamp(t + SLOT, UTC), p, self.export_p)
+            for t, p in zip(self.starts, self.import_p, strict=True)
+        )
+
+    def index(self, t: float) -> int:
+        return round((t - self.starts[0]) / SLOT)
+
+
+def load_world(prices: Path, kwp: float = KWP, export_p: float = EXPORT_P) -> World:
+    starts, imp = [], []
+    with prices.open(newline="") as f:
+        for row in csv.reader(f):
+            starts.append(datetime.fromisoformat(row[0].replace("Z", "+00:00")).timestamp())
+            imp.append(float(row[4]))
+    pv = tmy_pv_kw(kwp)
+    profiles = h25_profiles()
+    # Scale the profile to ANNUAL_KWH over a whole (non-leap) year of day types.
+    year_kwh = 0.0
+    d = date(2019, 1, 1)
+    while d.year == 2019:
+        year_kwh += sum(profiles[(d.month, day_kind(d))]) * 0.5
+        d += timedelta(days=1)
+    scale = ANNUAL_KWH / year_kwh
+    solar, load = [], []
+    for t in starts:
+        utc = datetime.fromtimestamp(t, UTC)
+        hour_of_year = min(8759, (utc.timetuple().tm_yday - 1) * 24 + utc.hour)
+        solar.append(pv[hour_of_year] * 0.5)
+        local = datetime.fromtimestamp(t, LONDON)
+        load.append(
+            profiles[(local.month, day_kind(local.date()))][local.hour * 2 + local.minute // 30] * scale * 0.5
+        )
+    month_profile = {
+        m: LoadProfile(
+            tuple(sum(profiles[(m, k)][i] * w for k, w in (("WT", 5), ("SA", 1), ("FT", 1))) / 7 * scale
+                  for i in range(48)),
+            "Europe/London",
+        )
+        for m in range(1, 13)
+    }  # fmt: skip
+    return World(starts, imp, solar, load, month_profile, export_p, kwp)
+
+
+def published_until(t: float) -> float:
+    local = datetime.fromtimestamp(t, LONDON)
+    day = local.date() + timedelta(days=1) if local.hour >= 16 else local.date()
+    return datetime(day.year, day.month, day.day, 23, 0, tzinfo=LONDON).timestamp()
+
+
+def bill(g: float, imp: float, exp: float) -> float:
+    return imp * g if g >= 0 else exp * g
+
+
+@dataclass
+class Result:
+    cost_p: float
+    wasted_kwh: float
+    cycles: float
+
+
+def replay(w: World, k0: int, k1: int, forecast: str) -> Result:
+    soc = 50.0
+    cost = 0.0
+    discharged = 0.0
+    wasted = 0.0
+    day_grid_charge = 0.0
+    day_spill = 0.0
+    day = None
+    for k in range(k0, k1):
+        t = w.starts[k]
+        local_day = datetime.fromtimestamp(t, LONDON).date()
+        if local_day != day:
+            wasted += min(day_grid_charge, day_spill)
+            day_grid_charge = day_spill = 0.0
+            day = local_day
+        known = min(w.index(published_until(t)), len(w.starts))
+        lo = max(0, k - HISTORY)
+        slots = w.price_slots[lo:known]
+        horizon = range(k, min(k + 96, len(w.starts)))
+        sun = tuple(
+            SolarSlot(
+                datetime.fromtimestamp(w.starts[i], UTC),
+                datetime.fromtimestamp(w.starts[i] + SLOT, UTC),
+                w.solar_kwh[i] if forecast == "perfect" else w.solar_kwh[i - 48],
+            )
+            for i in horizon
+        )
+        month = datetime.fromtimestamp(t, LONDON).month
+        plan = make_plan(
+            PlanInputs(
+                now=datetime.fromtimestamp(t, UTC),
+                tariff=Tariff(slots),
+                devices=(Battery("bat", BAT, BatteryState(soc)),),
+                house_load=w.month_profile[month],
+                solar=sun,
+                horizon_h=48.0,
+            )
+        )
+        # Execute the plan's first half hour run by run: import and export are metered apart, so a slot
+        # that charges for part of the time and discharges for the rest is billed that way. Energy the
+        # plan meant to take from the sun (or give to the house) follows the sun and the house as they
+        # are, as an inverter's self-consumption mode does; only the grid part of a run is forced.
+        t_end = datetime.fromtimestamp(t + SLOT, UTC)
+        net_house = w.load_kwh[k] - w.solar_kwh[k]
+        local = datetime.fromtimestamp(t + SLOT / 2, LONDON)
+        planned_net = w.month_profile[month].kw[local.hour * 2 + local.minute // 30] * 0.5 - sun[0].kwh
+        for iv in plan.device("bat").intervals:
+            if iv.start >= t_end:
+                break
+            a = max(iv.start, datetime.fromtimestamp(t, UTC))
+            b = min(iv.end, t_end)
+            part = (b - a).total_seconds() / SLOT
+            e = iv.grid_kwh * (b - a) / (iv.end - iv.start)
+            limit = BAT.max_charge_kw * 0.5 * part
+            if e > 0 and planned_net < 0:
+                from_sun = min(e, -planned_net * part)
+                e = e - from_sun + min(max(0.0, -net_house * part), limit)
+            elif e < 0 and planned_net > 0:
+                to_house = max(e, -planned_net * part)
+                e = e - to_house - min(max(0.0, net_house * part), limit)
+            e = max(-limit, min(limit, e))
+            # The battery cannot store more than it has room for, nor give more than it holds.
+            room = (BAT.capacity_kwh * (100 - soc) / 100) / ETA
+            held = BAT.capacity_kwh * soc / 100 * ETA
+            e = min(e, room) if e >= 0 else max(e, -held)
+            soc = min(100.0, max(0.0, soc + (e * ETA if e >= 0 else e / ETA) / BAT.capacity_kwh * 100))
+            g = net_house * part + e
+            cost += bill(g, w.import_p[k], w.export_p)
+            if e < 0:
+                discharged += -e
+            if e > 0 and g > 0 and w.import_p[k] > w.export_p:
+                day_grid_charge += min(e, g)
+            if soc >= 99.0 and g < 0 and net_house < 0:
+                day_spill += -g
+    wasted += min(day_grid_charge, day_spill)
+    return Result(cost, wasted, discharged / BAT.capacity_kwh)
+
+
+def baseline(w: World, k0: int, k1: int) -> float:
+    return sum(bill(w.load_kwh[k] - w.solar_kwh[k], w.import_p[k], w.export_p) for k in range(k0, k1))
+
+
+def optimum(w: World, k0: int, k1: int) -> float:
+    """One LP over the period with every price, sun and load known. Variables per slot: import, export,
+    charge, discharge, stored. Import never exceeds what the house and the charging draw beyond the sun,
+    export never exceeds the spare sun and the discharge: no importing and exporting at once."""
+    n = k1 - k0
+    p = np.asarray(w.import_p[k0:k1])
+    net = np.asarray(w.load_kwh[k0:k1]) - np.asarray(w.solar_kwh[k0:k1])
+    pk = BAT.max_charge_kw * 0.5
+    gi, ge, c, d, s = (np.arange(n) + j * n for j in range(5))
+    nv = 5 * n
+    cost = np.zeros(nv)
+    cost[gi] = p
+    cost[ge] = -w.export_p
+    eye = sparse.identity(n, format="csr")
+    z = sparse.csr_matrix((n, n))
+    shift = sparse.diags([np.ones(n - 1)], [-1], shape=(n, n), format="csr")
+    a_eq = sparse.vstack(
+        [
+            sparse.hstack([eye, -eye, -eye, eye, z]),  # gi - ge - c + d = net
+            sparse.hstack([z, z, -ETA * eye, eye / ETA, eye - shift]),  # s_k - s_{k-1} = ηc - d/η
+        ],
+        format="csr",
+    )
+    rhs_s = np.zeros(n)
+    rhs_s[0] = BAT.capacity_kwh * 0.5
+    b_eq = np.concatenate([net, rhs_s])
+    a_ub = sparse.vstack(
+        [
+            sparse.hstack([eye, z, -eye, z, z]),  # gi <= max(net, 0) + c
+            sparse.hstack([z, eye, z, -eye, z]),  # ge <= max(-net, 0) + d
+            sparse.hstack([z, z, eye, eye, z]),  # c + d <= P·h (time-shared slot)
+        ],
+        format="csr",
+    )
+    b_ub = np.concatenate([np.maximum(net, 0), np.maximum(-net, 0), np.full(n, pk)])
+    bounds = np.zeros((nv, 2))
+    bounds[:, 1] = np.inf
+    bounds[c, 1] = pk
+    bounds[d, 1] = pk
+    bounds[s, 1] = BAT.capacity_kwh
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise SystemExit(f"reference LP failed: {res.message}")
+    return float(res.fun)
+
+
+def run(w: World, start: date, days: int) -> list[str]:
+    t0 = datetime(start.year, start.month, start.day, tzinfo=LONDON).timestamp()
+    k0 = max(HISTORY, w.index(t0))
+    k1 = min(len(w.starts) - 96, k0 + days * 48)
+    base, opt = baseline(w, k0, k1), optimum(w, k0, k1)
+    lines = []
+    for fc in ("persistence", "perfect"):
+        r = replay(w, k0, k1, fc)
+        share = (base - r.cost_p) / (base - opt) if base > opt else math.nan
+        lines.append(
+            f"{datetime.fromtimestamp(w.starts[k0], LONDON):%Y-%m-%d} {(k1 - k0) / 48:>5.0f}d {fc:<12}"
+            f" {base / 100:>9.2f} {r.cost_p / 100:>9.2f} {opt / 100:>9.2f} {share * 100:>7.2f}%"
+            f" {r.wasted_kwh:>8.1f} {r.cycles / ((k1 - k0) / 48):>7.2f}"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prices", type=Path, default=PRICES)
+    ap.add_argument("--start", type=date.fromisoformat, default=date(2020, 1, 1))
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--years", action="store_true", help="every year of the price file, one row pair each")
+    ap.add_argument("--kwp", type=float, default=KWP, help="array size (0: the battery alone)")
+    ap.add_argument("--export-p", type=float, default=EXPORT_P, help="export price, p/kWh")
+    ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
+    args = ap.parse_args(argv)
+    if not args.prices.exists():
+        print(f"price file not found: {args.prices} (use --prices)", file=sys.stderr)
+        return 2
+    w = load_world(args.prices, args.kwp, args.export_p)
+    print(f"Battery {BAT.capacity_kwh:g} kWh / {BAT.max_charge_kw:g} kW, flat {w.kwp:g} kWp array "
+          f"(pvlib TMY3 723170TYA), BDEW H25 load {ANNUAL_KWH:g} kWh/a, export {w.export_p:g}p")  # fmt: skip
+    print(f"{'from':<10} {'days':>6} {'forecast':<12} {'no batt £':>9} {'planner £':>9} {'optimum £':>9}"
+          f" {'capture':>8} {'wasted':>8} {'cyc/day':>7}")  # fmt: skip
+    if args.years:
+        first = datetime.fromtimestamp(w.starts[HISTORY], LONDON).date()
+        spans = [(first, (date(2019, 1, 1) - first).days)]
+        spans += [(date(y, 1, 1), 365) for y in (2019, 2020)]
+        spans += [(date(2021, 1, 1), 365)]
+    else:
+        spans = [(args.start, 21 if args.short else args.days)]
+    for start, days in spans:
+        run(w, start, 21 if args.short else days)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
