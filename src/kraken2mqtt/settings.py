@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 
 from kraken2mqtt.devices.config import DeviceList
+from kraken2mqtt.forecast.config import ForecastSettings
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS, DeploymentName
 from kraken2mqtt.planner.config import PlannerSettings
 from kraken2mqtt.redact import is_secret_key, register_secret
@@ -148,6 +149,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
     planner: PlannerSettings = PlannerSettings()
+    forecast: ForecastSettings = ForecastSettings()
     devices: DeviceList = Field(default_factory=list)
 
     @field_validator("state_dir")
@@ -175,7 +177,13 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def secrets(self) -> list[str]:
-        values = [self.kraken.api_key, self.kraken.password, self.mqtt.password]
+        values = [
+            self.kraken.api_key,
+            self.kraken.password,
+            self.mqtt.password,
+            self.forecast.solcast_api_key,
+            self.forecast.forecast_solar_api_key,
+        ]
         return [v.get_secret_value() for v in values if v is not None]
 
 

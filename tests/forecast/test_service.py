@@ -190,3 +190,18 @@ def test_free_tier_intervals() -> None:
 def test_settings_say_what_is_missing(kw: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ForecastSettings(**kw)
+
+
+def test_the_forecast_section_loads_from_toml_and_its_keys_are_secrets(tmp_path: Any) -> None:
+    from kraken2mqtt.redact import redact_text
+    from kraken2mqtt.settings import load_settings
+
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(
+        '[forecast]\nsolar = true\nweather = true\nlatitude = 52.2\nlongitude = 0.12\n'
+        'forecast_solar_api_key = "fs-key-998877"\n'
+        '[[forecast.planes]]\nname = "south"\nkwp = 4.2\ntilt_deg = 35\n'
+    )
+    s = load_settings(cfg)
+    assert s.forecast.planes[0].kwp == 4.2
+    assert "fs-key-998877" not in redact_text("url /fs-key-998877/estimate")
