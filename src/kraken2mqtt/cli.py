@@ -82,9 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ConfigError as exc:
-        print("kraken2mqtt: configuration error:", file=sys.stderr)
+        import logging
+
+        from kraken2mqtt.logs import journal_prefix
+
+        err = journal_prefix(logging.ERROR)  # "<3>" when stderr is the journal: `journalctl -p err` shows it
+        print(f"{err}kraken2mqtt: configuration error:", file=sys.stderr)
         for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+            print(f"{err}  {line}", file=sys.stderr)
         return EXIT_CONFIG
 
     from kraken2mqtt.logs import configure_logging
