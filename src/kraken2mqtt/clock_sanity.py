@@ -185,7 +185,7 @@ class ClockGate:
             if why != told:
                 told = why
                 log.warning("clock.waiting", reason=why)
-                self._tell(f"waiting for the clock: {why}")
+            self._tell(f"waiting for the clock: {why}")  # each time: READY=1's status must not hide it
             await self.clock.sleep(self.check.recheck_seconds)
         if told is not None:
             log.warning("clock.ok", now=_iso(now), waited_seconds=round(waited.total_seconds()))
