@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import tempfile
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import aiomqtt
 from pydantic import SecretStr
-from tests.brokers import Broker, free_port, start_broker
+from tests.brokers import Broker, free_port, mosquitto_exe, start_broker
 
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import SystemClock
@@ -70,7 +69,7 @@ def describe(name: str, seconds: list[float]) -> str:
 
 def mosquitto(*, nodelay: bool) -> Broker:
     """A private Mosquitto; ``set_tcp_nodelay`` (default false in Mosquitto) as asked."""
-    if not shutil.which("mosquitto"):
+    if not mosquitto_exe():
         return start_broker()
     port = free_port()
     conf = Path(tempfile.mkdtemp(prefix="k2m-bench-mosq-")) / "mosquitto.conf"

@@ -39,7 +39,8 @@ from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.sandbox.sim_account import SimAccount, SimDispatch, SimRate
 from kraken2mqtt.store import StateStore
 
-AGILE_CSV = Path("/work/shared/data/agile/csv_agile_A_Eastern_England.csv")
+# The shared data beside the repository (<repo>/../shared/data/agile, see its README).
+AGILE_CSV = Path(__file__).resolve().parents[2] / "shared/data/agile/csv_agile_A_Eastern_England.csv"
 UK = ZoneInfo("Europe/London")
 API_KEY = "sk_test_fake_api_key"
 LIVE_OPS = ("PollLiveGb", "PollLiveEventsGb")

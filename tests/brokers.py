@@ -1,10 +1,10 @@
 """Real MQTT brokers for tests: a private Mosquitto on a free port, or an in-process amqtt broker
-where Mosquitto is not installed."""
+where Mosquitto is not installed. Mosquitto is looked up as the sandbox does (PATH, then /usr/sbin and the
+other sbin directories an ordinary user's PATH lacks)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -12,6 +12,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kraken2mqtt.sandbox.broker import find_mosquitto
+
+
+def mosquitto_exe() -> str | None:
+    """The Mosquitto executable tests run, or None where it is not installed."""
+    return find_mosquitto()
 
 
 def free_port() -> int:
@@ -58,8 +65,10 @@ class Broker:
     def start(self) -> None:
         if self.kind == "mosquitto":
             assert self._conf is not None
+            exe = mosquitto_exe()
+            assert exe is not None, "mosquitto is not installed"
             self._proc = subprocess.Popen(
-                ["mosquitto", "-c", str(self._conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                [exe, "-c", str(self._conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         else:
             self._stop = threading.Event()
@@ -90,7 +99,7 @@ def _run_amqtt(port: int, stop: threading.Event) -> None:
 
 def start_broker() -> Broker:
     port = free_port()
-    if shutil.which("mosquitto"):
+    if mosquitto_exe():
         conf = Path(tempfile.mkdtemp(prefix="k2m-mosq-")) / "mosquitto.conf"
         conf.write_text(
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type none\n"

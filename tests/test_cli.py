@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from kraken2mqtt.cli import main
+from kraken2mqtt.kraken.tokens import TokenSet
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
+from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
+from tests.brokers import Broker
+from tests.test_settings import installed
 
 
 def test_help_lists_every_command() -> None:
@@ -54,3 +62,91 @@ def test_run_once_against_the_fake_server(
     assert '"account": "' + fk.account.number in capsys.readouterr().out
     assert main(["status"]) == 0
     assert "prices: import" in capsys.readouterr().out
+
+
+# -- after `sudo deploy/install.sh`: the deploy README's commands, outside the service -------------------
+
+
+def test_check_config_reads_the_installed_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], broker: Broker
+) -> None:
+    """`sudo kraken2mqtt --config /etc/kraken2mqtt/kraken2mqtt.toml check-config [--online]`."""
+    with FakeKraken(api_key="sk_live_installed1") as fk:
+        config = installed(tmp_path, monkeypatch)
+        config.write_text(
+            f'[kraken]\nendpoint = "{fk.url}"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+        )
+        home, scratch = tmp_path / "root-home", tmp_path / "tmp"
+        home.mkdir()
+        scratch.mkdir()
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.delenv("XDG_STATE_HOME")
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+        assert main(["--config", str(config), "check-config"]) == 0
+        assert "[ok] Kraken credentials present" in capsys.readouterr().out
+        assert main(["--config", str(config), "check-config", "--online"]) == 0
+        out = capsys.readouterr().out
+        assert "[ok] Kraken: authenticated" in out and "[ok] MQTT: connected" in out, out
+        assert fk.stats.mints == {"api_key": 1}
+    # No token left behind: not in root's home, not in the service's state directory, not in /tmp.
+    assert list(home.rglob("*")) == []
+    assert not (tmp_path / "var" / "lib" / "kraken2mqtt").exists()
+    assert list(scratch.iterdir()) == []
+
+
+def test_status_reads_the_service_state_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sudo kraken2mqtt --config /etc/kraken2mqtt/kraken2mqtt.toml status` sees what the service stored."""
+    config = installed(tmp_path, monkeypatch)
+    service_state = tmp_path / "var" / "lib" / "kraken2mqtt"
+    with StateStore(service_state) as store:
+        SqliteTokenStore(store).save(TokenSet(token="tok-service-1", expires_at=1_900_000_000.0))
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["state_dir"] == str(service_state)
+    assert status["token_expires_at"] == "2030-03-17T17:46:40+00:00"
+
+
+ROOT_ONLY_RUN = """
+import sys
+from pathlib import Path
+import kraken2mqtt.settings as s
+root = Path(sys.argv[1])
+s.DEFAULT_CONFIG = root / "etc/kraken2mqtt/kraken2mqtt.toml"
+s.SERVICE_UNIT = root / "etc/systemd/system/kraken2mqtt.service"
+s.SERVICE_STATE_ROOT = root / "var/lib"
+from kraken2mqtt.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_without_sudo_the_installed_files_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As user `pi` without sudo: the root-only credentials and state are named, never 'no data yet'."""
+    root = Path(tempfile.mkdtemp(prefix="k2m-installed-"))
+    try:
+        root.chmod(0o755)
+        config = installed(root, monkeypatch)
+        service_state = root / "var" / "lib" / "kraken2mqtt"
+        service_state.mkdir(parents=True, mode=0o700)
+        home = root / "home"
+        home.mkdir(mode=0o777)
+
+        def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 sys.executable, "-c", ROOT_ONLY_RUN, str(root), "--config", str(config), *args],
+                capture_output=True, text=True, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+            )  # fmt: skip
+
+        check = as_nobody("check-config")
+        assert check.returncode == 1, check
+        assert f"cannot read the credentials in {config.parent / 'credentials'}/" in check.stderr
+        assert "run with sudo" in check.stderr
+        status = as_nobody("status")
+        assert status.returncode == 1, status
+        assert f"cannot read the state directory {service_state}" in status.stderr
+        assert "no data yet" not in status.stdout
+    finally:
+        shutil.rmtree(root)

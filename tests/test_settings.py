@@ -170,3 +170,81 @@ def test_bad_device_entry_is_one_clear_line(tmp_path: Path) -> None:
         load_settings(write(tmp_path, text))
     assert len(info.value.problems) == 1
     assert "cannot control a 'battery' device" in info.value.problems[0]
+
+
+# -- the installed layout (deploy/install.sh), used outside the service ----------------------------------
+
+
+def installed(root: Path, monkeypatch: pytest.MonkeyPatch, unit: str | None = None) -> Path:
+    """/etc/kraken2mqtt as the installer leaves it, under ``root``; returns the config file."""
+    etc = root / "etc" / "kraken2mqtt"
+    (etc / "credentials").mkdir(parents=True, mode=0o700)
+    config = etc / "kraken2mqtt.toml"
+    config.write_text('[mqtt]\nhost = "broker.lan"\n')
+    key = etc / "credentials" / "kraken_api_key"
+    key.write_text("sk_live_installed1\n")
+    key.chmod(0o600)
+    unit_file = root / "etc" / "systemd" / "system" / "kraken2mqtt.service"
+    unit_file.parent.mkdir(parents=True)
+    unit_file.write_text(unit or "[Service]\nStateDirectory=kraken2mqtt\n")
+    monkeypatch.setattr("kraken2mqtt.settings.DEFAULT_CONFIG", config)
+    monkeypatch.setattr("kraken2mqtt.settings.SERVICE_UNIT", unit_file)
+    monkeypatch.setattr("kraken2mqtt.settings.SERVICE_STATE_ROOT", root / "var" / "lib")
+    return config
+
+
+def test_installed_config_reads_the_installed_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = installed(tmp_path, monkeypatch)
+    for how in (config, None):  # --config /etc/kraken2mqtt/kraken2mqtt.toml, or found by default
+        s = load_settings(how)
+        assert s.kraken.api_key is not None and s.kraken.api_key.get_secret_value() == "sk_live_installed1"
+        assert s.mqtt.host == "broker.lan"
+    monkeypatch.setenv("KRAKEN2MQTT_CONFIG", str(config))
+    assert load_settings().kraken.api_key is not None
+
+
+def test_credentials_directory_wins_over_the_installed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = installed(tmp_path, monkeypatch)
+    creds = tmp_path / "run-creds"
+    creds.mkdir()
+    (creds / "kraken_api_key").write_text("\n")  # the unit's SetCredential= fallback: not set
+    (creds / "kraken_api_key").chmod(0o400)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert load_settings(config).kraken.api_key is None
+
+
+def test_another_config_does_not_read_the_installed_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed(tmp_path / "root", monkeypatch)
+    s = load_settings(write(tmp_path, "[mqtt]\nport = 1884\n"))
+    assert s.kraken.api_key is None
+    assert s.state_dir == tmp_path / "xdg-state" / "kraken2mqtt"  # the user's own, not the service's
+
+
+def test_installed_config_uses_the_service_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = installed(tmp_path, monkeypatch)
+    assert load_settings(config).state_dir == tmp_path / "var" / "lib" / "kraken2mqtt"
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/private/x:/var/lib/y")  # inside the service: systemd's
+    assert load_settings(config).state_dir == Path("/var/lib/private/x")
+
+
+def test_the_units_state_directory_and_its_drop_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kraken2mqtt.settings import service_state_dir
+
+    config = installed(
+        tmp_path, monkeypatch, unit="[Unit]\nStateDirectory=no\n[Service]\nStateDirectory=k2m a\n"
+    )
+    assert load_settings(config).state_dir == tmp_path / "var" / "lib" / "k2m"
+    unit = tmp_path / "etc" / "systemd" / "system" / "kraken2mqtt.service"
+    dropins = unit.with_name("kraken2mqtt.service.d")
+    dropins.mkdir()
+    (dropins / "10-state.conf").write_text("[Service]\nStateDirectory=\nStateDirectory=energy:old\n")
+    assert service_state_dir(unit) == tmp_path / "var" / "lib" / "energy"
+    assert service_state_dir(tmp_path / "absent.service") == tmp_path / "var" / "lib" / "kraken2mqtt"

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import structlog
 
 from kraken2mqtt.clock import SystemClock
+from kraken2mqtt.clock_sanity import ClockCheck
 from kraken2mqtt.daemon import Daemon, describe
 from kraken2mqtt.kraken.client import KrakenClient
 from kraken2mqtt.kraken.signals import of as signals_of
@@ -69,7 +70,9 @@ async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> 
         return 0 if snapshot.account_number else 1
     stop = asyncio.Event()
     stop_on_signals(stop)
-    daemon = Daemon(settings, clock=SystemClock(), out=out if out.isatty() else None)
+    daemon = Daemon(
+        settings, clock=SystemClock(), out=out if out.isatty() else None, clock_check=ClockCheck()
+    )
     log.info("daemon.start", deployment=settings.kraken.deployment)
     await daemon.run(stop)
     log.info("daemon.stopped")

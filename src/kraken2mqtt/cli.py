@@ -82,9 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ConfigError as exc:
-        print("kraken2mqtt: configuration error:", file=sys.stderr)
+        import logging
+
+        from kraken2mqtt.logs import journal_prefix
+
+        err = journal_prefix(logging.ERROR)  # "<3>" when stderr is the journal: `journalctl -p err` shows it
+        print(f"{err}kraken2mqtt: configuration error:", file=sys.stderr)
         for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+            print(f"{err}  {line}", file=sys.stderr)
         return EXIT_CONFIG
 
     from kraken2mqtt.logs import configure_logging
@@ -99,10 +104,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from kraken2mqtt.settings import config_path, unreadable_credentials
+
     if args.command == "check-config":
+        import tempfile
+
         from kraken2mqtt.checks import check_config
 
-        return asyncio.run(check_config(settings, online=args.online, out=sys.stdout))
+        if (locked := unreadable_credentials(config_path(args.config))) is not None:
+            print(
+                f"kraken2mqtt: cannot read the credentials in {locked}/ (root only): run with sudo",
+                file=sys.stderr,
+            )
+        # --online mints a token: keep it in a throwaway state directory, never in the invoking user's home
+        # nor in the service's state directory (whose files belong to the service's user).
+        with tempfile.TemporaryDirectory(prefix="kraken2mqtt-check-") as state:
+            checked = settings.model_copy(update={"state_dir": Path(state)})
+            return asyncio.run(check_config(checked, online=args.online, out=sys.stdout))
+    if args.command in {"status", "run"} and not _state_dir_usable(settings.state_dir):
+        print(
+            f"kraken2mqtt: cannot read the state directory {settings.state_dir} (the service's, root only):"
+            " run with sudo",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if args.command == "sandbox":
         from kraken2mqtt.sandbox.run import run_sandbox
 
@@ -129,6 +154,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return print_status(settings, as_json=args.json, out=sys.stdout)
     raise AssertionError(args.command)
+
+
+def _state_dir_usable(path: Path) -> bool:
+    """False when ``path`` (or what it links to) exists but this user may not enter it."""
+    import os
+
+    return not os.path.lexists(path) or os.access(path, os.R_OK | os.X_OK)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from kraken2mqtt.clock import Clock
+from kraken2mqtt.clock_sanity import ClockCheck, ClockGate
 from kraken2mqtt.devices.base import Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
 from kraken2mqtt.devices.reconcile import wanted_actions
@@ -106,6 +107,7 @@ class Daemon:
         target: KrakenTarget | None = None,
         out: TextIO | None = None,
         metrics: Metrics | None = None,
+        clock_check: ClockCheck | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -113,6 +115,7 @@ class Daemon:
         self.out = out
         self.metrics = metrics if metrics is not None else Metrics(clock=lambda: clock.now().timestamp())
         self.store = open_store(settings)
+        self.clock_gate = ClockGate(clock_check, clock, self.store)  # no plan, command or Kraken call before
         self.client = make_client(settings, self.target, self.store, clock, self.metrics.observe_request)
         self.queue = CommandQueue(self.store.path)
         self.overrides = PlannerOverrides(self.queue)
@@ -158,6 +161,7 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         notifier = Notifier.from_environment()
+        self.clock_gate.on_wait = notifier.status
         self.commands.install()
         self.driver.install(lambda topic, handler: self.mqtt.subscribe(topic, handler))
         self.mqtt.on_connected += [self._on_mqtt_connected, self.driver.on_connected]
@@ -169,9 +173,9 @@ class Daemon:
         await self.poller.restore()
         tasks = [
             asyncio.create_task(self.mqtt.run(), name="mqtt"),
-            asyncio.create_task(self.poller.run(stop), name="poller"),
-            asyncio.create_task(self.runner.run(), name="commands"),
-            asyncio.create_task(self._reconcile_loop(stop), name="reconcile"),
+            asyncio.create_task(self.clock_gate.then(self.poller.run(stop), stop), name="poller"),
+            asyncio.create_task(self.clock_gate.then(self.runner.run(), stop), name="commands"),
+            asyncio.create_task(self.clock_gate.then(self._reconcile_loop(stop), stop), name="reconcile"),
             asyncio.create_task(self._ready_when_connected(notifier), name="ready"),
         ]
         watchdog = notifier.start_watchdog(self.healthy)
@@ -188,6 +192,7 @@ class Daemon:
             mqtt_stop = asyncio.ensure_future(self.mqtt.stop())
             await asyncio.wait({mqtt_stop}, timeout=10.0)
             await cancel_and_wait(mqtt_stop, tasks[0])
+            await self.clock_gate.close()
             await self.metrics.stop_server()
             await self.close()
 
@@ -336,7 +341,7 @@ class Daemon:
         self._wake.set()
 
     async def _refresh(self) -> None:
-        await self.poller.refresh()
+        await self.clock_gate.then(self.poller.refresh())
 
     def _command_context(self) -> CommandContext:
         return context_from_snapshot(

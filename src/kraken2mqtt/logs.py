@@ -2,11 +2,16 @@
 
 Every record, ours or a library's, passes the redaction processor after exceptions are rendered to text,
 so no credential can reach a log line, not even inside a traceback.
+
+When stderr is the journal (systemd sets ``$JOURNAL_STREAM`` to its ``device:inode``), every line starts
+with its syslog priority, ``<4>`` for a warning, which journald takes as the entry's ``PRIORITY=`` and strips
+(``SyslogLevelPrefix=``, on by default), so ``journalctl -p warning`` shows warnings and errors only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -17,6 +22,46 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from kraken2mqtt.redact import redact
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+# syslog(3) priorities, as journald reads them from a "<N>" line prefix.
+PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def is_journal(stream: TextIO) -> bool:
+    """Whether ``stream`` is connected to the journal: ``$JOURNAL_STREAM`` names its ``device:inode``."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):  # unset or malformed, or not a real file (StringIO)
+        return False
+
+
+def priority(levelno: int) -> int:
+    """The syslog priority of a logging level (levels between two take the more severe one's)."""
+    for level in sorted(PRIORITIES, reverse=True):
+        if levelno >= level:
+            return PRIORITIES[level]
+    return PRIORITIES[logging.DEBUG]
+
+
+def journal_prefix(levelno: int, stream: TextIO | None = None) -> str:
+    """``"<N>"`` for a line at ``levelno`` on ``stream`` (stderr) when that is the journal, else ``""``."""
+    return f"<{priority(levelno)}>" if is_journal(stream or sys.stderr) else ""
+
+
+class JournalPriorityFormatter(logging.Formatter):
+    """Prefixes every line of another formatter's output with the record's syslog priority."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self._inner.format(record).split("\n"))
 
 
 def redact_processor(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
@@ -53,7 +98,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         ],
     )
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
+    handler.setFormatter(JournalPriorityFormatter(formatter) if is_journal(stream) else formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -2,6 +2,13 @@
 systemd credentials (``$CREDENTIALS_DIRECTORY``) or the environment. Secrets are held as ``SecretStr``.
 
 Precedence, highest first: environment, credentials directory, TOML file, defaults.
+
+The installed configuration (``/etc/kraken2mqtt/kraken2mqtt.toml``, as ``deploy/install.sh`` lays it out)
+brings the service's surroundings with it when a command runs outside the service (``sudo kraken2mqtt
+check-config``, ``status``): without ``$CREDENTIALS_DIRECTORY`` the credentials are read from
+``/etc/kraken2mqtt/credentials/`` (where the unit's ``LoadCredential=`` takes them from), and without
+``$STATE_DIRECTORY`` the state directory is the unit's (``/var/lib/kraken2mqtt``, or what its
+``StateDirectory=`` says), never the invoking user's home.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ from kraken2mqtt.redact import is_secret_key, register_secret
 
 ENV_PREFIX = "KRAKEN2MQTT_"
 DEFAULT_CONFIG = Path("/etc/kraken2mqtt/kraken2mqtt.toml")
+# The installed unit (deploy/install.sh) and where systemd puts a StateDirectory= (as a system service).
+SERVICE_UNIT = Path("/etc/systemd/system/kraken2mqtt.service")
+SERVICE_STATE_ROOT = Path("/var/lib")
 # File names under $CREDENTIALS_DIRECTORY (systemd LoadCredential=) and where each goes.
 CREDENTIAL_FILES: dict[str, tuple[str, str]] = {
     "kraken_api_key": ("kraken", "api_key"),
@@ -125,14 +135,56 @@ class MetricsSettings(_Section):
 
 
 def _default_state_dir() -> Path:
-    # systemd's StateDirectory= sets $STATE_DIRECTORY; elsewhere use the XDG state home.
+    # systemd's StateDirectory= sets $STATE_DIRECTORY; with the installed config, the unit's state
+    # directory; elsewhere the XDG state home.
     if env := os.environ.get("STATE_DIRECTORY"):
         return Path(env.split(":")[0])
+    if is_installed_config(_config_file.get()):
+        return service_state_dir()
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "kraken2mqtt"
 
 
 _config_file: ContextVar[Path | None] = ContextVar("_config_file", default=None)
+
+
+def is_installed_config(path: Path | None) -> bool:
+    """Whether ``path`` is the installed configuration file (the one the unit runs with)."""
+    if path is None:
+        return False
+    try:
+        return path.resolve() == DEFAULT_CONFIG.resolve()
+    except OSError:
+        return False
+
+
+def installed_credentials_dir() -> Path:
+    """Where ``deploy/install.sh`` keeps the credentials the unit loads (``LoadCredential=``)."""
+    return DEFAULT_CONFIG.parent / "credentials"
+
+
+def service_state_dir(unit: Path | None = None) -> Path:
+    """The installed unit's state directory: the first ``StateDirectory=`` entry of the unit file and its
+    drop-ins (assignments add up; an empty one resets), under ``/var/lib``; ``kraken2mqtt`` by default.
+    (With ``DynamicUser=``, ``/var/lib/kraken2mqtt`` is systemd's symlink into ``/var/lib/private``.)"""
+    unit = unit or SERVICE_UNIT
+    files = [unit, *sorted(unit.with_name(unit.name + ".d").glob("*.conf"))]
+    entries: list[str] = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        section = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and line.partition("=")[0].strip() == "StateDirectory":
+                value = line.partition("=")[2].split()
+                entries = entries + value if value else []
+    name = entries[0].split(":")[0] if entries else "kraken2mqtt"
+    return SERVICE_STATE_ROOT / name
 
 
 class Settings(BaseSettings):
@@ -187,24 +239,46 @@ class Settings(BaseSettings):
         return [v.get_secret_value() for v in values if v is not None]
 
 
+def credentials_dir(config_file: Path | None) -> Path | None:
+    """Where credentials are read from: ``$CREDENTIALS_DIRECTORY`` (inside the service), else the installed
+    credentials directory when ``config_file`` is the installed config, else none."""
+    if directory := os.environ.get("CREDENTIALS_DIRECTORY"):
+        return Path(directory)
+    if is_installed_config(config_file):
+        return installed_credentials_dir()
+    return None
+
+
+def unreadable_credentials(config_file: Path | None) -> Path | None:
+    """The credentials directory if it exists but this user cannot read it (the installed one, 0700 root,
+    for a command run without sudo); else None."""
+    directory = credentials_dir(config_file)
+    if directory is None or not directory.exists() or os.access(directory, os.R_OK | os.X_OK):
+        return None
+    return directory
+
+
 class CredentialsDirectorySource(PydanticBaseSettingsSource):
-    """Secrets from files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``)."""
+    """Secrets from files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``), or, outside the
+    service with the installed config, from the installed credentials directory."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ does the work
 
     def __call__(self) -> dict[str, Any]:
-        directory = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
+        directory = credentials_dir(_config_file.get())
+        if directory is None:
             return {}
         found: dict[str, Any] = {}
         problems: list[str] = []
         for name, (section, key) in CREDENTIAL_FILES.items():
-            path = Path(directory) / name
+            path = directory / name
             try:
                 mode = path.stat().st_mode
             except FileNotFoundError:
                 continue
+            except PermissionError:
+                continue  # not root: see unreadable_credentials()
             if mode & stat.S_IROTH:
                 problems.append(
                     f"credential {path}: readable by every user (mode {stat.S_IMODE(mode):04o}); "

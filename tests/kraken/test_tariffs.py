@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -12,7 +14,9 @@ from kraken2mqtt.kraken import tariffs
 from kraken2mqtt.kraken.snapshot import Direction, TariffKind
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # winter: UK local == UTC
-AGILE_CSV = Path("/work/shared/data/agile/csv_agile_A_Eastern_England.csv")
+# Real Agile prices (region A, 8 weeks from 2021-01-04), the slice shipped in the package: the same rows as
+# ../shared/data/agile/csv_agile_A_Eastern_England.csv, and present wherever the package is installed.
+AGILE_SLICE = resources.files("kraken2mqtt.sandbox") / "data" / "agile_A_2021-01-04_56d.csv.gz"
 
 
 def _account(*agreements: dict[str, Any], export: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -107,7 +111,7 @@ def _agile_rows(day: str, days: int = 1) -> list[dict[str, Any]]:
     start = datetime.fromisoformat(day).replace(tzinfo=UTC)
     end = start + timedelta(days=days)
     out = []
-    with AGILE_CSV.open() as fh:
+    with io.TextIOWrapper(gzip.open(AGILE_SLICE.open("rb")), encoding="utf-8") as fh:
         for row in csv.reader(fh):
             t = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
             if t >= end:

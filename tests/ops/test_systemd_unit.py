@@ -53,6 +53,22 @@ def test_the_unit_has_what_the_daemon_needs() -> None:
     assert set(one(d, "RestrictAddressFamilies").split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
 
 
+def test_ordered_after_the_clock_and_logging_priorities() -> None:
+    d = directives(UNIT.read_text())
+    after = {unit for value in d["After"] for unit in value.split()}
+    assert {"time-set.target", "time-sync.target", "network-online.target"} <= after
+    # systemd.special(7): "Services where accurate time is essential should be ordered after this unit,
+    # but not pull it in."
+    assert not any("time-sync.target" in v for v in d.get("Wants", []) + d.get("Requires", []))
+    assert d.get("SyslogLevelPrefix", ["yes"]) == ["yes"]  # journald reads the daemon's "<N>" prefixes
+
+
+def test_the_settings_find_the_units_state_directory() -> None:
+    from kraken2mqtt.settings import SERVICE_STATE_ROOT, service_state_dir
+
+    assert service_state_dir(UNIT) == SERVICE_STATE_ROOT / one(directives(UNIT.read_text()), "StateDirectory")
+
+
 def test_every_credential_is_loaded_and_optional() -> None:
     d = directives(UNIT.read_text())
     loaded = dict(v.split(":", 1) for v in d["LoadCredential"])

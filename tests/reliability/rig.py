@@ -25,7 +25,7 @@ import pytest
 from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.settings import Settings, load_settings
-from tests.brokers import Broker, free_port
+from tests.brokers import Broker, free_port, mosquitto_exe
 
 # Secrets of the suite. Not shaped like a Kraken key or a JWT on purpose: only registration (not the
 # shape-based net of ``redact``) keeps them out of the outputs, so the grep really tests registration.
@@ -217,7 +217,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 @contextlib.contextmanager
 def mosquitto(extra: str = "", *, persistence: bool = True) -> Iterator[Broker]:
     """A private Mosquitto (persistence on, as Home Assistant's add-on runs it) on a free port."""
-    if not shutil.which("mosquitto"):
+    if not mosquitto_exe():
         pytest.skip("mosquitto is not installed")
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="k2m-rel-mosq-"))

@@ -1,6 +1,6 @@
 """Which Query/Mutation root fields of our SDL each Kraken deployment documents.
 
-Plain data, no I/O. Sources are the scraped reference pages in ``/work/shared/kraken-docs``:
+Plain data, no I/O. Sources are the scraped reference pages in ``../shared/kraken-docs`` (beside the repo):
 
 * ``000`` — GB (Octopus Energy GB) queries
 * ``001`` — DE (Octopus Energy Germany) queries

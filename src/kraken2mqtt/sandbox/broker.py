@@ -1,8 +1,9 @@
 """An MQTT broker for the sandbox when the user has none: a private Mosquitto, else in-process amqtt.
 
-* Mosquitto (``mosquitto`` on PATH): its own config in a temporary directory, a free port on loopback only,
-  anonymous access, no persistence; the process is ours and is terminated on :meth:`EmbeddedBroker.stop`
-  (and at interpreter exit).
+* Mosquitto (``mosquitto`` on PATH, else in the sbin directories distributions install it in, which an
+  ordinary user's PATH lacks: Debian's ``/usr/sbin``, ``/usr/local/sbin``, Homebrew's): its own config in
+  a temporary directory, a free port on loopback only, anonymous access, no persistence; the process is
+  ours and is terminated on :meth:`EmbeddedBroker.stop` (and at interpreter exit).
 * amqtt (the optional extra ``kraken2mqtt[broker]``): runs in a background thread with its own event loop.
 * Neither: :class:`BrokerUnavailable` says what to install.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -25,6 +27,17 @@ from typing import Literal
 
 BrokerKind = Literal["mosquitto", "amqtt"]
 LOOPBACK = "127.0.0.1"
+# Where packages put Mosquitto when it is not on PATH: Debian/Raspberry Pi OS (``/usr/sbin/mosquitto``, not
+# on a non-root user's PATH), source builds, Homebrew on Apple silicon and on Intel.
+SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin")
+
+
+def find_mosquitto(path: str | None = None) -> str | None:
+    """The Mosquitto executable: on ``path`` (default ``$PATH``), else in :data:`SBIN_DIRS`, else None."""
+    found = shutil.which("mosquitto", path=path)
+    if found is None:
+        found = shutil.which("mosquitto", path=os.pathsep.join(SBIN_DIRS))
+    return found
 
 
 class BrokerUnavailable(RuntimeError):
@@ -36,6 +49,7 @@ class EmbeddedBroker:
     host: str
     port: int
     kind: BrokerKind
+    program: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _dir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
     _stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -44,6 +58,11 @@ class EmbeddedBroker:
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def description(self) -> str:
+        """What runs it, for the person: ``mosquitto (/usr/sbin/mosquitto)`` or ``amqtt (in-process)``."""
+        return f"{self.kind} ({self.program or 'in-process'})"
 
     def stop(self) -> None:
         """Stop the broker (idempotent)."""
@@ -90,7 +109,7 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def available_kinds() -> list[BrokerKind]:
     kinds: list[BrokerKind] = []
-    if shutil.which("mosquitto"):
+    if find_mosquitto():
         kinds.append("mosquitto")
     if importlib.util.find_spec("amqtt") is not None:
         kinds.append("amqtt")
@@ -107,7 +126,8 @@ def start_embedded_broker(
     if not kinds:
         wanted = "" if prefer == "auto" else f" ({prefer} was asked for)"
         raise BrokerUnavailable(
-            f"no MQTT broker configured and none can be started here{wanted}: install Mosquitto "
+            f"no MQTT broker configured and none can be started here{wanted}: no mosquitto on PATH nor in "
+            f"{', '.join(SBIN_DIRS)}; install Mosquitto "
             "(e.g. `apt install mosquitto`) or the embedded one (`pip install 'kraken2mqtt[broker]'`), "
             "or set [mqtt] host to a broker you have"
         )
@@ -152,9 +172,10 @@ def _start_mosquitto(broker: EmbeddedBroker) -> None:
         "log_type warning\n",
         encoding="utf-8",
     )
-    exe = shutil.which("mosquitto")
+    exe = find_mosquitto()
     if exe is None:
-        raise BrokerUnavailable("mosquitto is not on PATH")
+        raise BrokerUnavailable(f"mosquitto is neither on PATH nor in {', '.join(SBIN_DIRS)}")
+    broker.program = exe
     log = (Path(tmp.name) / "mosquitto.log").open("wb")
     with log:
         broker._proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own config

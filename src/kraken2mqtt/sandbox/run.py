@@ -109,7 +109,7 @@ async def run_sandbox(
             try:
                 say(
                     f"sandbox: MQTT broker {host}:{port}"
-                    + (f" (embedded {embedded.kind})" if embedded else "")
+                    + (f" (embedded {embedded.description})" if embedded else "")
                     + f"; Home Assistant discovery under {settings.mqtt.discovery_prefix}/"
                 )
                 run_settings = sandbox_settings(settings, sim, Path(state), host, port)
