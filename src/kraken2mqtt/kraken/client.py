@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -249,8 +248,7 @@ class KrakenClient:
                 raise
             except KrakenError as exc:
                 for root in sorted(part.document.root_fields):
-                    failure = copy.copy(exc)
-                    failure.path = (root,)
+                    failure = _at(exc, root)
                     merged.errors.append(failure)
                     merged.data.setdefault(root, None)
                 continue
@@ -525,7 +523,7 @@ def _interpret(doc: documents.Document, payload: Any, status: int, *, allow_part
             raise worst
     if data is None:
         raise ProtocolError("response has neither data nor errors", operation=doc.name)
-    missing = [f for f in doc.root_fields if f not in data]
+    missing = [f for f in split.response_keys(doc) if f not in data]
     if missing and not errors:
         raise ProtocolError(f"response lacks {', '.join(sorted(missing))}", operation=doc.name)
     return GraphQLResult(data=data, errors=errors)
@@ -542,6 +540,14 @@ def _field_or_token(err: KrakenError, data: Mapping[str, Any] | None) -> KrakenE
         return field_authorization(err)
     others = [k for k, v in (data or {}).items() if k != err.path[0] and v is not None]
     return field_authorization(err) if others else err
+
+
+def _at(exc: KrakenError, root: str) -> KrakenError:
+    """A copy of ``exc`` placed at the root field ``root``."""
+    failure = type(exc).__new__(type(exc), *exc.args)
+    failure.__dict__.update(exc.__dict__)
+    failure.path = (root,)
+    return failure
 
 
 def _auth_roots(exc: KrakenError) -> set[str]:

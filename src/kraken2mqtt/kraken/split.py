@@ -13,6 +13,7 @@ test checks every part of every packaged document against the SDL with graphql-c
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -87,6 +88,23 @@ class Part:
 
     key: str  # the response key (alias or field name) or the spread fragment's name
     document: documents.Document
+    is_field: bool = True  # False: a fragment spread (its root fields are ``document.root_fields``)
+
+
+@functools.lru_cache(maxsize=256)
+def _keys(doc: documents.Document) -> frozenset[str]:
+    keys: set[str] = set()
+    for part in split(doc):
+        keys |= {part.key} if part.is_field else part.document.root_fields
+    return frozenset(keys)
+
+
+def response_keys(doc: documents.Document) -> frozenset[str]:
+    """The keys a full answer to ``doc`` has in its ``data`` (aliases where the document uses them)."""
+    try:
+        return _keys(doc)
+    except (documents.DocumentError, StopIteration, IndexError):
+        return doc.root_fields
 
 
 def split(doc: documents.Document) -> list[Part]:
@@ -137,7 +155,9 @@ def split(doc: documents.Document) -> list[Part]:
     close_at = _match(toks, open_at, "{", "}")
     parts = _root_selections(toks, open_at, close_at)
     if len(parts) <= 1:
-        return [Part(next(iter(doc.root_fields)) if len(doc.root_fields) == 1 else doc.name, doc)]
+        key, (a, _b) = parts[0] if parts else (doc.name, (open_at, open_at))
+        spread = toks[a].text == "..."
+        return [Part(key if not spread else doc.name, doc, is_field=not spread)]
     out: list[Part] = []
     for n, (key, (a, b)) in enumerate(parts):
         if key == "...":
@@ -158,7 +178,8 @@ def split(doc: documents.Document) -> list[Part]:
         header = f"{kind} {name}_{key}" + (f"({', '.join(defs)})" if defs else "")
         text = f"{header} {{\n  {source[toks[a].start : toks[b].end]}\n}}\n"
         text += "".join(f"\n{fragments[f].text}\n" for f in used_fragments)
-        out.append(Part(key, documents.parse(text, origin=f"{doc.name} part {key}")))
+        part_doc = documents.parse(text, origin=f"{doc.name} part {key}")
+        out.append(Part(key, part_doc, is_field=toks[a].text != "..."))
     return out
 
 
