@@ -15,20 +15,24 @@ from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.kraken import documents
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
-from kraken2mqtt.kraken.client import UndocumentedFieldError
+from kraken2mqtt.kraken.client import BACKEND, MAIN, UndocumentedFieldError, UnknownEndpointError
 from kraken2mqtt.kraken.errors import (
     AuthBackoffError,
     AuthError,
     CredentialsError,
     DisabledFieldError,
+    EdgeBlockedError,
+    FieldAuthorizationError,
+    MissingFirstError,
     ProtocolError,
+    QueryTooComplexError,
     RateLimitedError,
     ServerError,
     TransportError,
     ValidationError,
 )
 from kraken2mqtt.logs import configure_logging
-from kraken2mqtt.sandbox.fake_kraken import FakeKraken
+from kraken2mqtt.sandbox.fake_kraken import BACKEND_PATH, FakeKraken
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
 from tests.kraken.conftest import API_KEY, MakeClient
 
@@ -305,3 +309,229 @@ async def test_no_secret_in_logs_across_failures(
     text = stream.getvalue()
     assert token and token not in text
     assert API_KEY not in text
+
+
+# -- the live API's error shapes (../shared/kraken-live-api.md, "Rate limits and errors seen in the wild") --
+
+COMBO = documents.parse(
+    "query Combo($accountNumber: String!) {\n"
+    "  viewer { id }\n"
+    "  devices(accountNumber: $accountNumber) { id status { current } preferenceSetting { mode } }\n"
+    "  acct: account(accountNumber: $accountNumber) { number }\n"
+    "}\n"
+)
+
+
+def _ops(fake: FakeKraken) -> list[str | None]:
+    return [r.operation_name for r in fake.requests]
+
+
+async def test_kt_ct_1124_expired_jwt_renews_and_retries(fake: FakeKraken, make_client: MakeClient) -> None:
+    # "Signature of the JWT has expired." (KT-CT-1124, errorType APPLICATION, HTTP 200): every live client
+    # renews on it (e.g. evcc, HAOE).
+    client = make_client()
+    await accounts(client)
+    fake.faults.inject("jwt_expired", operation="Viewer")
+    assert await accounts(client) == [fake.account.number]
+    assert fake.stats.mints["api_key"] + fake.stats.mints["refresh_token"] == 2
+    assert _ops(fake)[-3:] == ["Viewer", "ObtainKrakenToken", "Viewer"]
+
+
+async def test_field_authorization_error_fails_that_field_only(
+    fake: FakeKraken, make_client: MakeClient
+) -> None:
+    client = make_client(deployment=None)
+    variables = {"accountNumber": fake.account.number}
+    await client.execute(COMBO, variables)
+    fake.faults.inject("field_unauthorized", field="acct", operation="Combo")
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert isinstance(result.failed("acct"), FieldAuthorizationError)
+    assert result.failed("viewer") is None and result.data["viewer"]["id"]
+    assert len(result.data["devices"]) == 3
+    assert fake.stats.mints == {"api_key": 1}  # the token was not doubted
+    # A document of that one field alone: one renewal proves the token good, then it is the field's fault,
+    # never the credentials' (no auth backoff), and the next polls do not renew again.
+    only = documents.parse("query Acct($n: String!) { account(accountNumber: $n) { number } }")
+    fake.faults.inject("field_unauthorized", field="account", times=4, operation="Acct")
+    for _ in range(2):
+        with pytest.raises(FieldAuthorizationError):
+            await client.execute(only, {"n": fake.account.number})
+    assert sum(fake.stats.mints.values()) == 2
+    assert client.auth is not None
+    await client.auth.token()  # no AuthBackoffError: credentials are fine
+    with pytest.raises(FieldAuthorizationError):
+        await client.execute(only, {"n": fake.account.number})
+    assert sum(fake.stats.mints.values()) == 2
+    assert await accounts(client)
+
+
+async def test_nested_device_errors_keep_the_other_devices(fake: FakeKraken, make_client: MakeClient) -> None:
+    client = make_client(deployment=None)
+    variables = {"accountNumber": fake.account.number}
+    fake.faults.inject("nested_error", path=["devices", 1, "status"], operation="Combo")  # KT-CT-4360
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert result.failed("devices") is None
+    [err] = result.nested("devices")
+    assert err.path == ("devices", 1, "status") and err.code == "KT-CT-4360"
+    devices = result.data["devices"]
+    assert [d["status"] is None for d in devices] == [False, True, False]
+    assert result.errors_at("devices", 1) == [err]
+    fake.faults.inject(
+        "nested_error",
+        path=["devices", 0, "preferenceSetting"],
+        code="KT-CT-4383",
+        message="Unable to get preference setting.",
+        operation="Combo",
+    )
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert result.failed("devices") is None and len(result.data["devices"]) == 3
+    assert [e.code for e in result.nested()] == ["KT-CT-4383"]
+    # An AUTHORIZATION error below a root field is that sub-field's failure too.
+    fake.faults.inject(
+        "nested_error",
+        path=["devices", 2, "status"],
+        code="KT-CT-1111",
+        error_type="AUTHORIZATION",
+        operation="Combo",
+    )
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert isinstance(result.nested("devices")[0], FieldAuthorizationError)
+    assert fake.stats.mints == {"api_key": 1}
+
+
+async def test_edge_block_keeps_the_token_backs_off_and_says_so_once(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    client = make_client()
+    await accounts(client)
+    fake.faults.inject("edge_block", times=2)
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(EdgeBlockedError) as first:
+            await accounts(client)
+        assert client.budget.wait_time() >= 30  # backing off
+        clock.advance(client.budget.wait_time())
+        with pytest.raises(EdgeBlockedError) as second:
+            await accounts(client)
+        assert (second.value.retry_after or 0) > (first.value.retry_after or 0) / 2
+        clock.advance(client.budget.wait_time())
+        assert await accounts(client)
+    warnings = [e for e in logs if e["event"] == "kraken.edge_blocked" and e["log_level"] == "warning"]
+    assert len(warnings) == 1
+    assert fake.stats.mints == {"api_key": 1}  # the token was kept
+    assert [e["event"] for e in logs].count("kraken.edge_unblocked") == 1
+
+
+async def test_rate_limit_while_minting_blocks_the_budget(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    client = make_client()
+    fake.faults.inject("rate_limited", operation="ObtainKrakenToken")
+    with pytest.raises(RateLimitedError):
+        await accounts(client)
+    assert client.budget.wait_time() >= 30
+    with pytest.raises(RateLimitedError, match="budget"):
+        await client.execute("Viewer", max_wait=1.0)  # nothing sent while blocked
+    assert _ops(fake).count("ObtainKrakenToken") == 1
+    clock.advance(client.budget.wait_time())
+    assert await accounts(client)  # not a credential failure: no auth backoff
+    fake.faults.inject("edge_block", operation="ObtainKrakenToken")
+    fake.expire_tokens()
+    clock.advance(4000)
+    with pytest.raises(EdgeBlockedError):
+        await accounts(client)
+    assert client.budget.wait_time() >= 30
+
+
+async def test_backend_rate_limit_and_auth_codes(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    client = make_client()
+    await accounts(client)
+    fake.faults.inject("backend_rate_limited")  # OE-0002
+    with pytest.raises(RateLimitedError) as info:
+        await accounts(client)
+    assert info.value.code == "OE-0002" and client.budget.wait_time() > 0
+    clock.advance(client.budget.wait_time())
+    fake.faults.inject("backend_unauthenticated")  # OE-0103: renew, retry
+    assert await accounts(client)
+    assert sum(fake.stats.mints.values()) == 2
+
+
+async def test_too_complex_document_is_split_into_its_root_fields(
+    fake: FakeKraken, make_client: MakeClient
+) -> None:
+    client = make_client(deployment=None)
+    variables = {"accountNumber": fake.account.number}
+    fake.faults.inject("too_complex", operation="Combo")
+    with pytest.raises(QueryTooComplexError) as info:
+        await client.execute(COMBO, variables)
+    assert info.value.kind == "complexity"
+    fake.faults.inject("too_many_nodes", operation="Combo")
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert not result.errors
+    assert set(result.data) == {"viewer", "devices", "acct"} and result.data["acct"]["number"]
+    assert _ops(fake)[-3:] == ["Combo_viewer", "Combo_devices", "Combo_acct"]
+    # Viewer's part declares no variable: the fake (graphql-core) would reject an unused one.
+    viewer_part = next(r for r in fake.requests if r.operation_name == "Combo_viewer")
+    assert viewer_part.variables == {} and "$accountNumber" not in (viewer_part.query or "")
+    # From now on the document goes out as its parts, without being refused first.
+    before = len(fake.requests)
+    await client.execute(COMBO, variables, allow_partial=True)
+    assert _ops(fake)[before:] == ["Combo_viewer", "Combo_devices", "Combo_acct"]
+    # A part that fails on its own fails its root field only.
+    fake.faults.inject("http_500", operation="Combo_devices", times=3)
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert isinstance(result.failed("devices"), ServerError)
+    assert result.data["acct"]["number"] and result.failed("acct") is None
+
+
+async def test_missing_first_names_the_connection(fake: FakeKraken, make_client: MakeClient) -> None:
+    client = make_client(deployment=None)
+    fake.faults.inject("missing_first", field="devices", operation="Combo")
+    result = await client.execute(COMBO, {"accountNumber": fake.account.number}, allow_partial=True)
+    err = result.failed("devices")
+    assert isinstance(err, MissingFirstError) and err.code == "KT-CT-1201"
+    assert "devices was queried without `first:`" in str(err)
+    assert result.data["acct"]["number"]
+
+
+# -- endpoints ------------------------------------------------------------------------------------------
+
+
+async def test_backend_endpoint_shares_token_and_budget(fake: FakeKraken, make_client: MakeClient) -> None:
+    client = make_client(endpoints={BACKEND: fake.backend_url})
+    assert client.endpoints == {MAIN: fake.url, BACKEND: fake.backend_url}
+    await accounts(client)
+    spent = client.budget.spent
+    data = (await client.execute("Viewer", endpoint=BACKEND)).data
+    assert data["viewer"]["accounts"]
+    assert fake.stats.mints == {"api_key": 1}  # one token for both
+    assert client.budget.spent == spent + 1  # one budget for both
+    backend = [r for r in fake.requests if r.path == BACKEND_PATH]
+    assert [r.operation_name for r in backend] == ["Viewer"] and backend[0].status == 200
+    assert all((r.user_agent or "").startswith("kraken2mqtt/") for r in fake.requests)
+    with pytest.raises(UnknownEndpointError, match="no endpoint 'elsewhere'"):
+        await client.execute("Viewer", endpoint="elsewhere")
+
+
+async def test_fake_backend_refuses_default_user_agent_and_jwt_prefix(fake: FakeKraken) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        body = {"query": "query Viewer { viewer { id } }"}
+        assert (await http.post(fake.backend_url, json=body)).status_code == 403  # python-httpx/x.y
+        ok = await http.post(fake.url, json=body)  # the main endpoint does not care
+        assert ok.status_code == 200
+        mint = (
+            await http.post(
+                fake.url,
+                json={
+                    "query": f'mutation {{ obtainKrakenToken(input: {{APIKey: "{API_KEY}"}}) {{ token }} }}'
+                },
+            )
+        ).json()["data"]["obtainKrakenToken"]["token"]
+        ours = {"User-Agent": "kraken2mqtt/test"}
+        jwt = await http.post(fake.backend_url, json=body, headers={**ours, "Authorization": f"JWT {mint}"})
+        assert jwt.json()["errors"][0]["extensions"]["errorCode"] == "OE-0103"
+        bare = await http.post(fake.backend_url, json=body, headers={**ours, "Authorization": mint})
+        assert bare.json()["data"]["viewer"]["id"]

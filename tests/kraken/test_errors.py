@@ -53,3 +53,35 @@ def test_malformed_error_entries_still_map() -> None:
     err = e.error_from_graphql({"message": 5, "extensions": "nope"})
     assert isinstance(err, e.ValidationError)
     assert err.message == "Kraken error"
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("KT-CT-1124", e.TokenExpiredError),  # "Signature of the JWT has expired."
+        ("OE-0002", e.RateLimitedError),  # GB backend: too many requests
+        ("OE-0103", e.AuthError),  # GB backend: not authenticated
+        ("KT-CT-1188", e.QueryTooComplexError),
+        ("KT-CT-1189", e.QueryTooComplexError),
+        ("KT-CT-1201", e.MissingFirstError),
+    ],
+)
+def test_live_codes(code: str, cls: type[e.KrakenError]) -> None:
+    err = e.error_from_graphql({"message": "m", "extensions": {"errorCode": code}}, operation="Op")
+    assert type(err) is cls
+
+
+def test_path_and_named_connection() -> None:
+    err = e.error_from_graphql(
+        {"message": "Paginate.", "path": ["account", "ledgers"], "extensions": {"errorCode": "KT-CT-1201"}}
+    )
+    assert isinstance(err, e.MissingFirstError)
+    assert err.path == ("account", "ledgers") and err.root_field == "account"
+    assert err.field == "account.ledgers" and "account.ledgers was queried without `first:`" in str(err)
+    nodes = e.error_from_graphql({"message": "x", "extensions": {"errorCode": "KT-CT-1189"}})
+    assert isinstance(nodes, e.QueryTooComplexError) and nodes.kind == "nodes" and nodes.path is None
+    denied = e.field_authorization(
+        e.error_from_graphql({"message": "no", "path": ["a"], "extensions": {"errorType": "AUTHORIZATION"}})
+    )
+    assert isinstance(denied, e.FieldAuthorizationError) and not isinstance(denied, e.AuthError)
+    assert denied.path == ("a",)

@@ -213,3 +213,72 @@ async def test_results_while_disconnected_are_sent_after_reconnect(own_broker: B
         assert await asyncio.wait_for(got.get(), 10) == "late"
         await hooks.wait_for(2)
         assert supervisor.connections == 2
+
+
+async def test_a_client_factory_that_raises_never_ends_the_supervisor(broker: Broker) -> None:
+    """A missing CA file makes the factory raise (not MqttError): logged, retried, and unhealthy for the
+    watchdog after three in a row; once the file is there, it connects."""
+    from kraken2mqtt.clock import ManualClock
+    from kraken2mqtt.mqtt.connection import make_client
+
+    settings = mqtt_settings(broker)
+    attempts = 0
+    lines: list[str] = []
+    fixed = asyncio.Event()
+
+    def factory(s: MqttSettings) -> aiomqtt.Client:
+        nonlocal attempts
+        attempts += 1
+        if not fixed.is_set():
+            raise FileNotFoundError(2, "No such file or directory", "/etc/ssl/missing-ca.pem")
+        return make_client(s)
+
+    clock = ManualClock()
+    supervisor = MqttSupervisor(
+        settings,
+        clock=clock,
+        reconnect_backoff=Backoff(base=1.0, cap=4.0),
+        birth_delay=(0.0, 0.01),
+        client_factory=factory,
+        on_event=lines.append,
+    )
+    task = asyncio.create_task(supervisor.run())
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0)
+            if attempts >= 3:
+                break
+        assert attempts >= 3 and not task.done()
+        assert not supervisor.healthy()
+        assert supervisor.last_error is not None and "missing-ca.pem" in supervisor.last_error
+        assert lines[0].startswith("cannot connect (FileNotFoundError") and "reconnecting in" in lines[0]
+        assert max(clock.slept) <= 4.0  # backoff on the clock, capped
+        fixed.set()
+        await asyncio.wait_for(supervisor.wait_connected(), 5)
+        assert supervisor.healthy() and supervisor.local_failures == 0
+        assert lines[-1] == f"connected to {settings.host}:{settings.port}"
+    finally:
+        await asyncio.wait_for(supervisor.stop(), 5)
+        await task
+
+
+async def test_broker_restart_lines(tmp_path: Path) -> None:
+    private = start_broker()
+    try:
+        settings = mqtt_settings(private)
+        lines: list[str] = []
+        supervisor = MqttSupervisor(
+            settings,
+            reconnect_backoff=Backoff(base=0.05, cap=0.2),
+            birth_delay=(0.0, 0.01),
+            on_event=lines.append,
+        )
+        async with running(supervisor):
+            await asyncio.to_thread(private.restart)
+            await asyncio.wait_for(supervisor.wait_disconnected(), 5)
+            await asyncio.wait_for(supervisor.wait_connected(), 5)
+        assert lines[0] == f"connected to {settings.host}:{settings.port}"
+        assert lines[1].startswith("broker gone, reconnecting in ")
+        assert lines[-1] == f"back: connected to {settings.host}:{settings.port}"
+    finally:
+        private.stop()

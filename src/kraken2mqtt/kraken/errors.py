@@ -28,6 +28,18 @@ class KrakenError(Exception):
         self.code = code
         self.operation = operation
         self.extensions: Mapping[str, Any] = extensions or {}
+        #: Where in the response the error sits (``("devices", 0, "status")``); None for a document-level
+        #: error (a validation failure, a transport error).
+        self.path: tuple[str | int, ...] | None = None
+        #: The response's data and errors when the error came with data (the client's GraphQLResult).
+        self.partial: Any = None
+
+    @property
+    def root_field(self) -> str | None:
+        """The response key of the root field the error is under (None for a document-level error)."""
+        if self.path and isinstance(self.path[0], str):
+            return self.path[0]
+        return None
 
     def __str__(self) -> str:
         where = f" in {self.operation}" if self.operation else ""
@@ -62,7 +74,7 @@ class AuthError(KrakenError):
 
 
 class TokenExpiredError(AuthError):
-    """KT-CT-1120: the Kraken token has expired."""
+    """KT-CT-1120 / KT-CT-1124 ("Signature of the JWT has expired."): the Kraken token has expired."""
 
 
 class CredentialsError(AuthError):
@@ -78,7 +90,7 @@ class AuthBackoffError(AuthError):
 
 
 class RateLimitedError(KrakenError):
-    """KT-CT-1199 or HTTP 429, or our own request budget is spent."""
+    """KT-CT-1199, OE-0002 (backend) or HTTP 429, or our own request budget is spent."""
 
     retryable = True
 
@@ -94,6 +106,27 @@ class RateLimitedError(KrakenError):
         self.retry_after = retry_after
 
 
+class EdgeBlockedError(RateLimitedError):
+    """HTTP 403 with an HTML body: the CDN/WAF in front of the API blocked us (edge rate limiting).
+
+    Not a credential problem: the token is kept and the client backs off (HAOE issues 1623, 1781, 1837;
+    Predbat ``is_edge_block_body``)."""
+
+
+class FieldAuthorizationError(KrakenError):
+    """KT-CT-1111 / errorType AUTHORIZATION on one field (it has a ``path``) while the token is good:
+    that field (or sub-field) fails, never the credentials (thecem/octopus_germany treats it so)."""
+
+
+class QueryTooComplexError(KrakenError):
+    """KT-CT-1188 (query complexity above the limit) or KT-CT-1189 (more than 10,000 nodes): the document
+    must be split or shrunk. ``kind`` is ``"complexity"`` or ``"nodes"``."""
+
+    @property
+    def kind(self) -> str:
+        return "nodes" if self.code == "KT-CT-1189" else "complexity"
+
+
 class DisabledFieldError(KrakenError):
     """KT-CT-1113: the field is disabled for this deployment or during an API brownout.
 
@@ -102,6 +135,15 @@ class DisabledFieldError(KrakenError):
 
 class ValidationError(KrakenError):
     """The server rejected our input (or our document)."""
+
+
+class MissingFirstError(ValidationError):
+    """KT-CT-1201: a connection was queried without ``first:`` (or ``last:``); ``field`` names it."""
+
+    @property
+    def field(self) -> str:
+        names = [p for p in self.path or () if isinstance(p, str)]
+        return ".".join(names) if names else "a connection"
 
 
 class NotFoundError(KrakenError):
@@ -121,7 +163,7 @@ class CommandRefusedError(KrakenError):
         return found
 
 
-_TOKEN_EXPIRED = frozenset({"KT-CT-1120"})
+_TOKEN_EXPIRED = frozenset({"KT-CT-1120", "KT-CT-1124"})
 _CREDENTIALS = frozenset({"KT-CT-1134", "KT-CT-1135"})
 _AUTH = frozenset(
     {
@@ -141,9 +183,12 @@ _AUTH = frozenset(
         "KT-CT-4123",
         "KT-CT-3822",
         "KT-CT-7223",
+        "OE-0103",  # api.backend.octopus.energy: not authenticated
     }
 )
-_RATE_LIMITED = frozenset({"KT-CT-1199"})
+_RATE_LIMITED = frozenset({"KT-CT-1199", "OE-0002"})  # OE-0002: "Too many requests" on the GB backend
+_TOO_COMPLEX = frozenset({"KT-CT-1188", "KT-CT-1189"})
+_MISSING_FIRST = frozenset({"KT-CT-1201"})
 _DISABLED = frozenset({"KT-CT-1113"})
 _NOT_FOUND = frozenset(
     {
@@ -210,8 +255,10 @@ _PRECEDENCE: Sequence[type[KrakenError]] = (
     TokenExpiredError,
     AuthError,
     RateLimitedError,
+    QueryTooComplexError,
     DisabledFieldError,
     ValidationError,
+    FieldAuthorizationError,
     NotFoundError,
     CommandRefusedError,
     KrakenError,
@@ -228,6 +275,10 @@ def error_class_for(code: str | None, error_type: str | None = None) -> type[Kra
         return AuthError
     if code in _RATE_LIMITED:
         return RateLimitedError
+    if code in _TOO_COMPLEX:
+        return QueryTooComplexError
+    if code in _MISSING_FIRST:
+        return MissingFirstError
     if code in _DISABLED:
         return DisabledFieldError
     if code in _NOT_FOUND:
@@ -258,9 +309,30 @@ def error_from_graphql(error: Mapping[str, Any], *, operation: str | None = None
     message = error.get("message")
     text = message if isinstance(message, str) and message else "Kraken error"
     cls = error_class_for(code, error_type if isinstance(error_type, str) else None)
+    raw_path = error.get("path")
+    path = (
+        tuple(p for p in raw_path if isinstance(p, str | int))
+        if isinstance(raw_path, list) and raw_path
+        else None
+    )
+    err: KrakenError
     if cls is RateLimitedError:
-        return RateLimitedError(text, code=code, operation=operation)
-    return cls(text, code=code, operation=operation, extensions=extensions)
+        err = RateLimitedError(text, code=code, operation=operation)
+    else:
+        err = cls(text, code=code, operation=operation, extensions=extensions)
+    err.path = path or None
+    if isinstance(err, MissingFirstError):
+        err.message = f"{text} ({err.field} was queried without `first:`)"
+    return err
+
+
+def field_authorization(err: KrakenError) -> FieldAuthorizationError:
+    """The same error, as a failure of its field only (see :class:`FieldAuthorizationError`)."""
+    out = FieldAuthorizationError(
+        err.message, code=err.code, operation=err.operation, extensions=err.extensions
+    )
+    out.path = err.path
+    return out
 
 
 def most_important(errors: Sequence[KrakenError]) -> KrakenError:

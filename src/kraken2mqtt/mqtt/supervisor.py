@@ -6,8 +6,12 @@ results queued while offline, and runs the ``on_connected`` hooks (where discove
 republished). When Home Assistant announces ``online`` on ``<discovery_prefix>/status`` the hooks run again
 after a small random delay, so a fleet of integrations does not answer HA's restart all at once.
 
-Connection failures are retried with jittered exponential backoff, without end. A handler that raises is
-logged and the loop goes on. :meth:`MqttSupervisor.stop` publishes ``offline`` (retained) and disconnects.
+Connection failures are retried with jittered exponential backoff, without end; so is a session that fails
+for another reason (the client factory raising because a CA file is missing, a bug): that is logged with
+the reason and, after ``unhealthy_after`` such failures in a row, :meth:`MqttSupervisor.healthy` turns
+False so the watchdog stops pinging. A handler that raises is logged and the loop goes on.
+``on_event`` gets one line per change a person cares about ("broker gone, reconnecting in 2 s", "back").
+:meth:`MqttSupervisor.stop` publishes ``offline`` (retained) and disconnects.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.mqtt.connection import make_client, status_topic
 from kraken2mqtt.settings import MqttSettings
-from kraken2mqtt.tasks import cancel_and_wait
+from kraken2mqtt.tasks import cancel_and_wait, first_completed
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +58,8 @@ class MqttSupervisor:
         client_factory: Callable[[MqttSettings], aiomqtt.Client] | None = None,
         outbox_size: int = 200,
         handler_timeout: float = 30.0,
+        on_event: Callable[[str], None] | None = None,
+        unhealthy_after: int = 3,
     ) -> None:
         self.settings = settings
         self.status_topic = status_topic(settings)
@@ -77,6 +83,11 @@ class MqttSupervisor:
         self._outbox: deque[tuple[str, Payload, int]] = deque(maxlen=outbox_size)
         self._hooks_task: asyncio.Task[None] | None = None
         self._running = False
+        self._on_event = on_event
+        self._unhealthy_after = unhealthy_after
+        self.local_failures = 0  # sessions in a row that failed with something other than MqttError
+        self.last_error: str | None = None
+        self._was_connected = False
 
     # -- configuration --------------------------------------------------------------------------------
 
@@ -93,6 +104,18 @@ class MqttSupervisor:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def healthy(self) -> bool:
+        """False while sessions keep failing for a local reason (not the broker being away): a missing CA
+        file, a bad client setting, a bug. A broker that is down is not our fault and keeps us healthy."""
+        return self.local_failures < self._unhealthy_after
+
+    def _say(self, text: str) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(text)
+            except Exception:
+                log.exception("mqtt.event_listener_failed")
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -125,17 +148,10 @@ class MqttSupervisor:
         """Publish, but give up as soon as the connection drops: aiomqtt would otherwise wait its whole
         timeout for a PUBACK that can never come, holding up the caller (the reconcile pass, hence the
         republish of discovery and state after a broker restart) for that long."""
-        sending = asyncio.ensure_future(client.publish(topic, payload, qos=qos, retain=retain))
-        dropped = asyncio.ensure_future(self._disconnected.wait())
-        try:
-            await asyncio.wait({sending, dropped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            dropped.cancel()
-        if sending.done():
-            sending.result()  # raises the MqttError of a failed publish
-            return True
-        await cancel_and_wait(sending)
-        return False
+        done = await first_completed(
+            client.publish(topic, payload, qos=qos, retain=retain), self._disconnected.wait()
+        )  # raises the MqttError of a failed publish
+        return 0 in done
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -146,11 +162,23 @@ class MqttSupervisor:
         self._stopped.clear()
         try:
             while not self._stopping.is_set():
-                await self._session()
+                try:
+                    await self._session()
+                except Exception as exc:  # not the broker: a local fault; never end for good
+                    self.local_failures += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.error(
+                        "mqtt.session_failed", error=self.last_error, n=self.local_failures, exc_info=exc
+                    )
                 if self._stopping.is_set():
                     break
                 delay = self._backoff.next_delay()
                 log.info("mqtt.reconnect_in", seconds=round(delay, 2))
+                reason = "broker gone" if self._was_connected else "broker unreachable"
+                if self.local_failures:
+                    reason = f"cannot connect ({self.last_error})"
+                self._say(f"{reason}, reconnecting in {delay:.0f} s")
+                self._was_connected = False
                 await self._sleep_unless_stopping(delay)
         finally:
             self._running = False
@@ -174,6 +202,7 @@ class MqttSupervisor:
                 for topic_filter, qos in self._filters():
                     await client.subscribe(topic_filter, qos=qos)
                 self._backoff.reset()
+                self.local_failures = 0
                 self.connections += 1
                 self._disconnected.clear()
                 self._connected.set()
@@ -182,12 +211,19 @@ class MqttSupervisor:
                 )
                 await self._flush_outbox(client)
                 self._start_hooks(delay=0.0, reason="connect")
+                self._was_connected = True
+                self._say(
+                    f"back: connected to {self.settings.host}:{self.settings.port}"
+                    if self.connections > 1
+                    else f"connected to {self.settings.host}:{self.settings.port}"
+                )
                 await self._serve(client)
                 if self._stopping.is_set():
                     self._connected.clear()
                     with contextlib.suppress(aiomqtt.MqttError):
                         await client.publish(self.status_topic, "offline", qos=1, retain=True)
         except aiomqtt.MqttError as exc:
+            self.last_error = str(exc)
             log.warning("mqtt.disconnected", error=str(exc))
         finally:
             self._connected.clear()
@@ -197,15 +233,7 @@ class MqttSupervisor:
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         """Dispatch messages until the connection drops (raises MqttError) or stop is asked."""
-        messages = asyncio.ensure_future(self._read(client))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({messages, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await cancel_and_wait(messages, stopping)
-        failure = None if messages.cancelled() else messages.exception()
-        if failure is not None:
-            raise failure  # the connection dropped (MqttError)
+        await first_completed(self._read(client), self._stopping.wait())  # raises the MqttError of a drop
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -235,6 +263,7 @@ class MqttSupervisor:
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else str(payload)
         if message.retain or text.strip().lower() != "online":
             return  # a retained birth is old news: the connect already ran the hooks
+        self._say("Home Assistant is back: republishing discovery and state")
         lo, hi = self._birth_delay
         self._start_hooks(delay=self._rng.uniform(lo, hi), reason="ha_birth")
 
@@ -278,12 +307,7 @@ class MqttSupervisor:
             self._outbox.popleft()
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({sleeper, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await cancel_and_wait(sleeper, stopping)
+        await first_completed(self._clock.sleep(seconds), self._stopping.wait())
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -28,6 +28,29 @@ Kinds and params:
     200; KT-CT-1113 "Disabled GraphQL field requested." for every root field, or only ``field``.
 ``raw``
     ``body`` (any JSON-serialisable value) returned verbatim with status ``status`` (default 200).
+
+The live API's error shapes (``../shared/kraken-live-api.md``, "Rate limits and errors seen in the wild"):
+
+``jwt_expired``
+    200; every root field that needs auth errors with KT-CT-1124 "Signature of the JWT has expired."
+    (errorType APPLICATION), and every token issued so far is expired.
+``field_unauthorized``
+    200; the root field ``field`` is null with KT-CT-1111 / errorType AUTHORIZATION at its ``path``;
+    the other fields answer normally.
+``nested_error``
+    200; the value at ``path`` (e.g. ``["devices", 0, "status"]``) is null with an error there: ``code``
+    (default KT-CT-4360), ``message``, ``error_type``; the rest of the data is kept.
+``missing_first``
+    200; ``field`` is null with KT-CT-1201 (a connection queried without ``first:``).
+``edge_block``
+    403 with CloudFront's HTML "Request blocked" page (the CDN's rate limit, not the API's).
+``too_complex`` / ``too_many_nodes``
+    200, no data; KT-CT-1188 (complexity above 200) / KT-CT-1189 (more than 10,000 nodes), for documents
+    with more than ``max_root_fields`` (default 1) root selections; smaller documents are answered.
+``backend_rate_limited``
+    200, no data; OE-0002 "Too many requests." (the GB backend's rate limit).
+``backend_unauthenticated``
+    200, no data; OE-0103 (the GB backend's authentication error).
 """
 
 from __future__ import annotations
@@ -51,6 +74,15 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "expired_token",
         "brownout",
         "raw",
+        "jwt_expired",
+        "field_unauthorized",
+        "nested_error",
+        "missing_first",
+        "edge_block",
+        "too_complex",
+        "too_many_nodes",
+        "backend_rate_limited",
+        "backend_unauthenticated",
     }
 )
 
