@@ -266,7 +266,7 @@ def test_device_entries_are_valid_settings_and_match_the_topics(world: SimWorld)
         assert adapter.reported.updated_at == now, dev.name
 
 
-# -- the simulated devices behave like the firmware (issue 12) ------------------------------------------------
+# -- the simulated devices behave like the firmware (issue 12) --------------------------------------------
 def _giv(sim: SimGivTcp, command: str, value: str) -> None:
     sim.handle(f"GivEnergy/control/{sim.serial}/{command}", value)
 
