@@ -87,11 +87,23 @@ async def test_setpoint_hysteresis_and_heat_pump_run_times() -> None:
     # issue 12: 19.8 / 19.7 °C rounded to 20 / 19.5 in turn: no flip-back
     for minute, sp in ((5, 19.7), (10, 19.8), (15, 19.7), (20, 19.74)):
         assert await rig.apply("hp", "heat", minute, setpoint_c=sp) == []
-    assert await rig.apply("hp", "hold", 20, setpoint_c=19.0) == []  # minimum run time: 30 min
+    assert await rig.apply("hp", "hold", 5, setpoint_c=19.5) == []  # within the 0.75 °C hysteresis
+    assert await rig.apply("hp", "hold", 20, setpoint_c=19.0) == []  # the 30-minute dwell
     assert await rig.apply("hp", "hold", 31, setpoint_c=19.0) == [("ebusd/700/z1DayTemp/set", "19")]
     rig.feed("hp", "ebusd/700/z1DayTemp", "19")
-    assert await rig.apply("hp", "heat", 40, setpoint_c=21.0) == []  # minimum off time: 15 min
-    assert await rig.apply("hp", "heat", 47, setpoint_c=21.0) == [("ebusd/700/z1DayTemp/set", "21")]
+    assert await rig.apply("hp", "heat", 40, setpoint_c=21.0) == []
+    assert await rig.apply("hp", "heat", 61, setpoint_c=21.0) == [("ebusd/700/z1DayTemp/set", "21")]
+
+
+async def test_on_off_heat_pump_keeps_min_run_off_and_starts_per_hour() -> None:
+    rig = Rig({"id": "d", "kind": "heat_pump", "adapter": "espaltherma", "min_off_minutes": 10})
+    assert await rig.apply("d", "heat", 0) == [("espaltherma/sg/set", "2")]
+    rig.feed("d", "espaltherma/sg/state", "2")
+    assert await rig.apply("d", "hold", 20) == []  # minimum run: 30 min
+    assert await rig.apply("d", "hold", 30) == [("espaltherma/sg/set", "0")]
+    rig.feed("d", "espaltherma/sg/state", "0")
+    assert await rig.apply("d", "heat", 35) == []  # minimum off: 10 min
+    assert await rig.apply("d", "heat", 40) == [("espaltherma/sg/set", "2")]
 
 
 async def test_release_all_restores_the_persons_setpoint() -> None:

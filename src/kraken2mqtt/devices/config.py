@@ -67,8 +67,9 @@ class DeviceConfigBase(BaseModel):
     # A decided action holds at least this long before another one replaces it (None: per kind: heat
     # pump 30, battery 10, EV 5 (current changes; starting/stopping is at once), hot water 10, relay 5).
     min_dwell_minutes: Annotated[float, Field(ge=0, le=720)] | None = None
-    # A setpoint moves only when the wanted value is this far from the one in force (None: 0.75 × the
-    # device's setpoint step), so 19.7/19.8 °C never flips a 0.5 °C step back and forth.
+    # A setpoint moves only when the wanted value is this far from the one in force (None: 1.5 × the
+    # device's setpoint step, 0.75 °C for 0.5 °C steps), so a plan wavering between 19.3 and 19.8 °C
+    # never flips the controller between 19 and 19.5 °C.
     setpoint_hysteresis_c: Annotated[float, Field(ge=0, le=5)] | None = None
     # Heat pumps (manufacturers' guidance: long runs, few starts). The planner uses the same limits.
     min_run_minutes: Annotated[float, Field(ge=0, le=240)] = 30.0

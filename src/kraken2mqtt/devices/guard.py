@@ -29,6 +29,9 @@ GRACE = timedelta(seconds=90)
 #: Actions that a person asked for (planner mode) or that keep a house safe apply at once.
 _IMMEDIATE_PREFIXES = ("planner mode", "failsafe")
 COMMAND_KINDS = ("change", "keepalive", "release")
+#: A battery's planned power moves by less than this: its rate is left as it is (each rate is a register
+#: write kept by the inverter).
+BATTERY_POWER_HYSTERESIS_KW = 0.5
 
 
 @dataclass
@@ -72,12 +75,15 @@ def _hysteresis(cfg: DeviceConfigBase) -> float:
     if cfg.setpoint_hysteresis_c is not None:
         return cfg.setpoint_hysteresis_c
     step = getattr(cfg, "step_c", 0.5)
-    return 0.75 * float(step)
+    return 1.5 * float(step)
 
 
-def same_for_device(a: DeviceAction, b: DeviceAction, hysteresis_c: float = 0.0) -> bool:
-    """Whether two quantised actions make the device do the same (setpoints within ``hysteresis_c``)."""
-    if a.kind is not b.kind or abs(a.power_kw - b.power_kw) > 1e-6:
+def same_for_device(
+    a: DeviceAction, b: DeviceAction, hysteresis_c: float = 0.0, hysteresis_kw: float = 0.0
+) -> bool:
+    """Whether two quantised actions make the device do the same (setpoints within ``hysteresis_c``,
+    powers within ``hysteresis_kw``)."""
+    if a.kind is not b.kind or abs(a.power_kw - b.power_kw) > max(hysteresis_kw, 1e-6):
         return False
     if a.setpoint_c is None or b.setpoint_c is None:
         return a.setpoint_c is b.setpoint_c
@@ -94,7 +100,8 @@ def stabilise(
     """The action to apply now, given the (quantised) ``wanted`` one and what is in force; updates ``ctl``
     when the applied action changes."""
     prev = ctl.applied
-    if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg)):
+    power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is DeviceKind.BATTERY else 0.0
+    if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
         return prev
     urgent = wanted.reason.startswith(_IMMEDIATE_PREFIXES)
     if prev is not None and not urgent and not _may_change(cfg, ctl, prev, wanted, now, import_p):

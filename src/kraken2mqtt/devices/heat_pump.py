@@ -149,7 +149,10 @@ class EbusdAdapter(Adapter[EbusdConfig]):
         if action.kind is ActionKind.FOLLOW_KRAKEN:
             return action
         target = self._target(action)
-        return DeviceAction(action.kind, 0.0, None if target is None else self._step(target), action.reason)
+        if target is None:
+            return DeviceAction(action.kind, 0.0, None, action.reason)
+        # The controller only sees a setpoint: heating and coasting to the same setpoint are the same.
+        return DeviceAction(ActionKind.HOLD, 0.0, self._step(target), action.reason)
 
     def control_value(self, reported: ReportedState) -> str | None:
         return None if reported.setpoint_c is None else f"{self._step(reported.setpoint_c):g}"

@@ -361,6 +361,8 @@ class SimTasmota(SimMqttDevice):
         super().__init__(world)
         self.topic = topic
         self.pulse_s: float | None = None
+        self.pulse_raw = 0
+        self.settings_saves = 0  # SaveData: writes of changed settings (PulseTime, the power state)
         self.off_at: datetime | None = None
 
     def subscriptions(self) -> list[str]:
@@ -394,12 +396,16 @@ class SimTasmota(SimMqttDevice):
     def handle(self, topic: str, payload: str) -> list[Out]:
         t, value = self.topic, payload.strip().upper()
         if topic in (f"cmnd/{t}/PulseTime1", f"cmnd/{t}/PulseTime"):
-            try:
-                raw = int(value)
-            except ValueError:
-                return []
-            self.pulse_s = None if raw == 0 else raw / 10 if raw <= 111 else raw - 100
-            return [Out(f"stat/{t}/RESULT", json.dumps({"PulseTime1": {"Set": raw}}), retain=False)]
+            if value:  # an empty payload is a query
+                try:
+                    raw = int(value)
+                except ValueError:
+                    return []
+                self.pulse_raw = raw
+                self.pulse_s = None if raw == 0 else raw / 10 if raw <= 111 else raw - 100
+                self.settings_saves += 1  # PulseTime is a setting: saved to flash
+            body = {"PulseTime1": {"Set": self.pulse_raw, "Remaining": 0}}
+            return [Out(f"stat/{t}/RESULT", json.dumps(body), retain=False)]
         if topic not in (f"cmnd/{t}/POWER", f"cmnd/{t}/POWER1"):
             return []
         if value in ("ON", "1"):
@@ -414,6 +420,8 @@ class SimTasmota(SimMqttDevice):
             return []
         now = self.world.now
         self.off_at = now + timedelta(seconds=self.pulse_s) if on and self.pulse_s else None
+        if on != self._on():
+            self.settings_saves += 1  # SetOption0: the power state is saved when it changes
         self.world.set_immersion(on, source="Tasmota relay")
         return self._power() + self.tick(now)
 
@@ -482,6 +490,8 @@ class SimEbusd(SimMqttDevice):
             "default_c": 20.0,
             "off_c": 17.0,
             "boost_c": 22.0,
+            # simulated seconds: at ×1440 a busy machine takes that long to carry an echo back
+            "readback_timeout_seconds": 900.0,
         }
 
     def handle(self, topic: str, payload: str) -> list[Out]:
