@@ -20,7 +20,7 @@ from kraken2mqtt.clock import Clock
 from kraken2mqtt.clock_sanity import ClockCheck, ClockGate
 from kraken2mqtt.devices.base import Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
-from kraken2mqtt.devices.reconcile import wanted_actions
+from kraken2mqtt.devices.reconcile import price_now, wanted_actions
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
@@ -147,6 +147,8 @@ class Daemon:
             now=clock.now,
             on_state=self._device_state,
             on_action=self._on_action,
+            metrics=self.metrics,
+            timezone=settings.planner.timezone,
         )
         self.ha = HaPublisher(
             self._publish_retained, Topics(settings.mqtt.base_topic, settings.mqtt.discovery_prefix)
@@ -188,6 +190,10 @@ class Daemon:
             self.runner.stop()
             await asyncio.wait({tasks[2]}, timeout=10.0)
             await cancel_and_wait(*tasks[1:])
+            # Hand every device back to its own logic before offline (devices/driver.py; bounded).
+            release = asyncio.ensure_future(self.driver.release_all())
+            await asyncio.wait({release}, timeout=5.0)
+            await cancel_and_wait(release)
             # Publish offline and disconnect (bounded: a broker that stopped answering must not hang us).
             mqtt_stop = asyncio.ensure_future(self.mqtt.stop())
             await asyncio.wait({mqtt_stop}, timeout=10.0)
@@ -259,7 +265,7 @@ class Daemon:
         failsafe = planner if planner.enabled else None
         if Stream.TARIFFS in snapshot.status:  # not before the first attempt to learn the prices
             actions = wanted_actions(self.settings.devices, self.plan, modes, now, failsafe)
-            await self.driver.apply(actions)
+            await self.driver.apply(actions, import_p=price_now(self.plan, now))
         signals = self.poller.signals(now)
         view = View(snapshot, signals, now, self.plan, self.settings.devices, self.driver.reported(), modes)
         if self.mqtt.connected:

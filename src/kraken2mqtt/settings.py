@@ -38,7 +38,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kraken2mqtt.devices.config import DeviceList
+from kraken2mqtt.devices.config import DeviceList, deadman_problems
 from kraken2mqtt.forecast.config import ForecastSettings
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS, DeploymentName
 from kraken2mqtt.planner.config import PlannerSettings
@@ -208,6 +208,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _deadmen_outlast_a_pass(self) -> Settings:
+        # Dead-man periods and keepalives checked against the reconcile interval (devices/config.py).
+        problems = deadman_problems(list(self.devices), self.planner.reconcile_seconds)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -63,7 +63,7 @@ CASES: dict[
     str, tuple[dict[str, Any], list[tuple[tuple[str, float, float | None], list[tuple[str, str]]]]]
 ] = {
     "openevse": (
-        {"kind": "ev", "adapter": "openevse", "topic": "openevse-{u}"},
+        {"kind": "ev", "adapter": "openevse", "topic": "openevse-{u}", "auto_release": None},
         [
             (("charge", 3.68, None), [("openevse-{u}/claim/set", '{"state":"active","charge_current":16}')]),
             (("stop", 0, None), [("openevse-{u}/claim/set", '{"state":"disabled"}')]),
@@ -76,7 +76,7 @@ CASES: dict[
         [
             (
                 ("charge", 2.3, None),
-                [("go-eCharger/{u}/amp/set", "10"), ("go-eCharger/{u}/frc/set", "2")],
+                [("go-eCharger/{u}/tcl/set", "10"), ("go-eCharger/{u}/frc/set", "2")],
             ),
             (("stop", 0, None), [("go-eCharger/{u}/frc/set", "1")]),
             (("hold", 0, None), [("go-eCharger/{u}/frc/set", "1")]),
@@ -108,15 +108,15 @@ CASES: dict[
             (
                 ("charge", 2.6, None),
                 [
-                    ("GivEnergy/control/SN{u}/setChargeRate", "2600"),
                     ("GivEnergy/control/SN{u}/forceCharge", "60"),
+                    ("GivEnergy/control/SN{u}/setChargeRate", "2600"),
                 ],
             ),
             (
                 ("discharge", 3.0, None),
                 [
-                    ("GivEnergy/control/SN{u}/setDischargeRate", "3000"),
                     ("GivEnergy/control/SN{u}/forceExport", "60"),
+                    ("GivEnergy/control/SN{u}/setDischargeRate", "3000"),
                 ],
             ),
             (("hold", 0, None), [("GivEnergy/control/SN{u}/tempPauseDischarge", "60")]),
@@ -260,7 +260,7 @@ async def _read_back(broker: Broker, adapter: Adapter[Any], device: list[Message
 async def test_read_back_openevse(broker: Broker) -> None:
     u = uuid.uuid4().hex[:8]
     b = f"openevse-{u}"
-    a = make(id="ev", kind="ev", adapter="openevse", topic=b)
+    a = make(id="ev", kind="ev", adapter="openevse", topic=b, auto_release=None)
     s = await _read_back(
         broker,
         a,

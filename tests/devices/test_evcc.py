@@ -22,14 +22,35 @@ def test_release_mode_configurable() -> None:
     assert send(a, act("request_boost")) == [("home/evcc/loadpoints/2/mode/set", "minpv")]
 
 
-def test_loadpoint_matches_reported_mode_then_refreshes() -> None:
+def test_loadpoint_mode_written_on_change_only() -> None:
+    # evcc stores the mode in its database and SetMode drops its own plan (loadpoint_api.go 172-186)
     a = make(id="ev", kind="ev", adapter="evcc", loadpoint=1)
     feed(a, f"{LP}/mode", "now")
     assert send(a, act("charge")) == []
     send(a, act("stop"), at(1))
     feed(a, f"{LP}/mode", "off")
     assert send(a, act("stop"), at(100)) == []
-    assert send(a, act("stop"), at(301)) == [(f"{LP}/mode/set", "off")]
+    assert send(a, act("stop"), at(100_000)) == []
+
+
+def test_loadpoint_release_restores_the_persons_mode() -> None:
+    a = make(id="ev", kind="ev", adapter="evcc", loadpoint=1)
+    feed(a, f"{LP}/mode", "minpv")
+    a.take_over(a.reported)
+    send(a, act("charge"))
+    feed(a, f"{LP}/mode", "now")
+    assert [(m.topic, m.payload) for m in a.release(a.reported, at(10))] == [(f"{LP}/mode/set", "minpv")]
+    feed(a, f"{LP}/mode", "minpv")
+    assert a.release(a.reported, at(20)) == []  # already there: no SetMode (it would drop evcc's plan)
+
+
+def test_battery_mode_external_mismatch_is_an_error() -> None:
+    a = make(id="bat", kind="battery", adapter="evcc")
+    send(a, act("charge"))
+    feed(a, "evcc/site/batteryModeExternal", "normal", at(10))
+    assert a.check(at(60)) is None  # evcc may still be catching up
+    assert a.check(at(91)) == "evcc applies batteryMode 'normal', not the 'charge' we asked for"
+    assert a.check(at(200)) is None  # reported once
 
 
 @pytest.mark.parametrize(

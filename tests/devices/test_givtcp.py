@@ -16,10 +16,11 @@ def _bat(**kw: Any) -> Adapter[Any]:
 
 
 def test_charge_discharge_hold_from_unknown_state() -> None:
-    assert send(_bat(), act("charge", 2.6)) == [(f"{C}/setChargeRate", "2600"), (f"{C}/forceCharge", "60")]
+    # the rate after the run's start: GivTCP's revert then restores the person's rate (write.py 1145)
+    assert send(_bat(), act("charge", 2.6)) == [(f"{C}/forceCharge", "60"), (f"{C}/setChargeRate", "2600")]
     assert send(_bat(), act("discharge", 3.05)) == [
-        (f"{C}/setDischargeRate", "3000"),
         (f"{C}/forceExport", "60"),
+        (f"{C}/setDischargeRate", "3000"),
     ]
     assert send(_bat(), act("hold")) == [(f"{C}/tempPauseDischarge", "60")]
     assert send(_bat(), act("stop")) == [(f"{C}/tempPauseDischarge", "60")]
@@ -31,8 +32,8 @@ def test_switching_cancels_what_we_started() -> None:
     send(a, act("charge", 2.6))
     assert send(a, act("discharge", 2.6), at(60)) == [
         (f"{C}/forceCharge", "Cancel"),
-        (f"{C}/setDischargeRate", "2600"),
         (f"{C}/forceExport", "60"),
+        (f"{C}/setDischargeRate", "2600"),
     ]
     assert send(a, act("hold"), at(120)) == [
         (f"{C}/forceExport", "Cancel"),
@@ -56,15 +57,38 @@ def test_running_timer_not_resent_and_renewed_when_it_ends() -> None:
     feed(a, f"{S}/Control/Force_Charge", "Running")
     assert send(a, act("charge", 2.6), at(600)) == []
     feed(a, f"{S}/Control/Force_Charge", "Normal", at(1800))  # GivTCP reverted after 30 min
-    assert send(a, act("charge", 2.6), at(1801)) == [(f"{C}/forceCharge", "30")]
+    assert send(a, act("charge", 2.6), at(1801)) == []  # within the run's grace: may still be going
+    assert send(a, act("charge", 2.6), at(1921)) == [(f"{C}/forceCharge", "30")]
 
 
-def test_not_running_yet_is_retried_only_after_refresh() -> None:
+def test_not_running_yet_is_never_started_twice() -> None:
     a = _bat(control_rate=False)
     send(a, act("charge"))
     feed(a, f"{S}/Control/Force_Charge", "Normal")  # queued in GivTCP, not started yet
     assert send(a, act("charge"), at(30)) == []
-    assert send(a, act("charge"), at(300)) == [(f"{C}/forceCharge", "60")]
+    assert send(a, act("charge"), at(300)) == []
+    assert send(a, act("charge"), at(3720)) == [(f"{C}/forceCharge", "60")]
+
+
+def test_no_second_pause_during_a_pause() -> None:
+    # GivTCP tempPauseDischarge has no "already running" guard and restores the cached rate, which is
+    # 0 W while paused (britkat1980/giv_tcp write.py 1215-1240, read.py 659-660): never pause twice.
+    a = _bat(timer_minutes=30)
+    assert send(a, act("hold")) == [(f"{C}/tempPauseDischarge", "30")]
+    feed(a, f"{S}/Control/Temp_Pause_Discharge", "Normal", at(20))  # not picked up yet
+    for t in (60, 600, 1799, 1900):
+        assert send(a, act("hold"), at(t)) == []
+    assert send(a, act("hold"), at(1921)) == [(f"{C}/tempPauseDischarge", "30")]
+
+
+def test_rate_never_sent_without_its_run() -> None:
+    a = _bat()
+    feed(a, f"{S}/Control/Force_Charge", "Normal")
+    send(a, act("charge", 2.6))
+    feed(a, f"{S}/Control/Force_Charge", "Running", at(30))
+    assert send(a, act("charge", 1.5), at(60)) == [(f"{C}/setChargeRate", "1500")]  # while it runs
+    msgs = a.commands(act("charge", 1.0), None, at(61))
+    assert all(m.persistent for m in msgs if "Rate" in m.topic)
 
 
 def test_rate_written_only_on_change_rounded_to_step() -> None:
@@ -108,7 +132,8 @@ def test_without_control_state_runs_are_renewed_when_the_timer_ends() -> None:
     a = _bat(control_rate=False, timer_minutes=30)
     assert send(a, act("hold")) == [(f"{C}/tempPauseDischarge", "30")]
     assert send(a, act("hold"), at(1799)) == []
-    assert send(a, act("hold"), at(1800)) == [(f"{C}/tempPauseDischarge", "30")]
+    assert send(a, act("hold"), at(1919)) == []
+    assert send(a, act("hold"), at(1920)) == [(f"{C}/tempPauseDischarge", "30")]
 
 
 def test_eco_discharge_only_cancels() -> None:

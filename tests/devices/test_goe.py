@@ -17,9 +17,9 @@ def _goe(**kw: Any) -> Adapter[Any]:
 @pytest.mark.parametrize(
     ("kind", "kw", "expected"),
     [
-        ("charge", 3.68, [(f"{B}/amp/set", "16"), (f"{B}/frc/set", "2")]),
-        ("charge", 1.0, [(f"{B}/amp/set", "6"), (f"{B}/frc/set", "2")]),
-        ("charge", 0.0, [(f"{B}/amp/set", "16"), (f"{B}/frc/set", "2")]),
+        ("charge", 3.68, [(f"{B}/tcl/set", "16"), (f"{B}/frc/set", "2")]),
+        ("charge", 1.0, [(f"{B}/tcl/set", "6"), (f"{B}/frc/set", "2")]),
+        ("charge", 0.0, [(f"{B}/tcl/set", "16"), (f"{B}/frc/set", "2")]),
         ("stop", 0.0, [(f"{B}/frc/set", "1")]),
         ("hold", 0.0, [(f"{B}/frc/set", "1")]),
         ("follow_kraken", 0.0, [(f"{B}/frc/set", "0")]),
@@ -40,19 +40,33 @@ def test_unsupported(kind: str) -> None:
         _goe().commands(act(kind), None, T0)
 
 
-def test_unchanged_values_never_rewritten() -> None:
+def test_current_is_tcl_kept_alive_never_the_persons_amp() -> None:
+    # apikeys-en.md (goecharger/go-eCharger-API-v2 2e15cda): tcl "does not change the user current limit,
+    # will be reset after 10min if not updated regularly"; amp is the person's own setting.
     a = _goe()
-    send(a, act("charge", 3.68))
-    assert send(a, act("charge", 3.68), at(100_000)) == []  # no read-back: flash-safe, never repeated
+    assert send(a, act("charge", 3.68)) == [(f"{B}/tcl/set", "16"), (f"{B}/frc/set", "2")]
+    assert send(a, act("charge", 3.68), at(200)) == []
+    assert send(a, act("charge", 3.68), at(240)) == [(f"{B}/tcl/set", "16")]  # keepalive < 10 min
+    assert all("/amp/set" not in t for t, _ in send(a, act("charge", 2.0), at(300)))
+    assert a.deadman_seconds() == 600.0
 
 
 def test_matching_reported_state_sends_nothing() -> None:
     a = _goe()
     feed(a, f"{B}/frc", "2")
-    feed(a, f"{B}/amp", "16")
-    assert send(a, act("charge", 3.68)) == []
+    assert send(a, act("charge", 3.68)) == [(f"{B}/tcl/set", "16")]
     feed(a, f"{B}/frc", "0")  # someone set it back to neutral
-    assert send(a, act("charge", 3.68)) == [(f"{B}/frc/set", "2")]
+    assert send(a, act("charge", 3.68), at(1)) == [(f"{B}/frc/set", "2")]
+
+
+def test_release_is_frc_0_once_and_result_errors_are_reported() -> None:
+    a = _goe()
+    feed(a, f"{B}/frc", "2")
+    assert [(m.topic, m.payload) for m in a.release(a.reported, T0)] == [(f"{B}/frc/set", "0")]
+    feed(a, f"{B}/frc", "0")
+    assert a.release(a.reported, T0) == []
+    feed(a, f"{B}/tcl/result", '"invalid json at 0"', at(5))
+    assert a.error == "tcl: invalid json at 0" and a.error_at == at(5)
 
 
 def test_mismatch_retried_after_refresh_only() -> None:
@@ -63,11 +77,9 @@ def test_mismatch_retried_after_refresh_only() -> None:
     assert send(a, act("stop"), at(300)) == [(f"{B}/frc/set", "1")]
 
 
-def test_amp_changes_are_rate_limited() -> None:
-    a = _goe(amp_min_interval_seconds=120)
-    send(a, act("charge", 3.68))
-    assert send(a, act("charge", 2.76), at(60)) == []  # 12 A held back; frc 2 unchanged
-    assert send(a, act("charge", 2.76), at(120)) == [(f"{B}/amp/set", "12")]
+def test_frc_is_a_persistent_write_tcl_is_not() -> None:
+    msgs = _goe().commands(act("charge", 3.68), None, T0)
+    assert [(m.topic.rsplit("/", 2)[-2], m.persistent) for m in msgs] == [("tcl", False), ("frc", True)]
 
 
 def test_state_read_back() -> None:

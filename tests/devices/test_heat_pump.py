@@ -133,13 +133,30 @@ def test_espaltherma_unsupported(kind: str) -> None:
 
 def test_espaltherma_matching_and_read_back() -> None:
     a = _daikin()
-    feed(a, "espaltherma/sg/state", "2")
     feed(a, "espaltherma/LWT", "Online")
-    assert (a.reported.relay_on, a.reported.online) == (True, True)
-    assert send(a, act("heat")) == []
+    feed(a, "espaltherma/sg/state", "2")  # not believed: right after a (re)connect
+    assert a.reported.online is True and a.reported.relay_on is None
+    assert send(a, act("heat")) == [("espaltherma/sg/set", "2")]
+    feed(a, "espaltherma/sg/state", "2")
+    assert a.reported.relay_on is True
+    assert send(a, act("heat"), at(1)) == []
     assert send(a, act("hold")) == [("espaltherma/sg/set", "0")]
     assert send(a, act("hold"), at(100_000)) == [("espaltherma/sg/set", "0")]  # still reports 2: retried
     feed(a, "espaltherma/sg/state", "0")
     assert send(a, act("hold"), at(200_000)) == []
     feed(a, "espaltherma/sg/state", "9")
     assert a.last_ignored is not None
+
+
+def test_espaltherma_reconnect_zero_is_not_believed() -> None:
+    # raomin/ESPAltherma include/mqtt.h 108-113: on every MQTT (re)connect it publishes sg/state 0 without
+    # touching its relays, so a heat pump left forced on must still be switched back.
+    a = _daikin()
+    feed(a, "espaltherma/LWT", "Online")
+    send(a, act("heat"))
+    feed(a, "espaltherma/sg/state", "2")
+    feed(a, "espaltherma/LWT", "Online", at(60))  # ESPAltherma reconnected ...
+    feed(a, "espaltherma/sg/state", "0", at(61))  # ... and says 0, relays unchanged
+    assert a.control_value(a.reported) is None
+    assert a.holds(a.reported)
+    assert [(m.topic, m.payload) for m in a.release(a.reported, at(62))] == [("espaltherma/sg/set", "0")]

@@ -11,6 +11,7 @@ B = "openevse-1a2b"
 
 
 def _ev(**kw: Any) -> Adapter[Any]:
+    kw.setdefault("auto_release", None)  # default True: tested below
     return make(id="ev", kind="ev", adapter="openevse", topic=B, **kw)
 
 
@@ -50,15 +51,28 @@ def test_unsupported(kind: str) -> None:
         _ev().commands(act(kind), None, T0)
 
 
-def test_no_resend_when_claim_echo_matches_then_refresh() -> None:
+def test_no_resend_while_claim_echo_matches_resent_after_a_reboot() -> None:
     a = _ev()
     assert send(a, act("charge", 3.68), T0)
     feed(a, f"{B}/claim", '{"state":"active","charge_current":16}')
     assert send(a, act("charge", 3.68), at(60)) == []
-    # claims are volatile: refreshed after refresh_seconds
-    assert send(a, act("charge", 3.68), at(300)) == [
+    # a claim lives in RAM with no expiry: not refreshed while the echo shows it (issue 12: 239 identical
+    # re-sends a day before)
+    assert send(a, act("charge", 3.68), at(86_400)) == []
+    feed(a, f"{B}/claim", '{"state":"null"}', at(90_000))  # the charger rebooted: claim gone
+    assert send(a, act("charge", 3.68), at(90_001)) == [
         (f"{B}/claim/set", '{"state":"active","charge_current":16}')
     ]
+
+
+def test_auto_release_is_on_by_default_and_release_is_explicit() -> None:
+    a = make(id="ev", kind="ev", adapter="openevse", topic=B)
+    assert send(a, act("charge", 3.68)) == [
+        (f"{B}/claim/set", '{"state":"active","charge_current":16,"auto_release":true}')
+    ]
+    feed(a, f"{B}/claim", '{"state":"disabled"}')
+    assert a.holds(a.reported)  # a claim of ours left (e.g. after a crash)
+    assert [(m.topic, m.payload) for m in a.release(a.reported, T0)] == [(f"{B}/claim/set", "release")]
 
 
 def test_existing_matching_claim_is_not_resent() -> None:

@@ -127,3 +127,47 @@ def test_hot_water_need_already_covered_needs_no_boost() -> None:
 def test_hot_water_need_too_big_warns() -> None:
     dp = make_plan(inputs([10] * 8, [tank(needs=(HotWaterNeed(at(0.5) + timedelta(minutes=10), 5.0),))]))
     assert dp.device("tank").warnings
+
+
+def _runs(dp: object) -> list[tuple[float, float]]:
+    """(hours, kW) of each continuous heating run in a device plan."""
+    out: list[tuple[float, float]] = []
+    end = None
+    for iv in dp.intervals:  # type: ignore[attr-defined]
+        if iv.action.kind is not ActionKind.HEAT or iv.grid_kwh <= 1e-9:
+            end = None
+            continue
+        hours = (iv.end - iv.start).total_seconds() / 3600
+        if end is not None and iv.start == end:
+            h, _ = out[-1]
+            out[-1] = (h + hours, iv.action.power_kw)
+        else:
+            out.append((hours, iv.action.power_kw))
+        end = iv.end
+        assert iv.action.power_kw >= 0.75 - 1e-6  # never below the minimum modulation power
+    return out
+
+
+@pytest.mark.parametrize("outdoor", [12.0, 8.0, 2.0])
+def test_compressor_limits_min_power_and_min_run(outdoor: float) -> None:
+    # issue 12: 0.001-0.25 kW asked for, runs under 30 minutes in the mild scenario
+    prices = [20, 18, 25, 9, 30, 12, 28, 10] * 6
+    limited = hp(min_kw=0.75, min_run_h=0.5, min_off_h=0.25)
+    dp = make_plan(inputs(prices, [limited], outdoor=(TemperaturePoint(T0, outdoor),))).device("hp")
+    runs = _runs(dp)
+    assert runs, "it heats at all"
+    horizon_end = dp.intervals[-1].end
+    for hours, _kw in runs[:-1]:
+        assert hours >= 0.5 - 1e-6
+    assert dp.intervals[-1].end == horizon_end
+
+
+def test_compressor_runs_merge_close_blocks_and_drop_crumbs() -> None:
+    from kraken2mqtt.planner.heat_pump import compressor_runs
+
+    kwh = [0.0001, 0.0, 0.0, 0.0, 0.2, 0.0, 0.2, 0.0]
+    runs = compressor_runs(kwh, [0.5] * 8, 1.0, 3.0, 0.5, 0.75)
+    assert runs[0] == []  # a crumb: not worth a start
+    # two blocks 30 minutes apart (< 45 min off) are one run: 0.4 kWh at the 1 kW minimum for the
+    # 30-minute minimum run
+    assert runs[4] == [(0.0, 1.0, 1.0)] and runs[5] == runs[6] == []

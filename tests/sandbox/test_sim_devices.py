@@ -23,7 +23,9 @@ from kraken2mqtt.planner.model import ActionKind, DeviceAction
 from kraken2mqtt.sandbox.sim_account import SimAccount
 from kraken2mqtt.sandbox.sim_clock import ScaledClock
 from kraken2mqtt.sandbox.sim_devices import (
+    Out,
     SimEbusd,
+    SimEspAltherma,
     SimGivTcp,
     SimMqttDevice,
     SimOpenEVSE,
@@ -71,7 +73,11 @@ def test_openevse_claims_drive_the_ev(world: SimWorld) -> None:
     assert state.plugged_in is True and state.online is True and state.charging is False
     assert state.soc_pct == round(world.ev.soc_pct)
     state = exchange(adapter, ev, DeviceAction(ActionKind.CHARGE, power_kw=3.7))
-    assert json.loads(state.raw["openevse-sim/claim"]) == {"state": "active", "charge_current": 16}
+    assert json.loads(state.raw["openevse-sim/claim"]) == {
+        "state": "active",
+        "charge_current": 16,
+        "auto_release": True,
+    }
     assert state.charging is True and state.power_kw == pytest.approx(3.68)
     assert state.raw["openevse-sim/amp"] == "16000"
     assert adapter.commands(DeviceAction(ActionKind.CHARGE, power_kw=3.7), state, world.now) == []  # matches
@@ -258,3 +264,82 @@ def test_device_entries_are_valid_settings_and_match_the_topics(world: SimWorld)
             adapter.on_message(o.topic, o.payload.encode(), now)
         assert adapter.ignored_count == 0, adapter.last_ignored
         assert adapter.reported.updated_at == now, dev.name
+
+
+# -- the simulated devices behave like the firmware (issue 12) --------------------------------------------
+def _giv(sim: SimGivTcp, command: str, value: str) -> None:
+    sim.handle(f"GivEnergy/control/{sim.serial}/{command}", value)
+
+
+def test_sim_givtcp_rate_sent_before_force_charge_is_lost_and_written_for_good(world: SimWorld) -> None:
+    # britkat1980/giv_tcp write.py 555, 1145, 1170: the bug the adapter must not trigger
+    sim = SimGivTcp(world)
+    person = sim.charge_rate_w
+    _giv(sim, "setChargeRate", "1500")
+    _giv(sim, "forceCharge", "30")
+    assert sim.charge_rate_w == round(world.battery.max_charge_kw * 1000)  # our rate overwritten
+    world.advance(world.now + timedelta(minutes=31))
+    sim.tick(world.now)
+    assert sim.charge_rate_w == 1500 != person  # the revert wrote our rate: the person's is gone
+
+
+def test_sim_givtcp_second_pause_leaves_discharge_at_zero(world: SimWorld) -> None:
+    sim = SimGivTcp(world)
+    _giv(sim, "tempPauseDischarge", "30")
+    world.advance(world.now + timedelta(minutes=1))
+    sim.tick(world.now)  # a register read refreshes the cache: 0 W
+    _giv(sim, "tempPauseDischarge", "30")  # no "already running" guard in GivTCP
+    world.advance(world.now + timedelta(minutes=61))
+    sim.tick(world.now)
+    assert sim.discharge_rate_w == 0
+
+
+def test_givtcp_adapter_keeps_the_persons_rates_on_the_sim(world: SimWorld) -> None:
+    sim = SimGivTcp(world)
+    person_charge, person_discharge = sim.charge_rate_w, sim.discharge_rate_w
+    adapter = GivTcpAdapter(
+        GivTcpConfig(id="bat", kind=DeviceKind.BATTERY, adapter="givtcp", serial=sim.serial, timer_minutes=30)
+    )
+    start = world.now
+    for minute in range(0, 240, 1):
+        now = start + timedelta(minutes=minute)
+        world.advance(now)
+        action = (
+            DeviceAction(ActionKind.CHARGE, 1.5)
+            if minute < 70
+            else DeviceAction(ActionKind.HOLD)
+            if minute < 200
+            else DeviceAction(ActionKind.FOLLOW_KRAKEN)
+        )
+        msgs = adapter.commands(action, adapter.reported, now)
+        if action.kind is ActionKind.FOLLOW_KRAKEN:
+            msgs = adapter.release(adapter.reported, now) if minute == 200 else []
+        adapter.record_sent(msgs, now)
+        outs = [o for m in msgs for o in sim.handle(m.topic, str(m.payload))] + sim.tick(now)
+        for o in outs:
+            adapter.on_message(o.topic, o.payload.encode(), now)
+    world.advance(start + timedelta(hours=5))
+    sim.tick(world.now)
+    assert (sim.charge_rate_w, sim.discharge_rate_w) == (person_charge, person_discharge)
+
+
+def test_sim_espaltherma_reconnect_publishes_a_fake_zero(world: SimWorld) -> None:
+    sim = SimEspAltherma(world)
+    assert sim.handle("espaltherma/sg/set", "1") == [Out("espaltherma/sg/state", "1")]
+    assert world.heat_pump.enabled is False
+    assert Out("espaltherma/sg/state", "0") in sim.announce()  # a reconnect: relays untouched
+    assert sim.relays == 1 and world.heat_pump.enabled is False
+    sim.boot()  # a reboot: relays inactive, not saved
+    assert sim.relays == 0 and world.heat_pump.enabled is True
+
+
+def test_sim_openevse_claims_are_ram_only_and_auto_released(world: SimWorld) -> None:
+    ev = SimOpenEVSE(world)
+    ev.handle("openevse-sim/claim/set", '{"state":"disabled","auto_release":true}')
+    assert world.ev.local_limit_kw == 0.0
+    ev.reboot()
+    assert ev.claim == {} and world.ev.local_limit_kw is None
+    ev.handle("openevse-sim/claim/set", '{"state":"disabled","auto_release":true}')
+    world.ev.plugged_in = False  # the session ends
+    ev.tick(world.now)
+    assert ev.claim == {} and world.ev.local_limit_kw is None

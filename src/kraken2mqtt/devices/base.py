@@ -70,6 +70,8 @@ class Message:
     qos: int = 1
     retain: bool = False
     slot: str = field(default="", compare=False, repr=False)
+    # The device stores this write in flash/EEPROM: sent only on a real change, within a daily budget.
+    persistent: bool = field(default=False, compare=False, repr=False)
 
     @property
     def slot_name(self) -> str:
@@ -95,6 +97,10 @@ class ReportedState:
     online: bool | None = None
     updated_at: datetime | None = None
     raw: Mapping[str, str] = field(default_factory=dict)
+    # Set by the driver, for people (Home Assistant, status): who is in charge of the device now
+    # ("planned", "released", "overridden by hand until 18:40"), and the last command result or error.
+    control: str | None = None
+    result: str | None = None
 
 
 class Resend(StrEnum):
@@ -237,6 +243,10 @@ class Adapter(ABC, Generic[ConfigT]):
         self.last_ignored: str | None = None  # why the last state message was ignored
         self.ignored_count = 0
         self._sent: dict[str, Sent] = {}
+        self.error: str | None = None  # the last error the device reported (go-e /result, Shelly RPC …)
+        self.error_at: datetime | None = None
+        self._pending_error: str | None = None
+        self.before: str | None = None  # the control value the device had before we took it over
 
     # ---- state read-back
 
@@ -269,6 +279,8 @@ class Adapter(ABC, Generic[ConfigT]):
             self.last_ignored = f"{topic}: unexpected payload ({type(exc).__name__})"
             self.ignored_count += 1
             return None
+        if self._pending_error is not None:
+            self.error, self.error_at, self._pending_error = self._pending_error, now, None
         if fields is None:
             return None
         raw = dict(self.reported.raw)
@@ -304,12 +316,68 @@ class Adapter(ABC, Generic[ConfigT]):
         """Drop the send log (e.g. after the device restarted and lost its volatile state)."""
         self._sent.clear()
 
+    # ---- taking over and handing back (see :mod:`.driver`)
+
+    def control_value(self, reported: ReportedState) -> str | None:
+        """The value of what we control as the device reports it (relay "on", setpoint "20", evcc mode
+        "pv" …), after the device's own quantisation; None: not reported / not comparable. A change of it
+        that we did not ask for is a person's change."""
+        return None
+
+    def wanted_value(self, action: DeviceAction) -> str | None:
+        """What :meth:`control_value` reads once the device does ``action`` (None: not comparable)."""
+        return None
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        """``action`` as the device can carry it out (setpoint steps, whole amps): two actions that
+        quantise alike are the same for the device."""
+        return action
+
+    def holds(self, reported: ReportedState) -> bool:
+        """Whether the device reports a control of ours still in force (e.g. after a crash)."""
+        return False
+
+    def take_over(self, reported: ReportedState) -> None:
+        """Called once when we start controlling the device: remember the person's setting."""
+        self.before = self.control_value(reported)
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        """The explicit messages that hand the device back to its own logic (sent once, whatever the
+        send log says). Default: the writes of ``follow_kraken``."""
+        action = DeviceAction(ActionKind.FOLLOW_KRAKEN, reason="released")
+        try:
+            return [w.message for w in self._writes(action, reported, now)]
+        except CommandError:
+            return []
+
+    def check(self, now: datetime) -> str | None:
+        """A device error found by time (a write never read back, a watchdog mismatch); None if none."""
+        return None
+
+    def report_error(self, text: str) -> None:
+        """From :meth:`_parse`: the device reported an error (stamped by :meth:`on_message`)."""
+        self._pending_error = text[:200]
+
+    def clear_error(self) -> None:
+        self.error = self.error_at = None
+
+    def deadman_seconds(self) -> float | None:
+        """The period of the device's dead-man timer that our keepalives must beat (None: none)."""
+        return None
+
     # ---- helpers for subclasses
 
     def msg(
-        self, topic: str, payload: str, *, retain: bool = False, slot: str = "", qos: int | None = None
+        self,
+        topic: str,
+        payload: str,
+        *,
+        retain: bool = False,
+        slot: str = "",
+        qos: int | None = None,
+        persistent: bool = False,
     ) -> Message:
-        return Message(topic, payload, self.qos if qos is None else qos, retain, slot)
+        return Message(topic, payload, self.qos if qos is None else qos, retain, slot, persistent)
 
     @staticmethod
     def unsupported(adapter: str, action: DeviceAction) -> UnsupportedAction:

@@ -58,6 +58,23 @@ class DeviceConfigBase(BaseModel):
     qos: Literal[0, 1, 2] = 1
     # How the planner models the device; without it the device is only driven by its planner_mode.
     plan: DevicePlanConfig | None = None
+    # A change a person makes on the device (read back) is respected this long: no command is sent to it
+    # meanwhile (Home Assistant shows "overridden by hand until HH:MM"). 0: never detect one.
+    manual_hold_minutes: Annotated[float, Field(ge=0, le=10_080)] = 120.0
+    # Writes the device keeps in flash/EEPROM (the adapter's docstring lists them) are sent only on a real
+    # change, and at most this many times a day.
+    max_persistent_writes_per_day: Annotated[int, Field(ge=1, le=1440)] = 24
+    # A decided action holds at least this long before another one replaces it (None: per kind: heat
+    # pump 30, battery 10, EV 5 (current changes; starting/stopping is at once), hot water 10, relay 5).
+    min_dwell_minutes: Annotated[float, Field(ge=0, le=720)] | None = None
+    # A setpoint moves only when the wanted value is this far from the one in force (None: 1.5 × the
+    # device's setpoint step, 0.75 °C for 0.5 °C steps), so a plan wavering between 19.3 and 19.8 °C
+    # never flips the controller between 19 and 19.5 °C.
+    setpoint_hysteresis_c: Annotated[float, Field(ge=0, le=5)] | None = None
+    # Heat pumps (manufacturers' guidance: long runs, few starts). The planner uses the same limits.
+    min_run_minutes: Annotated[float, Field(ge=0, le=240)] = 30.0
+    min_off_minutes: Annotated[float, Field(ge=0, le=240)] = 15.0
+    max_starts_per_hour: Annotated[int, Field(ge=1, le=12)] = 3
 
     @model_validator(mode="after")
     def _kind_allowed(self) -> DeviceConfigBase:
@@ -108,7 +125,9 @@ class OpenEVSEConfig(DeviceConfigBase, _CurrentLimits):
     adapter: Literal["openevse"]
     topic: Topic  # the charger's mqtt_topic (default: its hostname, openevse-xxxx)
     announce_id: Name | None = None  # the xxxx of openevse/announce/xxxx, to read online/offline
-    auto_release: bool | None = None  # sent in the claim when set
+    # Sent in the claim: the charger drops our claim itself when the charging session ends (its only
+    # dead-man: a claim lives in RAM with no expiry). None: not sent.
+    auto_release: bool | None = True
 
 
 class GoEConfig(DeviceConfigBase, _CurrentLimits):
@@ -117,8 +136,9 @@ class GoEConfig(DeviceConfigBase, _CurrentLimits):
     serial: Name
     topic: Topic = "go-eCharger"  # the prefix (API key mtp)
     max_current_a: Annotated[int, Field(ge=1, le=80)] = 16
-    # Minimum seconds between two *different* amp writes (they may wear flash).
-    amp_min_interval_seconds: Annotated[float, Field(ge=0, le=86_400)] = 300.0
+    # The current is set with tcl (temporary current limit; the charger drops it after 10 minutes without
+    # an update): it is re-sent every tcl_keepalive_seconds. The person's own amp is never written.
+    tcl_keepalive_seconds: Annotated[float, Field(ge=30, le=540)] = 240.0
 
 
 class EvccConfig(DeviceConfigBase):
@@ -127,8 +147,9 @@ class EvccConfig(DeviceConfigBase):
     topic: Topic = "evcc"
     loadpoint: Annotated[int, Field(ge=1, le=99)] | None = None  # 1-based; required for kind = "ev"
     release_mode: Literal["off", "now", "minpv", "pv"] = "pv"  # loadpoint mode for follow_kraken
-    # batteryMode reverts after 1 minute unless re-sent: resend period.
-    keepalive_seconds: Annotated[float, Field(ge=5, le=55)] = 30.0
+    # batteryMode reverts after 1 minute unless re-sent: resend period (plus one reconcile pass it must
+    # stay under 50 s, checked at start-up).
+    keepalive_seconds: Annotated[float, Field(ge=5, le=55)] = 20.0
 
     @model_validator(mode="after")
     def _loadpoint_for_ev(self) -> EvccConfig:
@@ -161,7 +182,9 @@ class TasmotaConfig(DeviceConfigBase):
     relay: Annotated[int, Field(ge=1, le=32)] | None = None  # POWER<relay>; None: POWER
     # Dead-man: PulseTime turns the relay off after this many seconds unless ON is re-sent.
     pulse_time_seconds: Annotated[int, Field(ge=12, le=64_800)] | None = None
-    release: Literal["off", "leave"] = "off"  # what follow_kraken does
+    # What handing the relay back does: "off" switches it off once if we had switched it on; "leave"
+    # sends nothing.
+    release: Literal["off", "leave"] = "off"
 
 
 class ShellyConfig(DeviceConfigBase):
@@ -189,6 +212,8 @@ class EbusdConfig(DeviceConfigBase):
     default_c: float | None = None  # setpoint for follow_kraken and actions without one
     off_c: float | None = None  # setpoint for stop/off/hot_water_off (setback)
     boost_c: float | None = None  # setpoint for hot_water_boost / heat without a planned setpoint
+    # A written setpoint must be read back within this many seconds, else it is reported as an error.
+    readback_timeout_seconds: Annotated[float, Field(ge=10, le=3600)] = 120.0
 
     @model_validator(mode="after")
     def _check(self) -> EbusdConfig:
@@ -301,3 +326,58 @@ def _unique_ids(devices: list[DeviceConfig]) -> list[DeviceConfig]:
 
 
 DeviceList = Annotated[list[DeviceConfig], AfterValidator(_unique_ids)]
+
+#: Default minimum dwell per device kind, minutes (see ``min_dwell_minutes``).
+DWELL_MINUTES: dict[DeviceKind, float] = {
+    DeviceKind.HEAT_PUMP: 30.0,
+    DeviceKind.BATTERY: 10.0,
+    DeviceKind.EV: 5.0,
+    DeviceKind.HOT_WATER: 10.0,
+    DeviceKind.RELAY: 5.0,
+    DeviceKind.GENERIC: 0.0,
+}
+
+
+def dwell_minutes(cfg: DeviceConfigBase) -> float:
+    return cfg.min_dwell_minutes if cfg.min_dwell_minutes is not None else DWELL_MINUTES[cfg.kind]
+
+
+def deadman_problems(devices: list[DeviceConfig], reconcile_seconds: float) -> list[str]:
+    """Dead-man timers and keepalives that one reconcile pass (``[planner] reconcile_seconds``) would let
+    lapse, or that would chatter: one line per problem, naming the option to change."""
+    r = reconcile_seconds
+    problems: list[str] = []
+    for d in devices:
+        where = f"devices[{d.id}]"
+        if isinstance(d, EvccConfig) and d.kind is DeviceKind.BATTERY and d.keepalive_seconds + r > 50:
+            problems.append(
+                f"{where}.keepalive_seconds: {d.keepalive_seconds:g} s + one reconcile pass ({r:g} s) may "
+                "exceed evcc's 60 s batteryMode watchdog (keep the sum at most 50 s)"
+            )
+        if isinstance(d, GoEConfig) and d.tcl_keepalive_seconds + r > 540:
+            problems.append(
+                f"{where}.tcl_keepalive_seconds: {d.tcl_keepalive_seconds:g} s + one reconcile pass "
+                f"({r:g} s) may exceed the 10-minute tcl reset (keep the sum at most 540 s)"
+            )
+        if isinstance(d, TasmotaConfig) and d.pulse_time_seconds is not None and d.pulse_time_seconds < 4 * r:
+            problems.append(
+                f"{where}.pulse_time_seconds: {d.pulse_time_seconds} s is shorter than 4 reconcile passes "
+                f"({4 * r:g} s): the relay would chatter (and save its state to flash each time)"
+            )
+        toggle = d.toggle_after_seconds if isinstance(d, ShellyConfig) else None
+        if toggle is not None and toggle < 4 * r:
+            problems.append(
+                f"{where}.toggle_after_seconds: {toggle} s is shorter than 4 reconcile passes "
+                f"({4 * r:g} s): the switch would chatter"
+            )
+        if isinstance(d, GivTcpConfig) and d.timer_minutes * 60 < 4 * r:
+            problems.append(
+                f"{where}.timer_minutes: {d.timer_minutes} min is shorter than 4 reconcile passes "
+                f"({4 * r:g} s)"
+            )
+        if isinstance(d, TemplateConfig) and d.keepalive_seconds is not None and d.keepalive_seconds < r:
+            problems.append(
+                f"{where}.keepalive_seconds: {d.keepalive_seconds:g} s is shorter than one reconcile pass "
+                f"({r:g} s): it can only be sent once a pass"
+            )
+    return problems

@@ -12,10 +12,16 @@ https://docs.evcc.io/en/integrations/mqtt-api):
   evcc's own control unless re-sent within 1 minute** (re-sent every ``keepalive_seconds``). State
   ``evcc/site/battery/soc``, ``evcc/site/battery/power`` (W, + = discharge), ``evcc/site/batteryMode``.
 
-Action mapping: loadpoint charge → ``now``; stop/hold/off → ``off``; follow_kraken/request_boost →
-``release_mode`` (default ``pv``). The planned power is not sent (evcc's ``maxCurrent`` is a persistent
-loadpoint setting). Battery charge → ``charge``; hold/stop → ``hold``; discharge → ``normal`` (evcc has no
-forced discharge: normal lets the battery supply the house); follow_kraken → ``null`` (once).
+* A loadpoint's mode is stored in evcc's database (``loadpoint.go``) and ``SetMode`` drops evcc's own plan
+  (``loadpoint_api.go``): the mode is written on a change only, and handing back restores the mode the
+  person had before we took over (else ``release_mode``), once. ``site/batteryModeExternal`` is the mode
+  evcc actually applies: differing from what we asked for 90 s is a device error.
+* Persistent writes: the loadpoint ``mode`` (evcc's database). ``batteryMode`` is volatile (watchdog).
+
+Action mapping: loadpoint charge → ``now``; stop/hold/off → ``off``; follow_kraken → the person's mode
+(else ``release_mode``). The planned power is not sent (evcc's ``maxCurrent`` is a persistent loadpoint
+setting). Battery charge → ``charge``; hold/stop → ``hold``; discharge → ``normal`` (evcc has no forced
+discharge: normal lets the battery supply the house); follow_kraken → ``null`` (once).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from kraken2mqtt.devices.base import (
     Adapter,
     DeviceKind,
     Ignored,
+    Message,
     ReportedState,
     Resend,
     Write,
@@ -61,7 +68,7 @@ class EvccAdapter(Adapter[EvccConfig]):
         if self.is_loadpoint:
             keys = ("mode", "connected", "charging", "chargePower", "vehicleSoc")
         else:
-            keys = ("battery/soc", "battery/power", "batteryMode")
+            keys = ("battery/soc", "battery/power", "batteryMode", "batteryModeExternal")
         return [*(f"{self.base}/{k}" for k in keys), status]
 
     def _parse(self, topic: str, text: str) -> dict[str, Any] | None:
@@ -95,12 +102,13 @@ class EvccAdapter(Adapter[EvccConfig]):
         elif kind in (ActionKind.STOP, ActionKind.HOLD, ActionKind.OFF):
             mode = "off"
         elif kind in (ActionKind.FOLLOW_KRAKEN, ActionKind.REQUEST_BOOST):
-            mode = self.config.release_mode
+            mode = self.before if self.before in _MODES else self.config.release_mode
         else:
             raise self.unsupported(self.name, action)
         current = reported.raw.get(f"{self.base}/mode")
         matches = None if current is None else current == mode
-        return [Write(self.msg(f"{self.base}/mode/set", mode), matches, Resend.REFRESH)]
+        message = self.msg(f"{self.base}/mode/set", mode, persistent=True)
+        return [Write(message, matches, Resend.ON_CHANGE)]
 
     def _battery(self, action: DeviceAction) -> list[Write]:
         kind = action.kind
@@ -118,3 +126,66 @@ class EvccAdapter(Adapter[EvccConfig]):
             raise self.unsupported(self.name, action)
         keepalive = timedelta(seconds=self.config.keepalive_seconds)
         return [Write(self.msg(topic, mode), None, keepalive=keepalive)]
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        kind = action.kind
+        if kind in (ActionKind.CHARGE, ActionKind.ON):
+            return DeviceAction(ActionKind.CHARGE, 0.0, None, action.reason)
+        if kind in (ActionKind.STOP, ActionKind.HOLD, ActionKind.OFF) and self.is_loadpoint:
+            return DeviceAction(ActionKind.STOP, 0.0, None, action.reason)
+        if kind in (ActionKind.STOP, ActionKind.HOLD):
+            return DeviceAction(ActionKind.HOLD, 0.0, None, action.reason)
+        if kind is ActionKind.DISCHARGE:
+            return DeviceAction(ActionKind.DISCHARGE, 0.0, None, action.reason)
+        return action
+
+    def control_value(self, reported: ReportedState) -> str | None:
+        if not self.is_loadpoint:
+            return None  # batteryMode is ours by the watchdog; mismatches are errors (check)
+        mode = reported.raw.get(f"{self.base}/mode")
+        return mode if mode in _MODES else None
+
+    def wanted_value(self, action: DeviceAction) -> str | None:
+        if not self.is_loadpoint:
+            return None
+        if action.kind in (ActionKind.CHARGE, ActionKind.ON):
+            return "now"
+        if action.kind in (ActionKind.STOP, ActionKind.HOLD, ActionKind.OFF):
+            return "off"
+        return None
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        if not self.is_loadpoint:
+            return [self.msg(f"{self.base}/batteryMode/set", "null")]
+        mode = self.before if self.before in _MODES else self.config.release_mode
+        if reported.raw.get(f"{self.base}/mode") == mode:
+            return []  # already there: a SetMode would only drop evcc's plan
+        return [self.msg(f"{self.base}/mode/set", mode, persistent=True)]
+
+    def record_sent(self, messages: list[Message], now: datetime) -> None:
+        for m in messages:
+            if m.topic.endswith("/batteryMode/set"):
+                last = self.last_sent(m.slot_name)
+                if last is None or last.key != m.value_key:
+                    self._asked = (m.value_key, now)
+                    self._mismatch_reported = False
+        super().record_sent(messages, now)
+
+    _asked: tuple[str, datetime] | None = None
+    _mismatch_reported: bool = False
+
+    def check(self, now: datetime) -> str | None:
+        """evcc's ``batteryModeExternal`` differing from the mode we asked for, 90 s after asking."""
+        if self.is_loadpoint or self._asked is None or self._mismatch_reported:
+            return None
+        asked, since = self._asked
+        applied = self.reported.raw.get(f"{self.base}/batteryModeExternal")
+        if asked == "null" or applied is None or applied.strip().lower() == asked:
+            return None
+        if (now - since).total_seconds() < 90:
+            return None
+        self._mismatch_reported = True
+        return f"evcc applies batteryMode {applied.strip()!r}, not the {asked!r} we asked for"
+
+    def deadman_seconds(self) -> float | None:
+        return None if self.is_loadpoint else 60.0

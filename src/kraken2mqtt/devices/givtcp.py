@@ -22,10 +22,22 @@ hold, stop      cancel a running charge/export; ``tempPauseDischarge`` N
 follow_kraken   cancel whatever of the three is running (the inverter's own schedule/eco mode decides)
 =============== ==========================================================================================
 
-A timed run is not re-sent while GivTCP reports it ``Running``; when it ends (GivTCP reverted) and the action
-still wants it, it is started again (without that state, every ``timer_minutes``). If this daemon stops,
-GivTCP reverts within ``timer_minutes``.
+A timed run is GivTCP's dead-man: if this daemon stops, GivTCP reverts within ``timer_minutes``. A run is
+never started again while it may still be going: not while GivTCP reports it ``Running``, and not within
+``timer_minutes`` + 2 min of our last start unless we cancelled it since. That guard matters: GivTCP's
+``tempPauseDischarge`` has no "already running" guard and its revert restores the *cached* discharge rate,
+which register reads refresh to the live value (0 W while paused): a second pause during a pause leaves
+discharge at 0 W for good (``write.py`` 1215-1240, ``read.py`` 659-660).
 A ``Cancel`` is sent only when GivTCP reports the run ``Running`` or (state unknown) we started it.
+
+Rates: ``forceCharge``/``forceExport`` set the charge/discharge limit to its maximum and their revert
+restores the rate cached *at force start* (``write.py`` 1145, 1170, 1015). A ``setChargeRate`` sent before
+``forceCharge`` is therefore overwritten at once, and the revert then writes it into the inverter for good
+(the person's rate is lost). So a rate is sent only *after* its run's start (same pass, later in GivTCP's
+queue) or while the run is going, never on its own: GivTCP's revert then restores the person's rate.
+
+Persistent writes: ``setChargeRate``/``setDischargeRate`` (inverter registers, kept across restarts; at most
+``max_persistent_writes_per_day``, on a change of ``rate_step_w`` only). The timed runs revert themselves.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from typing import Any
 from kraken2mqtt.devices.base import (
     Adapter,
     DeviceKind,
+    Message,
     ReportedState,
     Resend,
     Write,
@@ -51,6 +64,7 @@ _RUNS = {
     "tempPauseDischarge": "Temp_Pause_Discharge",
 }
 _CANCEL = "Cancel"
+_RUN_GRACE = timedelta(minutes=2)  # GivTCP's queue delay before a run starts and after it reverts
 
 
 class GivTcpAdapter(Adapter[GivTcpConfig]):
@@ -88,14 +102,21 @@ class GivTcpAdapter(Adapter[GivTcpConfig]):
             return None
         return text.strip().lower() == "running"
 
-    def _start(self, command: str, reported: ReportedState) -> Write:
+    def _may_be_going(self, command: str, now: datetime) -> bool:
+        """We started ``command`` recently and have not cancelled it: it may still be going."""
+        last = self.last_sent(self.command_topic(command))
+        window = timedelta(minutes=self.config.timer_minutes) + _RUN_GRACE
+        return last is not None and last.key != _CANCEL and now - last.at < window
+
+    def _start(self, command: str, reported: ReportedState, now: datetime) -> Write | None:
         minutes = self.config.timer_minutes
         message = self.msg(self.command_topic(command), str(minutes))
         running = self._running(reported, command)
-        if running is None:
-            # No Control/... state from this GivTCP: renew the run when its timer has ended.
-            return Write(message, None, keepalive=timedelta(minutes=minutes))
-        return Write(message, running, Resend.ON_CHANGE)
+        if running is True:
+            return None
+        if self._may_be_going(command, now):
+            return None  # never a second run during a run (GivTCP has no guard for tempPauseDischarge)
+        return Write(message, None, Resend.REFRESH, keepalive=timedelta(seconds=1))
 
     def _cancel(self, command: str, reported: ReportedState) -> Write | None:
         running = self._running(reported, command)
@@ -107,13 +128,16 @@ class GivTcpAdapter(Adapter[GivTcpConfig]):
         # matches=False: a known-running run is cancelled again (after refresh) if it keeps running.
         return Write(self.msg(self.command_topic(command), _CANCEL), False, Resend.ON_CHANGE)
 
+    def _watts(self, power_kw: float) -> int:
+        step = self.config.rate_step_w
+        return int(max(step, round(power_kw * 1000.0 / step) * step))
+
     def _rate(self, command: str, power_kw: float) -> Write | None:
         if not self.config.control_rate or power_kw <= 0:
             return None
-        step = self.config.rate_step_w
-        watts = max(step, round(power_kw * 1000.0 / step) * step)
         # ⚠ the read-back unit of Battery_Charge_Rate is not confirmed: compared with what we sent only.
-        return Write(self.msg(self.command_topic(command), str(watts)), None, Resend.ON_CHANGE)
+        message = self.msg(self.command_topic(command), str(self._watts(power_kw)), persistent=True)
+        return Write(message, None, Resend.ON_CHANGE)
 
     def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
         kind = action.kind
@@ -130,8 +154,26 @@ class GivTcpAdapter(Adapter[GivTcpConfig]):
         else:
             raise self.unsupported(self.name, action)
         writes = [w for c in _RUNS if c != keep and (w := self._cancel(c, reported)) is not None]
-        if rate is not None:
-            writes.append(rate)
-        if keep:
-            writes.append(self._start(keep, reported))
+        start = self._start(keep, reported, now) if keep else None
+        if start is not None:
+            writes.append(start)
+        going = start is not None or (
+            keep != "" and (self._running(reported, keep) is True or self._may_be_going(keep, now))
+        )
+        if rate is not None and going:
+            if start is not None:  # a new run: GivTCP set its maximum again, so the rate is sent again
+                rate = Write(rate.message, None, keepalive=timedelta(seconds=1))
+            writes.append(rate)  # after the start: the revert restores the person's rate
         return writes
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        kind = action.kind
+        if kind in (ActionKind.CHARGE, ActionKind.DISCHARGE):
+            kw = self._watts(action.power_kw) / 1000.0 if action.power_kw > 0 else 0.0
+            return DeviceAction(kind, kw, None, action.reason)
+        if kind in (ActionKind.HOLD, ActionKind.STOP):
+            return DeviceAction(ActionKind.HOLD, 0.0, None, action.reason)
+        return action
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        return [w.message for c in _RUNS if (w := self._cancel(c, reported)) is not None]

@@ -12,11 +12,19 @@ Facts (shared/device-mqtt-apis.md §6, john30/ebusd ``src/ebusd/mqtthandler.cpp`
 * ⚠ Circuit and message names depend on the controller's CSV config: there is no universal setpoint name,
   so both are configured. ⚠ Controller EEPROM wear is not documented: setpoints are rounded to ``step_c``,
   clamped to ``min_c..max_c`` and written only on change (repeated only while ebusd reports another value).
+* ebusd only logs write errors (``mqtthandler.cpp`` 656-661): a written setpoint not read back within
+  ``readback_timeout_seconds`` is reported as a device error.
+* A written setpoint stays in the controller indefinitely: handing back (and stopping the daemon) writes
+  the person's setpoint (the one read back before we took over; else ``default_c``), once.
+* Persistent writes: the setpoint (controller EEPROM): on a real change only, within the daily budget.
 
 Action mapping: heat/on → the planned ``setpoint_c`` (else ``boost_c``); hold → the planned setpoint (the
 comfort floor; else ``default_c``; else nothing); hot_water_boost → ``boost_c`` (else the planned
 setpoint); stop/off/hot_water_off → ``off_c`` (required for these); follow_kraken → ``default_c`` (else
 nothing). Charge/discharge are rejected.
+
+ESPAltherma's Smart Grid state is volatile (not saved to EEPROM, relays inactive at boot); nothing it is
+sent here is persistent.
 """
 
 from __future__ import annotations
@@ -122,15 +130,70 @@ class EbusdAdapter(Adapter[EbusdConfig]):
             return cfg.default_c
         raise self.unsupported(self.name, action)
 
+    def _step(self, target: float) -> float:
+        cfg = self.config
+        return round(min(cfg.max_c, max(cfg.min_c, round(target / cfg.step_c) * cfg.step_c)), 3)
+
     def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
         target = self._target(action)
         if target is None:
             return []
         cfg = self.config
-        value = min(cfg.max_c, max(cfg.min_c, round(target / cfg.step_c) * cfg.step_c))
-        value = round(value, 3)
+        value = self._step(target)
         matches = None if reported.setpoint_c is None else abs(reported.setpoint_c - value) < cfg.step_c / 2
-        return [Write(self.msg(f"{self.setpoint_topic}/set", f"{value:g}"), matches, Resend.ON_CHANGE)]
+        message = self.msg(f"{self.setpoint_topic}/set", f"{value:g}", persistent=True)
+        return [Write(message, matches, Resend.ON_CHANGE)]
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        """The setpoint the controller would get (steps, limits); the power is not the controller's."""
+        if action.kind is ActionKind.FOLLOW_KRAKEN:
+            return action
+        target = self._target(action)
+        if target is None:
+            return DeviceAction(action.kind, 0.0, None, action.reason)
+        # The controller only sees a setpoint: heating and coasting to the same setpoint are the same.
+        return DeviceAction(ActionKind.HOLD, 0.0, self._step(target), action.reason)
+
+    def control_value(self, reported: ReportedState) -> str | None:
+        return None if reported.setpoint_c is None else f"{self._step(reported.setpoint_c):g}"
+
+    def wanted_value(self, action: DeviceAction) -> str | None:
+        target = self._target(action)
+        return None if target is None else f"{self._step(target):g}"
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        target = (
+            self.before
+            if self.before is not None
+            else (None if self.config.default_c is None else f"{self._step(self.config.default_c):g}")
+        )
+        if target is None or self.control_value(reported) == target:
+            return []
+        return [self.msg(f"{self.setpoint_topic}/set", target, persistent=True)]
+
+    _written: tuple[float, datetime] | None = None
+
+    def record_sent(self, messages: list[Message], now: datetime) -> None:
+        for m in messages:
+            if m.topic == f"{self.setpoint_topic}/set":
+                self._written = (float(m.value_key), now)
+        super().record_sent(messages, now)
+
+    def check(self, now: datetime) -> str | None:
+        """A setpoint written and not read back within ``readback_timeout_seconds``."""
+        if self._written is None:
+            return None
+        value, at = self._written
+        rep = self.reported
+        fresh = rep.updated_at is not None and rep.updated_at >= at
+        if fresh and rep.setpoint_c is not None and abs(rep.setpoint_c - value) < self.config.step_c / 2:
+            self._written = None
+            return None
+        timeout = self.config.readback_timeout_seconds
+        if (now - at).total_seconds() < timeout:
+            return None
+        self._written = None
+        return f"setpoint {value:g} °C written, not read back within {timeout:g} s"
 
 
 class EspAlthermaAdapter(Adapter[EspAlthermaConfig]):
@@ -154,24 +217,63 @@ class EspAlthermaAdapter(Adapter[EspAlthermaConfig]):
         t = self.config.topic
         return [f"{t}/sg/state", f"{t}/LWT"]
 
+    # ESPAltherma publishes sg/state "0" on every MQTT (re)connect without touching its relays
+    # (include/mqtt.h 108-113): after its LWT says Online, sg/state is not trusted until we write sg/set.
+    _trusted: bool = True
+
     def _parse(self, topic: str, text: str) -> dict[str, Any] | None:
         if topic.endswith("/LWT"):
-            return {"online": parse_bool(text, frozenset({"online"}), frozenset({"offline"}))}
+            online = parse_bool(text, frozenset({"online"}), frozenset({"offline"}))
+            if online:
+                self._trusted = False
+            return {"online": online}
         if text not in ("0", "1", "2", "3"):
             raise Ignored(f"unknown smart grid state {text[:20]!r}")
+        if not self._trusted:
+            return {}  # kept in raw, not believed
         return {"relay_on": text in ("2", "3")}
 
-    def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
+    def _mode(self, action: DeviceAction) -> int:
         kind = action.kind
-        mode: int
         if kind in (ActionKind.HEAT, ActionKind.ON, ActionKind.HOT_WATER_BOOST):
-            mode = self.config.run_mode
-        elif kind in (ActionKind.STOP, ActionKind.OFF, ActionKind.HOT_WATER_OFF):
-            mode = self.config.off_mode
-        elif kind in (ActionKind.HOLD, ActionKind.FOLLOW_KRAKEN):
-            mode = 0
-        else:
-            raise self.unsupported(self.name, action)
+            return self.config.run_mode
+        if kind in (ActionKind.STOP, ActionKind.OFF, ActionKind.HOT_WATER_OFF):
+            return self.config.off_mode
+        if kind in (ActionKind.HOLD, ActionKind.FOLLOW_KRAKEN):
+            return 0
+        raise self.unsupported(self.name, action)
+
+    def control_value(self, reported: ReportedState) -> str | None:
+        if not self._trusted:
+            return None
         current = reported.raw.get(f"{self.config.topic}/sg/state")
-        matches = None if current is None else current.strip() == str(mode)
+        return None if current is None else current.strip()
+
+    def wanted_value(self, action: DeviceAction) -> str | None:
+        return str(self._mode(action))
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        if action.kind is ActionKind.FOLLOW_KRAKEN:
+            return action
+        mode = self._mode(action)
+        kind = ActionKind.HEAT if mode in (2, 3) else ActionKind.OFF if mode == 1 else ActionKind.HOLD
+        return DeviceAction(kind, 0.0, None, action.reason)
+
+    def holds(self, reported: ReportedState) -> bool:
+        # Unknown after a (re)connect, or forced by someone: hand it back to free running once.
+        value = self.control_value(reported)
+        return value is None or value != "0"
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        return [self.msg(f"{self.config.topic}/sg/set", "0")]
+
+    def record_sent(self, messages: list[Message], now: datetime) -> None:
+        if any(m.topic == f"{self.config.topic}/sg/set" for m in messages):
+            self._trusted = True
+        super().record_sent(messages, now)
+
+    def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
+        mode = self._mode(action)
+        current = self.control_value(reported)
+        matches = None if current is None else current == str(mode)
         return [Write(self.msg(f"{self.config.topic}/sg/set", str(mode)), matches, Resend.ON_CHANGE)]

@@ -6,8 +6,11 @@ Facts (shared/device-mqtt-apis.md §1, OpenEVSE/openevse_esp32_firmware ``docs/m
   ``{"state":"disabled"}``; payload ``release`` drops the claim. Never ``override/set`` (that is the user's
   manual override, priority 1000) and never ``config/set`` (written to flash).
 * The firmware republishes the claim as retained JSON on ``<base>/claim`` (``{"state":"null"}`` when none):
-  that is what we compare with. Claims live in RAM, so an identical claim is refreshed every
-  ``refresh_seconds``.
+  that is what we compare with. A claim lives in RAM with no expiry (``evse_man.cpp``): it is sent on a
+  change only, again only while the echo shows something else (the charger rebooted), and released
+  explicitly (``release``) when the plan hands the charger back and when the daemon stops. ``auto_release``
+  (default on) lets the firmware drop it at the end of a charging session: the only dead-man it has.
+* Persistent writes: none (claims are RAM-only; ``config/set`` is never used).
 * State: ``<base>/amp`` (mA), ``voltage``, ``power`` (W), ``pilot``, ``state``, ``status``, ``vehicle`` (0/1),
   ``battery_level`` (vehicle SoC, if fed in). Announce ``openevse/announce/<id>`` ``"state":"connected"``.
 
@@ -25,6 +28,7 @@ from kraken2mqtt.devices.base import (
     Adapter,
     DeviceKind,
     Ignored,
+    Message,
     ReportedState,
     Resend,
     Write,
@@ -98,12 +102,30 @@ class OpenEVSEAdapter(Adapter[OpenEVSEConfig]):
             if cfg.auto_release is not None:
                 body["auto_release"] = cfg.auto_release
             matches = None if claim is None else all(claim.get(k) == v for k, v in body.items())
-            return [Write(self.msg(topic, json.dumps(body, separators=(",", ":"))), matches, Resend.REFRESH)]
+            return [
+                Write(self.msg(topic, json.dumps(body, separators=(",", ":"))), matches, Resend.ON_CHANGE)
+            ]
         if kind in (ActionKind.STOP, ActionKind.HOLD, ActionKind.OFF):
             matches = None if claim is None else claim.get("state") == "disabled"
-            return [Write(self.msg(topic, '{"state":"disabled"}'), matches, Resend.REFRESH)]
+            return [Write(self.msg(topic, '{"state":"disabled"}'), matches, Resend.ON_CHANGE)]
         if kind in (ActionKind.FOLLOW_KRAKEN, ActionKind.REQUEST_BOOST):
             # The echo is {"state":"null"} once no claim is held; an identical release is not repeated.
             matches = None if claim is None else claim.get("state") in ("null", None)
             return [Write(self.msg(topic, "release"), matches, Resend.ON_CHANGE)]
         raise self.unsupported(self.name, action)
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        cfg = self.config
+        if action.kind in (ActionKind.CHARGE, ActionKind.ON):
+            kw = cfg.amps(action.power_kw) * cfg.voltage * cfg.phases / 1000.0
+            return DeviceAction(ActionKind.CHARGE, kw, None, action.reason)
+        if action.kind in (ActionKind.STOP, ActionKind.HOLD, ActionKind.OFF):
+            return DeviceAction(ActionKind.STOP, 0.0, None, action.reason)
+        return action
+
+    def holds(self, reported: ReportedState) -> bool:
+        claim = self._claim(reported)
+        return claim is not None and claim.get("state") in ("active", "disabled")
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        return [self.msg(f"{self.base}/claim/set", "release")]

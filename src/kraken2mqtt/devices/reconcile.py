@@ -94,3 +94,11 @@ def wanted_actions(
     failsafe: PlannerSettings | None = None,
 ) -> dict[str, DeviceAction]:
     return {cfg.id: wanted_action(cfg, plan, modes.get(cfg.id, "auto"), now, failsafe) for cfg in devices}
+
+
+def price_now(plan: Plan | None, now: datetime) -> float | None:
+    """The plan's import price at ``now`` (None: no plan or outside it), for the battery's dwell."""
+    for slot in plan.slots if plan is not None else ():
+        if slot.start <= now < slot.end:
+            return slot.import_p
+    return None

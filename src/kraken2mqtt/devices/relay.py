@@ -1,7 +1,13 @@
 """On/off loads on smart relays (immersion heaters, simple loads): Tasmota and Shelly Gen2+.
 
-Action mapping for both: on/heat/hot_water_boost/charge → on; off/stop/hold/hot_water_off → off;
-follow_kraken → off, or nothing with ``release = "leave"``. Discharge and request_boost are rejected.
+Action mapping for both: on/heat/hot_water_boost/charge → on; off/stop/hold/hot_water_off → off.
+Handing back (follow_kraken, and on stop): one "off" if we had the relay on (``release = "off"``), else
+nothing. A relay the plan does not control gets no command at all. A person's switch (read back) is
+respected for ``manual_hold_minutes``. Discharge and request_boost are rejected.
+
+Persistent writes: Tasmota ``PulseTime`` (a setting: queried at start-up and written only when it differs).
+Tasmota also saves the power state when it changes (``SetOption0``): the driver's dwell keeps that rare;
+an unchanged ``ON`` (the dead-man keepalive) does not change the settings checksum, so it is not saved.
 
 Resending: the relay state is compared with what the device reports; an identical command is repeated only
 while the device reports the other state (at most every ``refresh_seconds``), because Tasmota saves the
@@ -53,7 +59,28 @@ def _matches(reported: ReportedState, on: bool) -> bool | None:
     return None if reported.relay_on is None else reported.relay_on == on
 
 
-class TasmotaAdapter(Adapter[TasmotaConfig]):
+class _RelayMixin:
+    """Read-back, quantisation and person-watching shared by both relays (on/off only)."""
+
+    def control_value(self, reported: ReportedState) -> str | None:
+        return None if reported.relay_on is None else ("on" if reported.relay_on else "off")
+
+    def wanted_value(self, action: DeviceAction) -> str | None:
+        if action.kind in ON_KINDS:
+            return "on"
+        if action.kind in OFF_KINDS:
+            return "off"
+        return None
+
+    def quantise(self, action: DeviceAction) -> DeviceAction:
+        if action.kind in ON_KINDS:
+            return DeviceAction(ActionKind.ON, 0.0, None, action.reason)
+        if action.kind in OFF_KINDS:
+            return DeviceAction(ActionKind.OFF, 0.0, None, action.reason)
+        return action
+
+
+class TasmotaAdapter(_RelayMixin, Adapter[TasmotaConfig]):
     """Tasmota (tasmota/docs ``MQTT.md``, ``Commands.md``; facts doc §5), default FullTopic
     ``%prefix%/%topic%/``: command ``cmnd/<topic>/POWER[<x>]`` ``ON|OFF`` (empty payload = query); echo
     ``stat/<topic>/RESULT`` ``{"POWER":"ON"}`` and ``stat/<topic>/POWER``; telemetry ``tele/<topic>/STATE``
@@ -62,6 +89,7 @@ class TasmotaAdapter(Adapter[TasmotaConfig]):
 
     name = "tasmota"
     kinds = _LOADS
+    _pulse_seen: int | None = None  # PulseTime<x> "Set" as Tasmota last reported it
 
     @property
     def power_key(self) -> str:
@@ -83,8 +111,15 @@ class TasmotaAdapter(Adapter[TasmotaConfig]):
             f"tele/{t}/LWT",
         ]
 
+    @property
+    def pulse_key(self) -> str:
+        return f"PulseTime{self.config.relay or 1}"
+
     def startup_messages(self) -> list[Message]:
-        return [self.msg(f"cmnd/{self.config.topic}/{self.power_key}", "")]
+        msgs = [self.msg(f"cmnd/{self.config.topic}/{self.power_key}", "")]
+        if self.config.pulse_time_seconds is not None:
+            msgs.append(self.msg(f"cmnd/{self.config.topic}/{self.pulse_key}", ""))  # query
+        return msgs
 
     def _parse(self, topic: str, text: str) -> dict[str, Any] | None:
         kind = topic.rsplit("/", 1)[1]
@@ -93,6 +128,10 @@ class TasmotaAdapter(Adapter[TasmotaConfig]):
         if kind in self._keys():
             return {"relay_on": parse_bool(text, _ON, _OFF)}
         data = parse_json_object(text)
+        pulse = data.get(self.pulse_key)
+        if kind == "RESULT" and isinstance(pulse, dict) and isinstance(pulse.get("Set"), int):
+            self._pulse_seen = pulse["Set"]
+            return {}
         if kind in ("RESULT", "STATE"):
             for key in self._keys():
                 if key in data:
@@ -107,6 +146,18 @@ class TasmotaAdapter(Adapter[TasmotaConfig]):
             return {"power_kw": as_number(energy["Power"], "ENERGY.Power") / 1000.0}
         return {}
 
+    def _pulse_set(self, reported: ReportedState, value: int) -> bool | None:
+        """Whether the PulseTime Tasmota last reported is ``value`` (None: not reported)."""
+        return None if self._pulse_seen is None else self._pulse_seen == value
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        if self.config.release == "leave" or reported.relay_on is False:
+            return []
+        return [self.msg(f"cmnd/{self.config.topic}/{self.power_key}", "OFF")]
+
+    def deadman_seconds(self) -> float | None:
+        return None if self.config.pulse_time_seconds is None else float(self.config.pulse_time_seconds)
+
     def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
         on = _wanted(action, self.config.release, self.name)
         if on is None:
@@ -118,16 +169,16 @@ class TasmotaAdapter(Adapter[TasmotaConfig]):
             return [Write(power, _matches(reported, False), Resend.ON_CHANGE)]
         if pulse is None:
             return [Write(power, _matches(reported, True), Resend.ON_CHANGE)]
-        setup = self.msg(f"cmnd/{t}/PulseTime{self.config.relay or 1}", str(pulse + 100))
+        setup = self.msg(f"cmnd/{t}/{self.pulse_key}", str(pulse + 100), persistent=True)
         return [
-            Write(setup, None, Resend.ON_CHANGE),  # once per daemon run (no read-back)
+            Write(setup, self._pulse_set(reported, pulse + 100), Resend.ON_CHANGE),
             # Every ON restarts the timer. ⚠ Whether an unchanged ON is written to flash again is not in the
             # facts doc (Tasmota saves the power state with SetOption0); the dead-man needs the repeat.
             Write(power, None, keepalive=timedelta(seconds=pulse / 2)),
         ]
 
 
-class ShellyAdapter(Adapter[ShellyConfig]):
+class ShellyAdapter(_RelayMixin, Adapter[ShellyConfig]):
     """Shelly Gen2/Gen3 (shelly-api-docs gen2: Mqtt, RPCProtocol, RPCChannels, Notifications; facts doc §5):
     JSON-RPC on ``<prefix>/rpc`` ``{"id":1,"src":"<src>","method":"Switch.Set","params":{"id":0,"on":true}}``
     (``toggle_after`` s = auto-revert, sent with "on" only); status ``<prefix>/status/switch:<id>``
@@ -169,7 +220,28 @@ class ShellyAdapter(Adapter[ShellyConfig]):
             if not isinstance(params, dict) or self.component not in params:
                 return {}
             return self._switch_fields(params[self.component])
+        if "error" in data:  # an RPC error frame: {"id":1,"src":…,"error":{"code":…,"message":…}}
+            err = data["error"]
+            if isinstance(err, dict):
+                self.report_error(f"RPC error {err.get('code')}: {str(err.get('message'))[:120]}")
+            else:
+                self.report_error(f"RPC error: {str(err)[:120]}")
         return {}  # RPC reply
+
+    def release(self, reported: ReportedState, now: datetime) -> list[Message]:
+        if self.config.release == "leave" or reported.relay_on is False:
+            return []
+        frame = {
+            "id": 1,
+            "src": self.config.src,
+            "method": "Switch.Set",
+            "params": {"id": self.config.switch_id, "on": False},
+        }
+        return [self.msg(f"{self.config.topic}/rpc", json.dumps(frame, separators=(",", ":")))]
+
+    def deadman_seconds(self) -> float | None:
+        t = self.config.toggle_after_seconds
+        return None if t is None else float(t)
 
     def _writes(self, action: DeviceAction, reported: ReportedState, now: datetime) -> list[Write]:
         on = _wanted(action, self.config.release, self.name)

@@ -304,6 +304,31 @@ class Metrics:
             ["device"],
             registry=r,
         )
+        self.device_messages = Counter(
+            f"{p}_device_messages_total",
+            "MQTT messages sent to local devices, by kind: change, keepalive (an identical value repeated: "
+            "refresh or dead-man) or release (handing the device back to its own logic).",
+            ["device", "kind"],
+            registry=r,
+        )
+        self.device_errors = Counter(
+            f"{p}_device_errors_total",
+            "Errors reported by local devices (or a write they never confirmed).",
+            ["device"],
+            registry=r,
+        )
+        self.device_manual_overrides = Counter(
+            f"{p}_device_manual_overrides_total",
+            "Changes a person made on a local device, respected for the device's manual hold time.",
+            ["device"],
+            registry=r,
+        )
+        self.device_persistent_writes = Counter(
+            f"{p}_device_persistent_writes_total",
+            "Writes to settings a local device stores in flash/EEPROM.",
+            ["device"],
+            registry=r,
+        )
 
         # Planner
         self.planner_duration = Histogram(
@@ -396,6 +421,20 @@ class Metrics:
                 self._drop(gauge, label)
             else:
                 gauge.labels(label).set(value)
+
+    def device_message(self, device: str, kind: str, count: int = 1, persistent: int = 0) -> None:
+        """``count`` messages of ``kind`` (change | keepalive | release) sent to ``device``."""
+        label = self._devices(device)
+        if count > 0:
+            self.device_messages.labels(label, self._kinds(kind)).inc(count)
+        if persistent > 0:
+            self.device_persistent_writes.labels(label).inc(persistent)
+
+    def device_error(self, device: str) -> None:
+        self.device_errors.labels(self._devices(device)).inc()
+
+    def device_manual_override(self, device: str) -> None:
+        self.device_manual_overrides.labels(self._devices(device)).inc()
 
     def forget_device(self, device: str) -> None:
         """Drop every series of a device that is gone."""

@@ -8,6 +8,12 @@ so ``T' = a·T + x + c`` with ``a = 1 − UA·h/C``, ``c = UA·h·T_out/C`` and 
 pump adds. Comfort is a soft constraint (a steep penalty per °C outside the band), so a plan always
 exists and says when comfort cannot be kept. Pre-heating in cheap slots falls out of the optimisation.
 
+Compressor limits (:class:`~.model.HeatPumpModel` ``min_kw``, ``min_run_h``, ``min_off_h``, the device's
+own limits from its configuration): the optimal heat is turned into runs the compressor can do: runs
+closer than the minimum off time are merged, each run is at least ``min_kw`` and lasts at least the
+minimum run time (a run too small to be worth a start is dropped), and the temperatures are recomputed
+from what will really be delivered. So the plan never asks for 0.001 kW or a ten-minute run.
+
 Hot-water tank: stored heat ``E`` (kWh) with a proportional standing loss; each need (``kwh`` at a time)
 must be in the tank at that time (soft, steeply penalised) and is then drawn off.
 """
@@ -118,13 +124,21 @@ def plan_heat_pump(hp: HeatPump, ctx: Context, outdoor: Sequence[float]) -> Sche
         sch.state = [t0] * (n + 1)
         return sch
     xs, temps = res
+    kwhs = [max(0.0, x) * cap_c / cops[i] for i, x in enumerate(xs)]
+    if m.min_kw > 0 or m.min_run_h > 0 or m.min_off_h > 0:
+        runs = compressor_runs(kwhs, grid.hours, m.min_kw, m.max_kw, m.min_run_h, m.min_off_h)
+        kwhs = [sum(kw * (fb - fa) for fa, fb, kw in r) * grid.hours[i] for i, r in enumerate(runs)]
+        temps = [t0]
+        for i in range(n):
+            temps.append(a[i] * temps[i] + c[i] + kwhs[i] * cops[i] / cap_c)
+    else:
+        runs = [spread_runs(k, grid.hours[i], 0.0, m.max_kw) if k > 1e-6 else [] for i, k in enumerate(kwhs)]
     sch.state = temps
     too_cold = 0
-    for i, x in enumerate(xs):
-        kwh = max(0.0, x) * cap_c / cops[i]
+    for i, kwh in enumerate(kwhs):
         if kwh > 1e-6:
             sch.grid_kwh[i] = kwh
-            sch.runs[i] = spread_runs(kwh, grid.hours[i], 0.0, m.max_kw)
+            sch.runs[i] = runs[i]
         if temps[i + 1] < bands[i + 1][0] - 0.05:
             too_cold += 1
     if too_cold:
@@ -133,6 +147,54 @@ def plan_heat_pump(hp: HeatPump, ctx: Context, outdoor: Sequence[float]) -> Sche
     sch.info["min_indoor_c"] = min(temps)
     sch.info["avg_cop"] = sum(cops) / len(cops) if cops else 0.0
     return sch
+
+
+def compressor_runs(
+    kwh: Sequence[float],
+    hours: Sequence[float],
+    min_kw: float,
+    max_kw: float,
+    min_run_h: float,
+    min_off_h: float,
+) -> list[list[tuple[float, float, float]]]:
+    """Per slot, the runs (start fraction, end fraction, kW) that deliver about ``kwh`` per slot within the
+    compressor's limits: blocks of heated slots closer than ``min_off_h`` merge into one run; a run lasts
+    at least ``min_run_h`` at no less than ``min_kw`` (more energy rather than a short cycle), starting where
+    its block starts; a block whose energy is under a fifth of one minimum run is dropped."""
+    n = len(kwh)
+    starts = [0.0]
+    for h in hours:
+        starts.append(starts[-1] + h)
+    blocks: list[list[int]] = []  # [first slot, last slot]
+    for i in range(n):
+        if kwh[i] <= 1e-6:
+            continue
+        if blocks and starts[i] - starts[blocks[-1][1] + 1] < min_off_h - 1e-9:
+            blocks[-1][1] = i
+        else:
+            blocks.append([i, i])
+    runs: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
+    end_of_last = -1.0
+    for first, last in blocks:
+        energy = sum(kwh[first : last + 1])
+        t_start = max(starts[first], end_of_last)
+        span = starts[last + 1] - t_start
+        if span <= 1e-9 or energy < 0.2 * min_kw * min_run_h:
+            continue
+        kw = energy / span
+        length = span
+        if kw < min_kw:
+            kw, length = min_kw, energy / min_kw
+        if length < min_run_h:
+            length = min_run_h
+        kw = min(max_kw, kw)
+        t_end = min(starts[-1], t_start + length)
+        end_of_last = t_end
+        for i in range(n):
+            lo, hi = max(starts[i], t_start), min(starts[i + 1], t_end)
+            if hi - lo > 1e-9 and hours[i] > 0:
+                runs[i].append(((lo - starts[i]) / hours[i], (hi - starts[i]) / hours[i], kw))
+    return runs
 
 
 def hot_water_needs(tank: HotWaterTank, grid: Grid) -> list[float]:

@@ -107,7 +107,14 @@ def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetim
     if kind == "heat_pump":
         assert p.heat_loss_kw_per_k and p.thermal_mass_kwh_per_k and p.max_kw
         hp_model = HeatPumpModel(
-            p.heat_loss_kw_per_k, p.thermal_mass_kwh_per_k, p.max_kw, cop_at_7c=p.cop_at_7c
+            p.heat_loss_kw_per_k,
+            p.thermal_mass_kwh_per_k,
+            p.max_kw,
+            cop_at_7c=p.cop_at_7c,
+            # the device's compressor limits (devices/config.py), so plan and device agree
+            min_kw=min(p.max_kw, p.min_kw or 0.25 * p.max_kw),
+            min_run_h=cfg.min_run_minutes / 60.0,
+            min_off_h=cfg.min_off_minutes / 60.0,
         )
         indoor = (
             reported.temperature_c

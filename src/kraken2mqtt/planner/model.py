@@ -155,6 +155,11 @@ class HeatPumpModel:
     cop_per_k: float = 0.08  # COP change per °C of outdoor temperature
     cop_min: float = 1.5
     cop_max: float = 6.0
+    # Compressor limits (planner/heat_pump.py): never planned below min_kw, for a run shorter than
+    # min_run_h, or with a pause shorter than min_off_h between two runs. 0: no limit.
+    min_kw: float = 0.0
+    min_run_h: float = 0.0
+    min_off_h: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,21 @@ class SimOpenEVSE(SimMqttDevice):
         self.world.set_ev_charger(self.claim_limit_kw(), source="OpenEVSE claim")
         return [self._claim_echo(), *self.tick(self.world.now)]
 
+    def reboot(self) -> list[Out]:
+        """The charger restarts: claims live in RAM only (evse_man.cpp), so ours is gone."""
+        self.claim = {}
+        self.world.set_ev_charger(None, source="OpenEVSE reboot")
+        return [self._claim_echo()]
+
+    def tick(self, now: datetime, *, full: bool = False) -> list[Out]:
+        extra: list[Out] = []
+        # auto_release is acted on only at the end of a charging session (evse_man.cpp 369-373, 488-499)
+        if self.claim.get("auto_release") is True and not self.world.ev.plugged_in:
+            self.claim = {}
+            self.world.set_ev_charger(None, source="OpenEVSE auto_release")
+            extra = [self._claim_echo()]
+        return extra + super().tick(now, full=full)
+
     def claim_limit_kw(self) -> float | None:
         state = self.claim.get("state")
         if state == "disabled":
@@ -206,14 +221,30 @@ _ENTITIES: dict[BatteryMode, str] = {
 
 
 class SimGivTcp(SimMqttDevice):
-    """GivTCP in front of a GivEnergy inverter driving the world's battery. Timed runs revert to Eco on
-    their own (the battery model's ``mode_until``)."""
+    """GivTCP in front of a GivEnergy inverter driving the world's battery, with GivTCP's own rate handling
+    (britkat1980/giv_tcp @b6a3ba8, ``write.py``/``read.py``; facts doc, "Re-checked against the device
+    sources"):
+
+    * ``forceCharge``/``forceExport`` set the charge/discharge rate register to its maximum and schedule a
+      revert to the rate in GivTCP's cache *at force start* (``write.py`` 1145, 1170, 1015); ``forceCharge``
+      is ignored while one runs (1180). ``setChargeRate``/``setDischargeRate`` write the register (kept by
+      the inverter: :attr:`charge_rate_w` / :attr:`discharge_rate_w`) and the cache (555).
+    * ``tempPauseDischarge`` sets the discharge rate to 0 and reverts to the cached rate, with **no guard**
+      (1215-1240); register reads refresh the cache to the live value (``read.py`` 659-660), so a second pause
+      during a pause reverts to 0 W for good.
+    * Timed runs revert to Eco on their own (the battery model's ``mode_until``)."""
 
     name = "givtcp"
 
     def __init__(self, world: SimWorld, serial: str = "SA0000SIM1", root: str = "GivEnergy") -> None:
         super().__init__(world)
         self.serial, self.root = serial, root
+        b = world.battery
+        self.charge_rate_w = round(b.charge_rate_kw * 1000)  # the inverter's registers
+        self.discharge_rate_w = round(b.discharge_rate_kw * 1000)
+        self.cache = {"charge": self.charge_rate_w, "discharge": self.discharge_rate_w}  # GivTCP's regcache
+        self.reverts: list[tuple[datetime, str, int]] = []  # scheduled rate reverts (at, register, W)
+        self.register_writes = 0  # what GivTCP's log_num_writes would count (rate registers)
 
     def subscriptions(self) -> list[str]:
         return [f"{self.root}/control/{self.serial}/#"]
@@ -228,6 +259,36 @@ class SimGivTcp(SimMqttDevice):
             "topic": self.root,
         }
 
+    def _set_rate(self, register: str, watts: int) -> None:
+        b = self.world.battery
+        limit = round((b.max_charge_kw if register == "charge" else b.max_discharge_kw) * 1000)
+        watts = max(0, min(limit, watts))
+        self.register_writes += 1
+        if register == "charge":
+            self.charge_rate_w = watts
+            self.world.set_battery_rate(charge_kw=watts / 1000)
+        else:
+            self.discharge_rate_w = watts
+            self.world.set_battery_rate(discharge_kw=watts / 1000)
+        self.cache[register] = watts
+
+    def _start(self, command: str, minutes: float) -> None:
+        w, battery = self.world, self.world.battery
+        mode = _RUNS[command]
+        if command == "forceCharge" and battery.mode == "charge":
+            return  # write.py 1180: already running
+        until = w.now + timedelta(minutes=minutes)
+        register = "charge" if command == "forceCharge" else "discharge"
+        revert = self.cache[register]
+        if command == "tempPauseDischarge":
+            self._set_rate("discharge", 0)
+        else:
+            b = self.world.battery
+            top = b.max_charge_kw if register == "charge" else b.max_discharge_kw
+            self._set_rate(register, round(top * 1000))
+        self.reverts.append((until, register, revert))
+        w.command_battery(mode, until=until)
+
     def handle(self, topic: str, payload: str) -> list[Out]:
         prefix = f"{self.root}/control/{self.serial}/"
         if not topic.startswith(prefix):
@@ -238,27 +299,38 @@ class SimGivTcp(SimMqttDevice):
             mode = _RUNS[command]
             if value.lower() in ("cancel", "normal", "0"):
                 if battery.mode == mode:
+                    register = "charge" if command == "forceCharge" else "discharge"
+                    for at, reg, watts in list(self.reverts):
+                        if reg == register:
+                            self.reverts.remove((at, reg, watts))
+                            self._set_rate(reg, watts)
                     w.command_battery("eco")
             else:
                 try:
                     minutes = float(value)
                 except ValueError:
                     return []
-                w.command_battery(mode, until=w.now + timedelta(minutes=minutes))
+                self._start(command, minutes)
         elif command in ("setChargeRate", "setDischargeRate"):
             try:
-                watts = float(value)
+                watts = round(float(value))
             except ValueError:
                 return []
-            if command == "setChargeRate":
-                w.set_battery_rate(charge_kw=watts / 1000)
-            else:
-                w.set_battery_rate(discharge_kw=watts / 1000)
+            self._set_rate("charge" if command == "setChargeRate" else "discharge", watts)
         elif command == "setBatteryMode" and value.lower().startswith("eco"):
             w.command_battery("eco" if value.lower() == "eco" else "pause")
         else:
             return []
         return self.tick(w.now)
+
+    def tick(self, now: datetime, *, full: bool = False) -> list[Out]:
+        for at, register, watts in sorted(self.reverts, key=lambda r: r[0]):
+            if now >= at:
+                self.reverts.remove((at, register, watts))
+                self._set_rate(register, watts)
+        # read.py 659-660: each register read refreshes the cache to the live values
+        self.cache = {"charge": self.charge_rate_w, "discharge": self.discharge_rate_w}
+        return super().tick(now, full=full)
 
     def state(self) -> list[Out]:
         b, w = self.world.battery, self.world
@@ -271,6 +343,8 @@ class SimGivTcp(SimMqttDevice):
             Out(f"{base}/Power/Power/Discharge_Power", str(max(0, watts))),
             Out(f"{base}/Power/Power/Grid_Power", str(round(-w.grid_kw * 1000))),
             Out(f"{base}/Power/Power/Load_Power", str(round((w.grid_kw - b.power_kw) * 1000))),
+            Out(f"{base}/Control/Battery_Charge_Rate", str(self.charge_rate_w)),
+            Out(f"{base}/Control/Battery_Discharge_Rate", str(self.discharge_rate_w)),
         ]
         for mode, entity in _ENTITIES.items():
             out.append(Out(f"{base}/Control/{entity}", "Running" if b.mode == mode else "Normal"))
@@ -287,6 +361,8 @@ class SimTasmota(SimMqttDevice):
         super().__init__(world)
         self.topic = topic
         self.pulse_s: float | None = None
+        self.pulse_raw = 0
+        self.settings_saves = 0  # SaveData: writes of changed settings (PulseTime, the power state)
         self.off_at: datetime | None = None
 
     def subscriptions(self) -> list[str]:
@@ -320,12 +396,16 @@ class SimTasmota(SimMqttDevice):
     def handle(self, topic: str, payload: str) -> list[Out]:
         t, value = self.topic, payload.strip().upper()
         if topic in (f"cmnd/{t}/PulseTime1", f"cmnd/{t}/PulseTime"):
-            try:
-                raw = int(value)
-            except ValueError:
-                return []
-            self.pulse_s = None if raw == 0 else raw / 10 if raw <= 111 else raw - 100
-            return [Out(f"stat/{t}/RESULT", json.dumps({"PulseTime1": {"Set": raw}}), retain=False)]
+            if value:  # an empty payload is a query
+                try:
+                    raw = int(value)
+                except ValueError:
+                    return []
+                self.pulse_raw = raw
+                self.pulse_s = None if raw == 0 else raw / 10 if raw <= 111 else raw - 100
+                self.settings_saves += 1  # PulseTime is a setting: saved to flash
+            body = {"PulseTime1": {"Set": self.pulse_raw, "Remaining": 0}}
+            return [Out(f"stat/{t}/RESULT", json.dumps(body), retain=False)]
         if topic not in (f"cmnd/{t}/POWER", f"cmnd/{t}/POWER1"):
             return []
         if value in ("ON", "1"):
@@ -340,6 +420,8 @@ class SimTasmota(SimMqttDevice):
             return []
         now = self.world.now
         self.off_at = now + timedelta(seconds=self.pulse_s) if on and self.pulse_s else None
+        if on != self._on():
+            self.settings_saves += 1  # SetOption0: the power state is saved when it changes
         self.world.set_immersion(on, source="Tasmota relay")
         return self._power() + self.tick(now)
 
@@ -408,6 +490,8 @@ class SimEbusd(SimMqttDevice):
             "default_c": 20.0,
             "off_c": 17.0,
             "boost_c": 22.0,
+            # simulated seconds: at ×1440 a busy machine takes that long to carry an echo back
+            "readback_timeout_seconds": 900.0,
         }
 
     def handle(self, topic: str, payload: str) -> list[Out]:
@@ -430,6 +514,52 @@ class SimEbusd(SimMqttDevice):
             Out(self.setpoint_topic, f"{hp.setpoint_c:g}"),
             Out(self.temperature_topic, f"{round(hp.indoor_c, 1):g}"),
         ]
+
+
+# -- ESPAltherma ---------------------------------------------------------------------------------------------
+class SimEspAltherma(SimMqttDevice):
+    """ESPAltherma's Smart Grid relays on the world's heat pump (raomin/ESPAltherma @10a1948): ``sg/set``
+    0 free running, 1 forced off, 2 recommended on, 3 forced on; the state on ``sg/state``. On every MQTT
+    (re)connect it publishes ``sg/state`` ``0`` without touching its relays (``include/mqtt.h`` 108-113);
+    Smart Grid mode is not saved and the relays come up inactive at boot (``main.cpp`` 399-404)."""
+
+    name = "espaltherma"
+
+    def __init__(self, world: SimWorld, topic: str = "espaltherma") -> None:
+        super().__init__(world)
+        self.topic = topic
+        self.relays = 0  # what the SG relays really do
+
+    def subscriptions(self) -> list[str]:
+        return [f"{self.topic}/sg/set"]
+
+    def announce(self) -> list[Out]:
+        """Each MQTT (re)connect: LWT Online and the fake sg/state 0 (relays unchanged)."""
+        return [Out(f"{self.topic}/LWT", "Online"), Out(f"{self.topic}/sg/state", "0")]
+
+    def boot(self) -> list[Out]:
+        self.relays = 0
+        self._apply()
+        return self.announce()
+
+    def config_entry(self) -> dict[str, Any]:
+        return {"id": "sandbox_daikin", "kind": "heat_pump", "adapter": "espaltherma", "topic": self.topic}
+
+    def _apply(self) -> None:
+        if self.relays == 1:
+            self.world.set_heat_pump(enabled=False, source="ESPAltherma SG forced off")
+        else:
+            self.world.set_heat_pump(enabled=True, source="ESPAltherma SG")
+
+    def handle(self, topic: str, payload: str) -> list[Out]:
+        if topic != f"{self.topic}/sg/set" or payload.strip() not in ("0", "1", "2", "3"):
+            return []
+        self.relays = int(payload.strip())
+        self._apply()
+        return [Out(f"{self.topic}/sg/state", str(self.relays))]
+
+    def state(self) -> list[Out]:
+        return []  # sg/state only on a change (and the fake 0 on connect)
 
 
 def sandbox_devices(world: SimWorld) -> list[SimMqttDevice]:
