@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+#: Defaults shared with the config and the benchmarks.
+DEFAULT_FORECAST_RULE = "min_1_7"
+DEFAULT_EV_MIN_RUN_MIN = 15.0
+
 # --------------------------------------------------------------------------------------------- snapshot
 
 
@@ -82,7 +86,7 @@ class EVModel:
     continuous: bool = False  # prefer one uninterrupted charging block
     kraken_controlled: bool = False  # Intelligent Octopus: Kraken decides when it charges
     # No charging run shorter than this (minutes) unless the deadline needs it (0: no minimum).
-    min_run_minutes: float = 15.0
+    min_run_minutes: float = DEFAULT_EV_MIN_RUN_MIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +245,7 @@ class PlanInputs:
     forecast_missing_prices: bool = True
     # How unpublished prices are forecast: a key of slots.FORECAST_RULES (benchmarks/README.md explains
     # the choice and its out-of-sample figures).
-    forecast_rule: str = "min_1_7"
+    forecast_rule: str = DEFAULT_FORECAST_RULE
     tz: str = "Europe/London"  # for reasons and the house-load profile
     # Coordination rounds between devices (joint.py); None: 2 for up to 12 devices, else 1 (each round
     # re-plans every device, and on a big site the first pass already captures nearly all of the value).
