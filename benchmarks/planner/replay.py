@@ -155,6 +155,7 @@ class Totals:
     ev_runs: list[int] = field(default_factory=list)  # charging runs per night
     hp_starts: int = 0
     wear_p: float = 0.0
+    bat_end_kwh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def replay(data: Data, k0: int, k1: int, case: str, opt: Options, progress: bool
         if progress and (k - k0) % 1000 == 0:
             print(f"  {case}: {k - k0}/{k1 - k0}", file=sys.stderr, flush=True)
     tot.cost_p += tot.wear_p
+    tot.bat_end_kwh = bat_soc / 100.0 * BAT_MODEL.capacity_kwh
     return tot
 
 
@@ -346,8 +348,16 @@ def baseline(data: Data, k0: int, k1: int, case: str) -> float:
 
 
 def optimum(
-    data: Data, k0: int, k1: int, case: str, import_kw: float | None, cycle_cost_p: float = 0.0
+    data: Data,
+    k0: int,
+    k1: int,
+    case: str,
+    import_kw: float | None,
+    cycle_cost_p: float = 0.0,
+    bat_end_kwh: float | None = None,
 ) -> float:
+    """The perfect-foresight optimum; the battery ends where the replay's did (so neither gains from
+    emptying it on the last day)."""
     n = k1 - k0
     starts = data.starts[k0:k1]
     prices = data.prices[k0:k1]
@@ -365,7 +375,9 @@ def optimum(
                     sessions.append(RefSession(i, last, need))
         ev = RefEV(EV_MODEL.max_kw, sessions)
     if case in ("battery", "joint"):
-        bat = RefBattery(10.0, 5.0, 0.95, 0.95, 5.0, 0.0, 10.0, 0.0, cycle_cost_p=cycle_cost_p)
+        bat = RefBattery(
+            10.0, 5.0, 0.95, 0.95, 5.0, 0.0, 10.0, 0.0, cycle_cost_p=cycle_cost_p, end_kwh=bat_end_kwh
+        )
     if case == "joint":
         m = HP_MODEL
         outs = [outdoor_c(t + SLOT / 2) for t in starts]
@@ -408,7 +420,7 @@ def run_case(
     tot = replay(data, k0, k1, case, opt, progress)
     replay_s = time.perf_counter() - c0
     base = baseline(data, k0, k1, case)
-    best = optimum(data, k0, k1, case, opt.import_kw, opt.cycle_cost_p)
+    best = optimum(data, k0, k1, case, opt.import_kw, opt.cycle_cost_p, tot.bat_end_kwh)
     times = sorted(tot.plan_s)
     ndays = (k1 - k0) / 48
     out = {
@@ -432,7 +444,8 @@ def run_case(
     }
     if ceiling:
         top = replay(data, k0, k1, case, replace(opt, known_prices=True), progress)
-        out["ceiling"] = (base - top.cost_p) / (base - best) if base > best else math.nan
+        best_top = optimum(data, k0, k1, case, opt.import_kw, opt.cycle_cost_p, top.bat_end_kwh)
+        out["ceiling"] = (base - top.cost_p) / (base - best_top) if base > best_top else math.nan
     return out
 
 
