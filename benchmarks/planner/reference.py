@@ -31,6 +31,8 @@ class RefBattery:
     hi_kwh: float
     end_value_p: float = 0.0  # per kWh left at the end
     allow_export: bool = True
+    cycle_cost_p: float = 0.0  # wear per kWh discharged (delivered)
+    end_kwh: float | None = None  # the stored energy at the end, when fixed (the replay's own end state)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ def solve_reference(
         rhs[0] = battery.soc0_kwh
         b_eq.append(rhs)
         cost[off["s"] + n - 1] -= battery.end_value_p
+        cost[off["d"] : off["d"] + n] += battery.cycle_cost_p
+        if battery.end_kwh is not None:
+            lb[off["s"] + n - 1] = ub[off["s"] + n - 1] = battery.end_kwh
         # time-sharing: charge part + discharge part fit in the slot
         rows_ub.append(block({"c": eye / battery.max_kw, "d": eye / battery.max_kw}))
         b_ub.append(h.copy())

@@ -8,6 +8,9 @@ export pays more than import — the planner uses its convex envelope, which is 
 inside the slot (e.g. charge at full power for the first 40% of the slot, then discharge), never by doing
 both at once.
 
+Wear: ``cycle_cost_p`` per kWh the battery delivers is added to the cost of discharging, so the plan
+cycles only where the spread pays for it. Unpriced slots (see :mod:`.slots`) are never used.
+
 Stored energy left at the end of the horizon is valued at ``stored_value_p`` per kWh (by default the
 cost of refilling it at the cheaper prices of the horizon), so the plan does not dump the battery.
 """
@@ -50,7 +53,14 @@ def plan_battery(bat: Battery, ctx: Context, stored_value_p: float) -> Schedule:
     s0, lo, hi = soc_bounds(bat)
     costs: list[PWL] = []
     for i in range(n):
-        costs.append(_slot_cost(ctx, i, m.max_charge_kw, m.max_discharge_kw, eta_c, eta_d, m.allow_export))
+        if grid.is_unpriced(i):
+            costs.append(PWL(0.0, 0.0, [], []))
+            continue
+        costs.append(
+            _slot_cost(
+                ctx, i, m.max_charge_kw, m.max_discharge_kw, eta_c, eta_d, m.allow_export, m.cycle_cost_p
+            )
+        )
     terminal = linear(lo, hi, -stored_value_p)
     marg: list[tuple[float, float]] = []
     res = solve_storage(
@@ -65,7 +75,7 @@ def plan_battery(bat: Battery, ctx: Context, stored_value_p: float) -> Schedule:
     sch = Schedule([0.0] * n, [[] for _ in range(n)], states)
     sch.shadow = marg
     for i, x in enumerate(xs):
-        sch.grid_kwh[i], sch.runs[i] = _realise(ctx, i, x, costs[i], eta_c, eta_d)
+        sch.grid_kwh[i], sch.runs[i] = _realise(ctx, i, x, costs[i], eta_c, eta_d, m.cycle_cost_p)
     if n:
         sch.runs[0] = continue_first(sch.runs[0], bat.state.power_kw)
     return sch
@@ -90,8 +100,20 @@ def _e_of_x(x: float, eta_c: float, eta_d: float) -> float:
     return x / eta_c if x >= 0.0 else x * eta_d
 
 
+def _wear(x: float, eta_d: float, cycle_cost_p: float) -> float:
+    """Wear cost of changing the stored energy by ``x`` (only discharging wears: per kWh delivered)."""
+    return cycle_cost_p * -x * eta_d if x < 0.0 else 0.0
+
+
 def _slot_cost(
-    ctx: Context, i: int, pc: float, pd: float, eta_c: float, eta_d: float, allow_export: bool
+    ctx: Context,
+    i: int,
+    pc: float,
+    pd: float,
+    eta_c: float,
+    eta_d: float,
+    allow_export: bool,
+    cycle_cost_p: float = 0.0,
 ) -> PWL:
     h = ctx.grid.hours[i]
     b = ctx.background[i]
@@ -126,6 +148,8 @@ def _slot_cost(
             left -= take
             cost_hi += take * max(price, ip)
             pts.append((e_hi * eta_c, cost_hi))
+    if cycle_cost_p > 0.0:
+        pts = [(x, y + _wear(x, eta_d, cycle_cost_p)) for x, y in pts]
     if _convex(pts):
         lens = [q[0] - p[0] for p, q in itertools.pairwise(pts)]
         slopes = [(q[1] - p[1]) / ln if ln > 0 else 0.0 for p, q, ln in zip(pts, pts[1:], lens, strict=False)]
@@ -148,13 +172,13 @@ def _convex(pts: list[tuple[float, float]]) -> bool:
 
 
 def _realise(
-    ctx: Context, i: int, x: float, hull: PWL, eta_c: float, eta_d: float
+    ctx: Context, i: int, x: float, hull: PWL, eta_c: float, eta_d: float, cycle_cost_p: float = 0.0
 ) -> tuple[float, list[Run]]:
     h = ctx.grid.hours[i]
     e = _e_of_x(x, eta_c, eta_d)
     if abs(x) <= 1e-9:
         return 0.0, []
-    if ctx.marginal(i, e) <= hull(x) + 1e-7:
+    if ctx.marginal(i, e) + _wear(x, eta_d, cycle_cost_p) <= hull(x) + 1e-7:
         return e, [(0.0, 1.0, e / h)]
     # time-share between the two hull vertices around x
     vs = vertices(hull)

@@ -6,6 +6,12 @@ cheapest kWh first is exactly optimal. With a "continuous block" preference the 
 found exactly too: its cost is piecewise linear in the start time, so a minimum lies where the block
 starts or ends on a slot boundary, and all of those are tried.
 
+Equal-cost choices go to the latest slots before the deadline (less time parked at a high state of
+charge). No charging run is shorter than ``min_run_minutes`` unless the deadline needs it: a short run is
+either dropped (its energy moved to the next-cheapest slots) or grown to the minimum, whichever costs less.
+Unpriced slots (see :mod:`.slots`) are used last, only when the known ones cannot reach the target. A car
+whose deadline has passed charges now.
+
 Kraken-controlled (Intelligent Octopus) cars are not commanded: the planner predicts their charging from
 the planned dispatches and, if that would miss the user's deadline, plans boosts in the cheapest other
 slots.
@@ -47,11 +53,26 @@ def ev_need(ev: EV) -> EVNeed:
     return EVNeed(0.0, None, start)
 
 
+def effective_deadline(ev: EV, now: float) -> float | None:
+    """The car's deadline (epoch s); once it has passed: as soon as the need can be met at full power."""
+    if ev.target is None or ev.target.deadline is None:
+        return None
+    deadline = ts(ev.target.deadline)
+    if deadline > now + 1.0:
+        return deadline
+    need_h = ev_need(ev).battery_kwh / ev.model.efficiency / max(ev.model.max_kw, 1e-6)
+    return now + max(need_h * 3600.0, 60.0)
+
+
+def is_late(ev: EV, now: float) -> bool:
+    return ev.target is not None and ev.target.deadline is not None and ts(ev.target.deadline) <= now + 1.0
+
+
 def usable_slots(ev: EV, grid: Grid) -> list[bool]:
     """Slots the car can charge in: plugged in, and ending by the deadline."""
     if not ev.state.plugged_in:
         return [False] * grid.n
-    deadline = ts(ev.target.deadline) if ev.target and ev.target.deadline else None
+    deadline = effective_deadline(ev, grid.t[0]) if grid.t else None
     if deadline is None:
         return [True] * grid.n
     return [grid.t[i + 1] <= deadline + 1.0 for i in range(grid.n)]  # grid drops sub-second slivers
@@ -77,21 +98,30 @@ def _slot_cost(ctx: Context, i: int, kwh: float) -> float:
 
 
 def cheapest_fill(
-    ctx: Context, slots: Sequence[int], power_kw: Sequence[float], need: float
+    ctx: Context,
+    slots: Sequence[int],
+    power_kw: Sequence[float],
+    need: float,
+    latest: bool = False,
+    floor: dict[int, float] | None = None,
 ) -> tuple[dict[int, float], float]:
-    """Cheapest allocation of ``need`` kWh over ``slots`` (each up to power × hours); (allocation, unmet)."""
+    """Cheapest allocation of ``need`` kWh over ``slots`` (each up to power × hours); (allocation, unmet).
+
+    Ties go to the earliest slot, or with ``latest`` to the latest; unpriced slots come after every priced
+    one. ``floor``: kWh already placed per slot (counted in ``need`` and in the slots' room)."""
     grid = ctx.grid
-    pieces: list[tuple[float, int, float]] = []
+    floor = floor or {}
+    pieces: list[tuple[float, bool, int, int, float]] = []
     for i in slots:
-        emax = power_kw[i] * grid.hours[i]
+        emax = power_kw[i] * grid.hours[i] - floor.get(i, 0.0)
         if emax <= _EPS:
             continue
         for ln, price in ctx.load_pieces(i, emax):
-            pieces.append((price, i, ln))
+            pieces.append((round(price, 9), grid.is_unpriced(i), -i if latest else i, i, ln))
     pieces.sort()
-    alloc: dict[int, float] = {}
-    left = need
-    for _, i, ln in pieces:
+    alloc: dict[int, float] = {i: e for i, e in floor.items() if e > _EPS}
+    left = need - sum(alloc.values())
+    for _, _, _, i, ln in pieces:
         if left <= _EPS:
             break
         take = min(ln, left)
@@ -101,7 +131,7 @@ def cheapest_fill(
 
 
 def _best_block(
-    ctx: Context, slots: list[int], power_kw: Sequence[float], need: float
+    ctx: Context, slots: list[int], power_kw: Sequence[float], need: float, latest: bool = False
 ) -> tuple[dict[int, float], int | None] | None:
     """Cheapest contiguous block delivering ``need``; returns (allocation, slot charged at its end).
 
@@ -134,7 +164,7 @@ def _best_block(
                 break
             rest = need - (pcap[j] - pcap[k])
             cost = pcost[j] - pcost[k] + (_slot_cost(ctx, run[j], rest) if rest > _EPS else 0.0)
-            if best is None or cost < best[0] - 1e-9:
+            if best is None or cost < best[0] - 1e-9 or (latest and cost <= best[0] + 1e-9):
                 alloc = {run[q]: cap[q] for q in range(k, j)}
                 if rest > _EPS:
                     alloc[run[j]] = rest
@@ -147,7 +177,7 @@ def _best_block(
             full_from = j + 1
             rest = need - (pcap[k] - pcap[full_from])
             cost = pcost[k] - pcost[full_from] + (_slot_cost(ctx, run[j], rest) if rest > _EPS else 0.0)
-            if best is None or cost < best[0] - 1e-9:
+            if best is None or cost < best[0] - 1e-9 or (latest and cost <= best[0] + 1e-9 and k > 0):
                 alloc = {run[q]: cap[q] for q in range(full_from, k)}
                 first = None
                 if rest > _EPS:
@@ -185,19 +215,34 @@ def plan_ev(ev: EV, ctx: Context) -> Schedule:
     need_grid = need.battery_kwh / eff
     power = [slot_power_kw(ev, ctx, i) if usable[i] else 0.0 for i in range(n)]
     align_end: int | None = None
+    late = is_late(ev, grid.t[0]) if grid.t else False
+    latest = not late and ev.target is not None and ev.target.deadline is not None
+    if late:
+        sch.notes.append("ready-by time passed: charging now")
     if ev.model.kraken_controlled:
         alloc, unmet = _kraken(ev, ctx, slots, power, need_grid, sch)
     else:
         alloc, unmet = {}, need_grid
         if ev.model.continuous:
-            block = _best_block(ctx, slots, power, need_grid)
+            block = _best_block(ctx, slots, power, need_grid, latest)
             if block is not None:
                 alloc, align_end = block
                 unmet = 0.0
             else:
                 sch.notes.append("no single block can reach the target; charging in separate slots")
         if not alloc:
-            alloc, unmet = cheapest_fill(ctx, slots, power, need_grid)
+            alloc, unmet = cheapest_fill(ctx, slots, power, need_grid, latest)
+            if ev.model.min_run_minutes > 0.0 and unmet <= 1e-6:
+                alloc = min_run_repair(
+                    ctx,
+                    slots,
+                    power,
+                    need_grid,
+                    alloc,
+                    ev.model.min_run_minutes / 60.0,
+                    ev.model.min_kw,
+                    latest,
+                )
     for i, kwh in alloc.items():
         sch.grid_kwh[i] = kwh
         sch.runs[i] = spread_runs(kwh, grid.hours[i], ev.model.min_kw, power[i], align_end == i)
@@ -240,3 +285,91 @@ def _kraken(
         "needed by the deadline: ask Kraken for a boost"
     )
     return alloc, unmet
+
+
+# ------------------------------------------------------------------------------------ minimum run length
+
+
+def _run_hours(kwh: float, hours: float, min_kw: float) -> float:
+    """How long a slot's charging lasts (see :func:`.schedule.spread_runs`)."""
+    if kwh <= _EPS:
+        return 0.0
+    if min_kw <= 0.0 or kwh / hours >= min_kw:
+        return hours
+    return kwh / min_kw
+
+
+def _blocks(alloc: dict[int, float]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for i in sorted(k for k, e in alloc.items() if e > _EPS):
+        if out and i == out[-1][-1] + 1:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def _cost(ctx: Context, alloc: dict[int, float]) -> float:
+    return sum(_slot_cost(ctx, i, e) for i, e in alloc.items() if e > _EPS)
+
+
+def min_run_repair(
+    ctx: Context,
+    slots: Sequence[int],
+    power: Sequence[float],
+    need: float,
+    alloc: dict[int, float],
+    min_run_h: float,
+    min_kw: float,
+    latest: bool,
+) -> dict[int, float]:
+    """No run shorter than ``min_run_h`` unless the deadline needs it: each short run is dropped (its
+    slots banned, the need refilled elsewhere) or grown into its neighbours to the minimum, whichever is
+    cheaper; a run that can be neither stays."""
+    grid = ctx.grid
+    usable = [i for i in slots if power[i] > _EPS]
+    banned: set[int] = set()
+    forced: dict[int, float] = {}
+    accepted: set[int] = set()
+    for _ in range(24):
+        short = [
+            b
+            for b in _blocks(alloc)
+            if b[0] not in accepted
+            and sum(_run_hours(alloc[i], grid.hours[i], min_kw) for i in b) < min_run_h - 1e-6
+        ]
+        if not short:
+            break
+        b = short[0]
+        options: list[tuple[float, dict[int, float], set[int], dict[int, float]]] = []
+        if not (set(b) & set(forced)):
+            ban = banned | set(b)
+            drop, unmet = cheapest_fill(ctx, [i for i in usable if i not in ban], power, need, latest, forced)
+            if unmet <= 1e-6:
+                options.append((_cost(ctx, drop), drop, ban, forced))
+        pos = set(usable)
+        for step in (-1, 1):
+            ext = list(b)
+            while sum(grid.hours[i] for i in ext) < min_run_h - 1e-6:
+                nxt = ext[0] - 1 if step < 0 else ext[-1] + 1
+                if nxt not in pos or nxt in banned:
+                    break
+                ext = [nxt, *ext] if step < 0 else [*ext, nxt]
+            if sum(grid.hours[i] for i in ext) < min_run_h - 1e-6:
+                continue
+            low = {i: max(min_kw, 0.1 * power[i]) * grid.hours[i] for i in ext}
+            low = {i: min(e, power[i] * grid.hours[i]) for i, e in low.items()}
+            if sum(low.values()) > need + 1e-6:
+                scale = need / sum(low.values())
+                low = {i: e * scale for i, e in low.items()}
+            force = {**forced, **{i: max(forced.get(i, 0.0), e) for i, e in low.items()}}
+            grown, unmet = cheapest_fill(
+                ctx, [i for i in usable if i not in banned], power, need, latest, force
+            )
+            if unmet <= 1e-6:
+                options.append((_cost(ctx, grown), grown, banned, force))
+        if not options:
+            accepted.add(b[0])
+            continue
+        _, alloc, banned, forced = min(options, key=lambda o: o[0])
+    return alloc

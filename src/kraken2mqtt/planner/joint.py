@@ -50,7 +50,12 @@ def plan_devices(inputs: PlanInputs, grid: Grid, outdoor: Sequence[float]) -> di
         if isinstance(d, Battery):
             v = d.model.stored_value_p
             values[d.id] = (
-                v if v is not None else default_stored_value(grid.import_p, d.model.charge_efficiency)
+                v
+                if v is not None
+                else default_stored_value(
+                    [p for i, p in enumerate(grid.import_p) if not grid.is_unpriced(i)],
+                    d.model.charge_efficiency,
+                )
             )
     total = list(grid.house_kwh)
     plans: dict[str, Schedule] = {}
@@ -79,6 +84,7 @@ def plan_devices(inputs: PlanInputs, grid: Grid, outdoor: Sequence[float]) -> di
         for b in batteries:
             st = plans[b.id].state
             cost -= values[b.id] * (st[-1] if st else 0.0)
+            cost += b.model.cycle_cost_p * -sum(e for e in plans[b.id].grid_kwh if e < 0.0)
         for d in loads:  # a car or load left short of its target is never a better plan
             cost += UNMET_PENALTY_P * _unmet_kwh(d, plans[d.id])
         return cost

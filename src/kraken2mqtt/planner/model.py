@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+#: Defaults shared with the config and the benchmarks.
+DEFAULT_FORECAST_RULE = "min_1_7"
+DEFAULT_EV_MIN_RUN_MIN = 15.0
+
 # --------------------------------------------------------------------------------------------- snapshot
 
 
@@ -90,6 +94,8 @@ class EVModel:
     efficiency: float = 0.9  # energy into the car's battery per kWh from the grid
     continuous: bool = False  # prefer one uninterrupted charging block
     kraken_controlled: bool = False  # Intelligent Octopus: Kraken decides when it charges
+    # No charging run shorter than this (minutes) unless the deadline needs it (0: no minimum).
+    min_run_minutes: float = DEFAULT_EV_MIN_RUN_MIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,8 @@ class BatteryModel:
     allow_export: bool = True
     # Value of a kWh left in the battery at the end of the horizon (None: derived from the prices).
     stored_value_p: float | None = None
+    # Wear: pence per kWh the battery delivers (discharges); the plan cycles only where the spread pays it.
+    cycle_cost_p: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +260,9 @@ class PlanInputs:
     # Fill slots past the last published price with a forecast from the previous days (see slots.py);
     # give the tariff a week of past prices for it.
     forecast_missing_prices: bool = True
+    # How unpublished prices are forecast: a key of slots.FORECAST_RULES (benchmarks/README.md explains
+    # the choice and its out-of-sample figures).
+    forecast_rule: str = DEFAULT_FORECAST_RULE
     tz: str = "Europe/London"  # for reasons and the house-load profile
     # Coordination rounds between devices (joint.py); None: 2 for up to 12 devices, else 1 (each round
     # re-plans every device, and on a big site the first pass already captures nearly all of the value).

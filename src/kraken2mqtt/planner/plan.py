@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 
 from .costs import Context, bill
-from .ev import ev_need, usable_slots
+from .ev import effective_deadline, ev_need, usable_slots
 from .heat_pump import comfort_at, outdoor_per_slot
 from .joint import plan_devices
 from .model import (
@@ -35,16 +36,18 @@ from .reasons import (
     time_shared_reason,
 )
 from .schedule import Schedule
-from .slots import Grid, build_grid, to_dt, ts
+from .slots import Grid, build_grid, to_dt, ts, unpriced_spans
 from .topup import advise_topup
 
 
 def device_breaks(inputs: PlanInputs) -> list[datetime]:
     """Instants the grid must be cut at so every device's constraints fall on slot boundaries."""
     out: list[datetime] = []
+    now = ts(inputs.now)
     for d in inputs.devices:
         if isinstance(d, EV) and d.target is not None and d.target.deadline is not None:
-            out.append(d.target.deadline)
+            dl = effective_deadline(d, now)
+            out.append(to_dt(dl) if dl is not None else d.target.deadline)
         elif isinstance(d, RelayLoad):
             out.extend(t for t in (d.earliest, d.deadline) if t is not None)
         elif isinstance(d, HotWaterTank):
@@ -55,8 +58,22 @@ def device_breaks(inputs: PlanInputs) -> list[datetime]:
     return out
 
 
+def need_until(inputs: PlanInputs) -> datetime | None:
+    """The latest deadline a car or relay load must be served by (the grid reaches it, priced or not)."""
+    now = ts(inputs.now)
+    ends: list[float] = []
+    for d in inputs.devices:
+        if isinstance(d, EV) and d.state.plugged_in and ev_need(d).battery_kwh > 1e-9:
+            dl = effective_deadline(d, now)
+            if dl is not None:
+                ends.append(dl)
+        elif isinstance(d, RelayLoad) and d.deadline is not None and d.energy_kwh > 0:
+            ends.append(ts(d.deadline))
+    return to_dt(max(ends)) if ends else None
+
+
 def make_plan(inputs: PlanInputs) -> Plan:
-    grid = build_grid(inputs, device_breaks(inputs))
+    grid = build_grid(inputs, device_breaks(inputs), need_until(inputs))
     n = grid.n
     outdoor = outdoor_per_slot(inputs.outdoor, grid)
     schedules = plan_devices(inputs, grid, outdoor)
@@ -87,8 +104,13 @@ def make_plan(inputs: PlanInputs) -> Plan:
     )
     warnings: list[str] = []
     if n == 0:
-        warnings.append("no prices cover the horizon: nothing planned")
-    elif any(grid.forecast):
+        warnings.append("no prices known inside the horizon: nothing planned")
+    for a, b in unpriced_spans(grid):
+        warnings.append(
+            f"no price known {hhmm(a, inputs.tz)}–{hhmm(b, inputs.tz)}: batteries skip it, loads use it only "
+            "if their deadline needs it"
+        )
+    if any(grid.forecast):
         first = next(i for i in range(n) if grid.forecast[i])
         warnings.append(f"prices from {hhmm(grid.t[first], inputs.tz)} are forecast (from the previous days)")
     if inputs.grid.import_kw is not None:
@@ -303,9 +325,7 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
         return DeviceAction(ActionKind.DISCHARGE, -kw, None, why)
 
     def idle(i: int) -> DeviceAction:
-        return DeviceAction(
-            ActionKind.HOLD, 0.0, None, f"holding: cycling does not pay at {grid.import_p[i]:.1f}p/kWh"
-        )
+        return DeviceAction(ActionKind.HOLD, 0.0, None, _hold_reason(bat, sch, ctx, i))
 
     end_pct = sch.state[-1] / cap * 100.0 if sch.state else bat.state.soc_pct
     charged = sum(e for e in sch.grid_kwh if e > 0)
@@ -328,6 +348,21 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
         0.0,
         {"soc_pct": end_pct},
     )
+
+
+def _hold_reason(bat: Battery, sch: Schedule, ctx: Context, i: int) -> str:
+    grid = ctx.grid
+    if grid.is_unpriced(i):
+        return "holding: no price known for this slot"
+    wear = bat.model.cycle_cost_p
+    if wear > 0.0 and i < len(sch.shadow) and math.isfinite(sch.shadow[i][0]):
+        # what discharging a kWh here would save, against what the stored kWh is worth later
+        value = -sch.shadow[i][0] / bat.model.discharge_efficiency
+        price = grid.import_p[i] if ctx.background[i] > 1e-9 else grid.export_p[i]
+        gain = price - value
+        if 0.0 < gain <= wear + 1e-9:
+            return f"not discharging: {gain:.1f}p/kWh gain is below the {wear:g}p cycle cost"
+    return f"holding: cycling does not pay at {grid.import_p[i]:.1f}p/kWh"
 
 
 def _avg_over(ctx: Context, sch: Schedule, bl: list[tuple[int, int]]) -> float | None:

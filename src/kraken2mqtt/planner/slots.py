@@ -6,6 +6,12 @@ the price, the dispatch state and every device's permission to run are constant.
 30-minute tariff therefore simply gives a 15-minute slot 06:30–06:45 and another 06:45–07:00.
 
 Times are kept as float epoch seconds internally: comparing floats is far cheaper than datetimes.
+
+A slot without a published price is forecast from the previous days when the tariff brings them; when it
+cannot be (no history: the next half hour not priced yet, a gap, a tariff change further ahead) it is kept
+as *unpriced*: stores skip it and loads use it only when their deadline needs it (it is costed at the
+highest known price of the horizon). The grid runs to the last known price, or further (unpriced, up to the
+horizon) when a device's deadline lies beyond it. No known price at all is the only empty plan.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -49,6 +55,10 @@ class Grid:
     dispatch: tuple[bool, ...]
     forecast: tuple[bool, ...]
     house_kwh: tuple[float, ...]
+    unpriced: tuple[bool, ...] = ()  # per slot: no published or forecast price (costed at the highest)
+
+    def is_unpriced(self, i: int) -> bool:
+        return bool(self.unpriced) and self.unpriced[i]
 
     @property
     def n(self) -> int:
@@ -79,6 +89,9 @@ class _PriceIndex:
                 return imp, exp
         return None
 
+    def last_end(self) -> float:
+        return max((r[1] for r in self.rows), default=-math.inf)
+
     def covered_until(self, t: float) -> float:
         """End of the contiguous run of published slots from ``t`` (``t`` itself if uncovered)."""
         i = bisect_right(self.starts, t) - 1
@@ -99,15 +112,23 @@ def profile_kw(profile: LoadProfile, t: float) -> float:
     return profile.kw[min(n - 1, int(seconds * n / DAY_S))]
 
 
-def build_grid(inputs: PlanInputs, extra_breaks: Iterable[datetime] = ()) -> Grid:
+def build_grid(
+    inputs: PlanInputs, extra_breaks: Iterable[datetime] = (), need_until: datetime | None = None
+) -> Grid:
+    """The plan's slots from ``now``. ``need_until``: the latest instant a device must be served by (a car's
+    deadline); the grid reaches it, as unpriced slots if need be, even past the last known price."""
     now = ts(inputs.now)
-    end = now + inputs.horizon_h * 3600.0
+    horizon_end = now + inputs.horizon_h * 3600.0
     index = _PriceIndex(inputs.tariff.prices)
-    known_end = index.covered_until(now)
-    if not inputs.forecast_missing_prices:
-        end = min(end, known_end)
+    known_end = index.last_end()
+    end = horizon_end if inputs.forecast_missing_prices else min(horizon_end, known_end)
+    if need_until is not None:
+        end = max(end, min(horizon_end, ts(need_until)))
+    rule = FORECAST_RULES.get(inputs.forecast_rule, _forecast_min_1_7)
     breaks: set[float] = set()
-    for _, e, _, _ in index.rows:
+    for s, e, _, _ in index.rows:
+        if now < s < end:
+            breaks.add(s)
         breaks.add(e)
         if inputs.forecast_missing_prices and e < end:
             breaks.add(e + DAY_S)
@@ -132,6 +153,7 @@ def build_grid(inputs: PlanInputs, extra_breaks: Iterable[datetime] = ()) -> Gri
     exp: list[float] = []
     disp: list[bool] = []
     fc: list[bool] = []
+    unpriced: list[bool] = []
     house: list[float] = []
     for a, b in itertools.pairwise(cuts):  # float epoch seconds
         if b - a < _MIN_SLOT_S:
@@ -140,22 +162,46 @@ def build_grid(inputs: PlanInputs, extra_breaks: Iterable[datetime] = ()) -> Gri
         price = index.at(mid)
         forecast = False
         if price is None and inputs.forecast_missing_prices:
-            price = _forecast(index, mid)
+            price = rule(index, mid)
             forecast = price is not None
-        if price is None:
-            break
         in_dispatch = _inside(windows, mid)
-        p_imp = off_peak if (in_dispatch and off_peak is not None) else price[0]
         h = (b - a) / 3600.0
         t_out.append(b)
         hours.append(h)
-        imp.append(p_imp)
-        exp.append(price[1])
+        if price is None:
+            imp.append(math.nan)
+            exp.append(0.0)
+        else:
+            imp.append(off_peak if (in_dispatch and off_peak is not None) else price[0])
+            exp.append(price[1])
+        unpriced.append(price is None)
         disp.append(in_dispatch)
         fc.append(forecast)
         base = profile_kw(profile, mid) * h if profile is not None else 0.0
         house.append(base - solar_kwh(inputs.solar, a, b) if inputs.solar else base)
-    return Grid(tuple(t_out), tuple(hours), tuple(imp), tuple(exp), tuple(disp), tuple(fc), tuple(house))
+    # trailing unpriced slots serve nobody unless a deadline needs them
+    keep = len(hours)
+    limit = ts(need_until) if need_until is not None else -math.inf
+    while keep and unpriced[keep - 1] and t_out[keep - 1] >= limit - _MIN_SLOT_S:
+        keep -= 1
+    if keep < len(hours):
+        t_out, hours, imp, exp = t_out[: keep + 1], hours[:keep], imp[:keep], exp[:keep]
+        disp, fc, unpriced, house = disp[:keep], fc[:keep], unpriced[:keep], house[:keep]
+    known = [p for p, u in zip(imp, unpriced, strict=True) if not u]
+    if not known:
+        return Grid((now,), (), (), (), (), (), (), ())
+    fill = max(known)
+    imp = [fill if u else p for p, u in zip(imp, unpriced, strict=True)]
+    return Grid(
+        tuple(t_out),
+        tuple(hours),
+        tuple(imp),
+        tuple(exp),
+        tuple(disp),
+        tuple(fc),
+        tuple(house),
+        tuple(unpriced),
+    )
 
 
 def solar_kwh(solar: Sequence[SolarSlot], a: float, b: float) -> float:
@@ -179,14 +225,74 @@ def _solar_ends(solar: tuple[SolarSlot, ...]) -> list[float]:
     return [ts(s.end) for s in solar]
 
 
-def _forecast(index: _PriceIndex, t: float) -> tuple[float, float] | None:
-    """Forecast for an unpublished slot: the lower of the same slot yesterday and a week ago (else two or
-    three days ago). Chosen on a closed-loop replay of 2020 Agile prices (benchmarks/planner): it beat
-    yesterday alone, the mean and the maximum of the two."""
-    seen = [p for back in (1, 7) if (p := index.at(t - back * DAY_S)) is not None]
+def unpriced_spans(grid: Grid) -> list[tuple[float, float]]:
+    """The grid's unpriced stretches as (start, end) epoch seconds."""
+    out: list[tuple[float, float]] = []
+    for i in range(grid.n):
+        if grid.is_unpriced(i):
+            if out and abs(out[-1][1] - grid.t[i]) < 1e-6:
+                out[-1] = (out[-1][0], grid.t[i + 1])
+            else:
+                out.append((grid.t[i], grid.t[i + 1]))
+    return out
+
+
+# ------------------------------------------------------------------------ forecast of unpublished prices
+
+Price = tuple[float, float]
+ForecastRule = Callable[["_PriceIndex", float], Price | None]
+
+
+def _same_slot(index: _PriceIndex, t: float, days: Iterable[int]) -> list[Price]:
+    return [p for back in days if (p := index.at(t - back * DAY_S)) is not None]
+
+
+def _forecast_min_1_7(index: _PriceIndex, t: float) -> Price | None:
+    """The lower of the same slot yesterday and a week ago (else two or three days ago)."""
+    seen = _same_slot(index, t, (1, 7))
     if not seen:
-        seen = [p for back in (2, 3) if (p := index.at(t - back * DAY_S)) is not None][:1]
+        seen = _same_slot(index, t, (2, 3))[:1]
     return min(seen, key=lambda p: p[0]) if seen else None
+
+
+def _forecast_yesterday(index: _PriceIndex, t: float) -> Price | None:
+    """The same slot on the latest earlier day with a price."""
+    seen = _same_slot(index, t, (1, 2, 3, 7))
+    return seen[0] if seen else None
+
+
+def _forecast_median7(index: _PriceIndex, t: float) -> Price | None:
+    """Median of the same slot over the previous seven days."""
+    seen = sorted(_same_slot(index, t, range(1, 8)))
+    return seen[len(seen) // 2] if seen else None
+
+
+def _forecast_mean7(index: _PriceIndex, t: float) -> Price | None:
+    """Mean of the same slot over the previous seven days."""
+    seen = _same_slot(index, t, range(1, 8))
+    if not seen:
+        return None
+    return sum(p[0] for p in seen) / len(seen), sum(p[1] for p in seen) / len(seen)
+
+
+def _forecast_recent3(index: _PriceIndex, t: float) -> Price | None:
+    """Recency-weighted mean of the same slot over the previous three days (weights 3:2:1)."""
+    w = [(3.0, 1), (2.0, 2), (1.0, 3)]
+    seen = [(wt, p) for wt, back in w if (p := index.at(t - back * DAY_S)) is not None]
+    if not seen:
+        return _forecast_yesterday(index, t)
+    tot = sum(wt for wt, _ in seen)
+    return sum(wt * p[0] for wt, p in seen) / tot, sum(wt * p[1] for wt, p in seen) / tot
+
+
+#: Rules for ``PlanInputs.forecast_rule``; benchmarks/planner/replay.py compares them out of sample.
+FORECAST_RULES: dict[str, ForecastRule] = {
+    "min_1_7": _forecast_min_1_7,
+    "yesterday": _forecast_yesterday,
+    "median7": _forecast_median7,
+    "mean7": _forecast_mean7,
+    "recent3": _forecast_recent3,
+}
 
 
 def _inside(windows: Sequence[tuple[float, float]], t: float) -> bool:
