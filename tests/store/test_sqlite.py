@@ -27,6 +27,7 @@ from kraken2mqtt.kraken.snapshot import (
 )
 from kraken2mqtt.kraken.tokens import TokenSet
 from kraken2mqtt.store import SqliteTokenStore, StateStore
+from kraken2mqtt.store.database import SCHEMA_VERSION
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -57,10 +58,9 @@ def _snapshot(at: datetime = T0) -> Snapshot:
 def test_file_mode_wal_and_schema_version(tmp_path: Path) -> None:
     with StateStore(tmp_path / "state") as store:
         assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
-        assert store.schema_version == 1
-        mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
-        assert mode == "wal"
-        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.database.pragma("journal_mode") == "wal"
+        assert store.database.pragma("synchronous") == 1  # NORMAL
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
@@ -152,7 +152,8 @@ def test_kv_and_token_store(tmp_path: Path) -> None:
 def test_unreadable_stream_is_skipped(tmp_path: Path) -> None:
     with StateStore(tmp_path) as store:
         store.save_snapshot(_snapshot(), T0)
-        store._db.execute("UPDATE snapshot_stream SET data = '{\"devices\": 5}' WHERE name = 'devices'")
+        with store.database.transaction() as db:
+            db.execute("UPDATE snapshot_stream SET data = '{\"devices\": 5}' WHERE name = 'devices'")
         loaded = store.load_snapshot("octopus-gb")
         assert loaded is not None and loaded.devices is None and loaded.account is not None
 

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import structlog
 
+from kraken2mqtt.controls import ACCOUNT, Command, Control
 from kraken2mqtt.kraken import capabilities
 from kraken2mqtt.kraken.client import KrakenClient, UndocumentedFieldError
 from kraken2mqtt.kraken.errors import (
@@ -48,7 +49,6 @@ from kraken2mqtt.kraken.errors import (
     ValidationError,
 )
 from kraken2mqtt.kraken.snapshot import Device, DeviceKind, Snapshot
-from kraken2mqtt.mqtt.commands import ACCOUNT, Command, Control
 
 log = structlog.get_logger(__name__)
 

@@ -32,7 +32,7 @@ from kraken2mqtt.kraken.snapshot import (
     Stream,
     comparable,
 )
-from kraken2mqtt.store.sqlite import StateStore
+from kraken2mqtt.kraken.snapshot_store import SnapshotStore
 from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -62,7 +62,7 @@ class Poller:
         deployment: str,
         clock: Clock,
         account_number: str | None = None,
-        store: StateStore | None = None,
+        store: SnapshotStore | None = None,
         on_change: ChangeCallback | None = None,
         pending_commands: Callable[[], bool] | None = None,
         topup_device_id: str | None = None,

@@ -1,25 +1,21 @@
-"""One SQLite file (``kraken2mqtt.db``, 0600) in the state directory.
+"""The snapshot, the dispatch history and a key-value table, in the state file (:mod:`.database`).
 
-WAL with ``synchronous=NORMAL``: a power cut may lose the last transaction, never corrupt the file. The Pi
-runs from an SD card, so the store writes only what changed: a snapshot stream when its JSON differs from
-what is stored (or the stored copy is ``HEARTBEAT`` old, so its age survives a restart roughly), a dispatch
-row when it differs. Calls are small and synchronous; async callers wrap them in ``asyncio.to_thread``.
-
-Schema version in ``PRAGMA user_version``; migrations run in order on open.
+The Pi runs from an SD card, so the store writes only what changed: a snapshot stream when its JSON differs
+from what is stored (or the stored copy is ``HEARTBEAT`` old, so its age survives a restart roughly), a
+dispatch row when it differs. Calls are small and synchronous; async callers wrap them in
+``asyncio.to_thread``. :class:`StateStore` is the :class:`kraken2mqtt.kraken.snapshot_store.SnapshotStore`
+of the poller.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from pydantic import ValidationError
@@ -27,34 +23,12 @@ from pydantic import ValidationError
 from kraken2mqtt.kraken.snapshot import Snapshot, Stream, StreamStatus, TrackedDispatch, comparable
 from kraken2mqtt.kraken.tokens import TokenSet
 from kraken2mqtt.redact import register_secret
+from kraken2mqtt.store.database import DB_NAME, Database
 
 log = structlog.get_logger(__name__)
 
-DB_NAME = "kraken2mqtt.db"
 HEARTBEAT = timedelta(hours=1)
 DISPATCH_HISTORY = timedelta(hours=48)
-
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: initial schema
-    """
-    CREATE TABLE snapshot_stream (
-        name TEXT PRIMARY KEY,
-        fetched_at REAL,
-        data TEXT NOT NULL
-    );
-    CREATE TABLE dispatch (
-        start REAL PRIMARY KEY,
-        end REAL NOT NULL,
-        data TEXT NOT NULL
-    );
-    CREATE INDEX dispatch_end ON dispatch(end);
-    CREATE TABLE kv (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    """,
-)
 
 #: Snapshot field persisted for each stream (dispatches have their own table).
 #: Live measurements that change on every poll: written with the heartbeat only (SD card wear).
@@ -91,18 +65,8 @@ _FIELDS: dict[Stream, str] = {
 
 class StateStore:
     def __init__(self, state_dir: Path, *, name: str = DB_NAME) -> None:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = state_dir / name
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
-        os.chmod(self.path, 0o600)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self.database = Database.in_dir(state_dir, name)
+        self.path = self.database.path
         self.writes = 0  # transactions that changed something (for tests and metrics)
         self._written: dict[Stream, str | None] = {}  # comparable form of what was last written
         self._last_write: datetime | None = None  # last heartbeat
@@ -110,8 +74,7 @@ class StateStore:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.database.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -121,57 +84,30 @@ class StateStore:
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self.schema_version
-            if version > len(_MIGRATIONS):
-                raise RuntimeError(f"{self.path} has schema {version}, newer than this program knows")
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                with self._tx():
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version = {number}")
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(str(self.path) + suffix, 0o600)
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return self.database.schema_version
 
     # -- key-value ----------------------------------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        row = self.database.row("SELECT value FROM kv WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
 
     def set(self, key: str, value: str | None) -> None:
         """Store ``value`` under ``key`` (None deletes). No write when unchanged."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-            if (row is None and value is None) or (row is not None and row[0] == value):
+        with self.database.transaction() as db:
+            row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            if (row is None and value is None) or (row is not None and row["value"] == value):
                 return
-            with self._tx():
-                if value is None:
-                    self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
-                else:
-                    self._db.execute(
-                        "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                        "updated_at = excluded.updated_at",
-                        (key, value, datetime.now(UTC).timestamp()),
-                    )
-            self.writes += 1
+            if value is None:
+                db.execute("DELETE FROM kv WHERE key = ?", (key,))
+            else:
+                db.execute(
+                    "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (key, value, datetime.now(UTC).timestamp()),
+                )
+        self.writes += 1
 
     # -- snapshot -----------------------------------------------------------------------------------
 
@@ -188,12 +124,9 @@ class StateStore:
         )
         # Timestamps of unchanged streams are refreshed at most once per HEARTBEAT, all together.
         heartbeat = self._last_write is None or now - self._last_write >= HEARTBEAT
-        with self._lock:
-            stored = {
-                str(r[0]): (r[1], str(r[2]))
-                for r in self._db.execute("SELECT name, fetched_at, data FROM snapshot_stream")
-            }
-            if stored.get("_meta", (None, ""))[1] != meta:
+        with self.database.locked() as db:
+            stored = _streams(db)
+            if (stored["_meta"].data if "_meta" in stored else "") != meta:
                 rows.append(("_meta", None, meta))
             for stream, field in _FIELDS.items():
                 value = getattr(snapshot, field)
@@ -202,37 +135,37 @@ class StateStore:
                     continue
                 data = value.model_dump_json(by_alias=True)
                 old = stored.get(stream.value)
-                heartbeat_due = heartbeat and (old is None or old[0] != fetched.timestamp())
+                heartbeat_due = heartbeat and (old is None or old.fetched_at != fetched.timestamp())
                 stable = comparable(stream, value, _MEASUREMENTS.get(stream, {}))
                 if stream in self._written:
                     differs = self._written[stream] != stable
                 else:
-                    differs = old is None or old[1] != data
+                    differs = old is None or old.data != data
                 if differs or heartbeat_due:
                     rows.append((stream.value, fetched.timestamp(), data))
                     written[stream] = stable
             dispatch_fetched = snapshot.stream(Stream.DISPATCHES).fetched_at
-            changed = self._dispatch_changes(snapshot.dispatches, now)
+            changed = _dispatch_changes(db, snapshot.dispatches, now)
             old_d = stored.get(Stream.DISPATCHES.value)
             if dispatch_fetched is not None and (
-                changed or old_d is None or (heartbeat and old_d[0] != dispatch_fetched.timestamp())
+                changed or old_d is None or (heartbeat and old_d.fetched_at != dispatch_fetched.timestamp())
             ):
                 rows.append((Stream.DISPATCHES.value, dispatch_fetched.timestamp(), "{}"))
             if not rows and not changed:
                 return False
-            with self._tx():
-                self._db.executemany(
+            with self.database.transaction():
+                db.executemany(
                     "INSERT INTO snapshot_stream(name, fetched_at, data) VALUES (?, ?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET fetched_at = excluded.fetched_at, data = excluded.data",
                     rows,
                 )
                 for start, end, data in changed:
-                    self._db.execute(
+                    db.execute(
                         "INSERT INTO dispatch(start, end, data) VALUES (?, ?, ?) "
                         "ON CONFLICT(start) DO UPDATE SET end = excluded.end, data = excluded.data",
                         (start, end, data),
                     )
-                self._db.execute(
+                db.execute(
                     "DELETE FROM dispatch WHERE end < ?", ((now - DISPATCH_HISTORY).timestamp(),)
                 )
             self.writes += 1
@@ -241,45 +174,28 @@ class StateStore:
                 self._last_write = now
             return True
 
-    def _dispatch_changes(
-        self, dispatches: Iterable[TrackedDispatch], now: datetime
-    ) -> list[tuple[float, float, str]]:
-        stored = {float(r[0]): str(r[1]) for r in self._db.execute("SELECT start, data FROM dispatch")}
-        out = []
-        for d in dispatches:
-            if d.end < now - DISPATCH_HISTORY:
-                continue
-            data = d.model_dump_json()
-            if stored.get(d.start.timestamp()) != data:
-                out.append((d.start.timestamp(), d.end.timestamp(), data))
-        return out
-
     def load_dispatches(self, since: datetime | None = None) -> list[TrackedDispatch]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT data FROM dispatch WHERE end >= ? ORDER BY start",
-                ((since.timestamp() if since else float("-inf")),),
-            ).fetchall()
+        rows = self.database.rows(
+            "SELECT data FROM dispatch WHERE end >= ? ORDER BY start",
+            ((since.timestamp() if since else float("-inf")),),
+        )
         out = []
-        for (data,) in rows:
+        for row in rows:
             try:
-                out.append(TrackedDispatch.model_validate_json(data))
+                out.append(TrackedDispatch.model_validate_json(row["data"]))
             except ValidationError:
                 log.warning("store.dispatch_unreadable")
         return out
 
     def load_snapshot(self, deployment: str, account_number: str | None = None) -> Snapshot | None:
         """The persisted snapshot, or None when there is none for this deployment/account."""
-        with self._lock:
-            rows = {
-                str(r[0]): (r[1], str(r[2]))
-                for r in self._db.execute("SELECT name, fetched_at, data FROM snapshot_stream")
-            }
+        with self.database.locked() as db:
+            rows = _streams(db)
         meta_raw = rows.get("_meta")
         if meta_raw is None:
             return None
         try:
-            meta = json.loads(meta_raw[1])
+            meta = json.loads(meta_raw.data)
         except ValueError:
             return None
         if meta.get("deployment") != deployment or (
@@ -295,15 +211,15 @@ class StateStore:
                 continue
             model = annotations[field].annotation
             try:
-                fields[field] = _validate(model, row[1])
+                fields[field] = _validate(model, row.data)
             except (ValidationError, ValueError) as exc:
                 log.warning("store.stream_unreadable", stream=stream.value, error=str(exc).splitlines()[0])
                 continue
-            if row[0] is not None:
-                status[stream] = StreamStatus(fetched_at=datetime.fromtimestamp(float(row[0]), UTC))
+            if row.fetched_at is not None:
+                status[stream] = StreamStatus(fetched_at=datetime.fromtimestamp(row.fetched_at, UTC))
         disp = rows.get(Stream.DISPATCHES.value)
-        if disp is not None and disp[0] is not None:
-            status[Stream.DISPATCHES] = StreamStatus(fetched_at=datetime.fromtimestamp(float(disp[0]), UTC))
+        if disp is not None and disp.fetched_at is not None:
+            status[Stream.DISPATCHES] = StreamStatus(fetched_at=datetime.fromtimestamp(disp.fetched_at, UTC))
         return Snapshot(
             deployment=deployment,
             account_number=meta.get("account_number"),
@@ -312,6 +228,35 @@ class StateStore:
             status=status,
             **fields,
         )
+
+
+class _StoredStream(NamedTuple):
+    fetched_at: float | None
+    data: str
+
+
+def _streams(db: sqlite3.Connection) -> dict[str, _StoredStream]:
+    """The stored streams by name."""
+    return {
+        str(r["name"]): _StoredStream(
+            None if r["fetched_at"] is None else float(r["fetched_at"]), str(r["data"])
+        )
+        for r in db.execute("SELECT name, fetched_at, data FROM snapshot_stream")
+    }
+
+
+def _dispatch_changes(
+    db: sqlite3.Connection, dispatches: Iterable[TrackedDispatch], now: datetime
+) -> list[tuple[float, float, str]]:
+    stored = {float(r["start"]): str(r["data"]) for r in db.execute("SELECT start, data FROM dispatch")}
+    out = []
+    for d in dispatches:
+        if d.end < now - DISPATCH_HISTORY:
+            continue
+        data = d.model_dump_json()
+        if stored.get(d.start.timestamp()) != data:
+            out.append((d.start.timestamp(), d.end.timestamp(), data))
+    return out
 
 
 def _validate(annotation: Any, data: str) -> Any:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 from pathlib import Path
 
-from kraken2mqtt.mqtt.commands import Command, Control
-from kraken2mqtt.store.commands import CommandQueue, PlannerOverrides
+from kraken2mqtt.controls import Command, Control
+from kraken2mqtt.store.command_queue import CommandQueue, PlannerOverrides
+from kraken2mqtt.store.database import Database
+from kraken2mqtt.store.sqlite import StateStore
 
 BOOST = Command("ev", Control.BOOST, True)
 SOC = Command("ev", Control.TARGET_SOC, 80)
@@ -86,14 +87,29 @@ def test_prune_keeps_pending_rows(tmp_path: Path) -> None:
     assert [p.id for p in q.pending()] == [b]
 
 
-def test_shares_a_connection(tmp_path: Path) -> None:
-    db = sqlite3.connect(tmp_path / "shared.db", isolation_level=None, check_same_thread=False)
-    db.execute("CREATE TABLE other (x INTEGER)")
-    q = CommandQueue(db)
-    cid, _ = q.add(BOOST, now=1.0, ttl=60)
-    q.close()  # does not close a borrowed connection
-    assert db.execute("SELECT COUNT(*) FROM pending_command").fetchone() == (1,)
-    assert CommandQueue(db).get(cid) is not None
+def test_shares_the_state_stores_connection(tmp_path: Path) -> None:
+    with StateStore(tmp_path) as store:
+        q = CommandQueue(store.database)
+        cid, _ = q.add(BOOST, now=1.0, ttl=60)
+        q.close()  # does not close a borrowed connection
+        row = store.database.row("SELECT COUNT(*) AS n FROM pending_command")
+        assert row is not None and row["n"] == 1
+        assert CommandQueue(store.database).get(cid) is not None
+        store.set("k", "v")  # the store still works on the same connection
+
+
+def test_a_queue_opened_by_path_uses_the_same_file_and_schema(tmp_path: Path) -> None:
+    with StateStore(tmp_path) as store:
+        q = CommandQueue(store.path)
+        cid, _ = q.add(BOOST, now=1.0, ttl=60)
+        assert CommandQueue(store.database).get(cid) is not None
+        q.close()
+    with Database(tmp_path / "kraken2mqtt.db") as db:
+        assert {r["name"] for r in db.rows("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {
+            "kv",
+            "pending_command",
+            "planner_override",
+        }
 
 
 def test_planner_overrides_persist(tmp_path: Path) -> None:
