@@ -139,7 +139,8 @@ def test_flex_planned_dispatches_only_when_enabled(clock: ManualClock) -> None:
         g.login()
         rows = ok(g, q)["flexPlannedDispatches"]
         assert rows[0]["type"] == "SMART" and rows[0]["energyAddedKwh"] == "10.5"
-    with FakeKraken(clock=clock) as fk, httpx.Client() as c:
+    # GB and DE serve it live (sandbox.schema.LIVE_ROOT_FIELDS); Red Energy has no devices.
+    with FakeKraken(clock=clock, deployment="red-energy-au") as fk, httpx.Client() as c:
         g = Gql(fk, c)
         g.login()
         assert "data" not in g(q)
