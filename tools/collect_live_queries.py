@@ -94,7 +94,7 @@ VALUES: dict[str, str] = {
     "period_to": "2026-12-02T00:00:00+0000",
     "event_code": "EVENT-1",
     "points": "800",
-    "zone_id": "ZONE_1",
+    "zone_id": "ZONE1",
     "zone_mode": "ON",
     "target_temperature": "21.0",
     "end_at": "2026-12-02T18:00:00+00:00",
@@ -177,7 +177,9 @@ def collect(client: Client, source: str) -> list[tuple[str, str, str]]:
                 text = _render(node.value, module_strings)
                 if text is not None and _DOCUMENT.match(text):
                     found.append((node.lineno, f"{fn.name}_query", text))
-    return [(name, client.endpoints.get(name, client.default_endpoint), text) for _, name, text in sorted(found)]
+    return [
+        (name, client.endpoints.get(name, client.default_endpoint), text) for _, name, text in sorted(found)
+    ]
 
 
 def write(client: Client, documents: list[tuple[str, str, str]]) -> list[Path]:
