@@ -47,7 +47,7 @@ ENDPOINTS: Mapping[str, str] = {"octopus-gb-backend": "octopus-gb"}
 LIVE_ROOT_FIELDS: Mapping[str, Mapping[str, str]] = {
     "octopus-gb": {
         "flexPlannedDispatches": f"{_HAOE} intelligent_dispatches_query; {_PB}",
-        "rateLimitInfo": "PB (schema as of Dec 2025; kraken-live-api.md)",
+        "rateLimitInfo": "kraken-live-api.md (PB, Dec 2025; not in PB aaba48fc octopus.py)",
         "octoplusAccountInfo": f"000; {_HAOE} account_query",
         "electricVehicles": f"000; {_HAOE} intelligent_device_query; {_PB} intelligent_catalogue_query",
         "chargePointVariants": f"000; {_HAOE} intelligent_device_query; {_PB} intelligent_catalogue_query",
