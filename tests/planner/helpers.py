@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from kraken2mqtt.planner import (
@@ -50,9 +51,16 @@ def inputs(
     export: Sequence[float] | float = 0.0,
     house_kw: float | None = None,
     off_peak: float | None = None,
+    min_run: float | None = None,
     **kw: object,
 ) -> PlanInputs:
+    """``min_run``: override every car's minimum run (minutes)."""
     house = LoadProfile((house_kw,), tz="UTC") if house_kw is not None else None
+    if min_run is not None:
+        devices = [
+            replace(d, model=replace(d.model, min_run_minutes=min_run)) if isinstance(d, EV) else d
+            for d in devices
+        ]
     return PlanInputs(
         now=now,
         tariff=Tariff(prices(values, minutes=minutes, export=export), off_peak_p=off_peak),

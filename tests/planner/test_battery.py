@@ -180,3 +180,20 @@ def test_import_limit_caps_charging() -> None:
     plan = make_plan(inputs([1, 1, 50, 50], [battery(soc=0)], house_kw=2.0, grid=GridLimits(import_kw=4.0)))
     for s in plan.slots:
         assert s.grid_kwh <= 4.0 * 0.5 + 1e-9
+
+
+def test_cycle_cost_stops_cycling_at_break_even_and_says_why() -> None:
+    # 14p/16p alternating: a round trip at 95%/95% gains 0.5p per kWh delivered
+    values = [14, 16] * 48
+    free = make_plan(inputs(values, [battery(soc=0)], house_kw=1.0)).device("bat")
+    assert -sum(iv.grid_kwh for iv in free.intervals if iv.grid_kwh < 0) > 10
+    worn = make_plan(inputs(values, [battery(soc=0, cycle_cost_p=3.0)], house_kw=1.0)).device("bat")
+    assert all(iv.grid_kwh >= -1e-9 for iv in worn.intervals)
+    reasons = {iv.action.reason for iv in worn.intervals}
+    assert "not discharging: 0.5p/kWh gain is below the 3p cycle cost" in reasons
+
+
+def test_cycle_cost_below_the_spread_still_cycles() -> None:
+    values = [5, 30] * 8
+    dp = make_plan(inputs(values, [battery(soc=0, cycle_cost_p=3.0)], house_kw=2.0)).device("bat")
+    assert -sum(iv.grid_kwh for iv in dp.intervals if iv.grid_kwh < 0) > 5

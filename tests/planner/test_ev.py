@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +18,7 @@ from kraken2mqtt.planner import (
     make_plan,
 )
 from kraken2mqtt.planner.costs import make_context
+from kraken2mqtt.planner.model import DevicePlan
 from kraken2mqtt.planner.plan import asap_cost
 from kraken2mqtt.planner.slots import build_grid
 
@@ -245,3 +246,52 @@ def test_continuous_block_beats_every_contiguous_block(values: list[float], kwh:
             cost += ov * 4 * p
         best = min(best, cost)
     assert dp.cost_p <= best + 1e-6
+
+
+def _runs(dp: DevicePlan) -> list[tuple[datetime, datetime]]:
+    out: list[list[datetime]] = []
+    for iv in dp.intervals:
+        if iv.action.kind is ActionKind.CHARGE:
+            if out and out[-1][1] == iv.start:
+                out[-1][1] = iv.end
+            else:
+                out.append([iv.start, iv.end])
+    return [(a, b) for a, b in out]
+
+
+def test_no_run_shorter_than_the_minimum_unless_the_deadline_needs_it() -> None:
+    # a 10-minute first slot is the cheapest: alone it would be a 10-minute run
+    now = T0 + timedelta(minutes=20)
+    ev = car(soc=0, target=7, cap=100, max_kw=7, deadline=at(3))  # 7 kWh = 1 h
+    values = [1, 30, 9, 9, 30, 30]
+    short = make_plan(inputs(values, [ev], now=now, min_run=0)).device("car")
+    assert _runs(short)[0] == (now, at(0.5)), "without a minimum the sliver is used"
+    dp = make_plan(inputs(values, [ev], now=now)).device("car")
+    assert all(b - a >= timedelta(minutes=15) for a, b in _runs(dp))
+    assert dp.grid_kwh == pytest.approx(7.0)
+    # the deadline needs every minute: the short run stays
+    tight = car(soc=0, target=7 * 40 / 60, cap=100, max_kw=7, deadline=at(1))  # every minute to 13:00
+    dp = make_plan(inputs(values, [tight], now=now)).device("car")
+    assert dp.grid_kwh == pytest.approx(7 * 40 / 60) and not dp.warnings
+
+
+def test_min_run_is_configurable() -> None:
+    ev = car(soc=0, target=7, cap=100, max_kw=7, deadline=at(3), min_run_minutes=0.0)
+    now = T0 + timedelta(minutes=20)
+    dp = make_plan(inputs([1, 30, 9, 9, 30, 30], [ev], now=now)).device("car")
+    assert _runs(dp)[0] == (now, at(0.5))
+
+
+def test_equal_cost_ties_go_to_the_latest_block_before_the_deadline() -> None:
+    ev = car(soc=0, target=7, cap=100, max_kw=7, deadline=at(3))  # 1 h at 7 kW
+    dp = make_plan(inputs([10] * 8, [ev])).device("car")
+    assert _runs(dp) == [(at(2), at(3))]
+
+
+def test_min_power_step_at_the_end_of_a_run_lasts_the_minimum() -> None:
+    # 7.45 kWh at up to 7 kW with a 1.4 kW minimum: not 7 kW then 2 minutes at 1.4 kW
+    ev = car(soc=0, target=7.45, cap=100, max_kw=7, min_kw=1.4, deadline=at(2))
+    dp = make_plan(inputs([5, 5, 5, 5], [ev])).device("car")
+    for iv in dp.intervals:
+        if iv.action.kind is ActionKind.CHARGE:
+            assert iv.end - iv.start >= timedelta(minutes=15)

@@ -114,3 +114,11 @@ def test_prices_from_an_agile_csv(tmp_path: Path) -> None:
     )
     inputs = load_scenario(f)
     assert len(inputs.tariff.prices) == 28 and inputs.tariff.prices[0].export_p == 4.0
+
+
+def test_wear_and_minimum_run_are_in_the_scenario_format() -> None:
+    inputs = load_scenario(ROOT / "config/scenarios/home_battery.toml")
+    bat = next(d for d in inputs.devices if isinstance(d, Battery))
+    assert bat.model.cycle_cost_p == 3
+    ev = load_scenario(ROOT / "config/scenarios/ev_overnight.toml").devices[0]
+    assert isinstance(ev, EV) and ev.model.min_run_minutes == 15

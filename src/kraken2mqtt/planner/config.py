@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .model import DEFAULT_EV_MIN_RUN_MIN
+
 Kw = Annotated[float, Field(gt=0, le=1000)]
 Pct = Annotated[float, Field(ge=0, le=100)]
 Eff = Annotated[float, Field(gt=0, le=1)]
@@ -40,6 +42,8 @@ class DevicePlanConfig(_Model):
     min_kw: Annotated[float, Field(ge=0, le=1000)] = 0.0
     efficiency: Eff = 0.9
     continuous: bool = False
+    # no charging run shorter than this (minutes) unless the ready-by time needs it; 0: no minimum
+    min_run_minutes: Annotated[float, Field(ge=0, le=240)] = DEFAULT_EV_MIN_RUN_MIN
     target_soc_pct: Pct = 80.0
     ready_by: time = time(7, 0)
     assumed_soc_pct: Pct = 50.0  # used while the device reports no state of charge
@@ -52,6 +56,9 @@ class DevicePlanConfig(_Model):
     max_soc_pct: Pct = 100.0
     reserve_soc_pct: Pct = 0.0
     allow_export: bool = True
+    # wear, pence per kWh discharged: the plan does not cycle for a smaller gain (e.g. 3-5p for a home
+    # battery: its price over its lifetime throughput)
+    cycle_cost_p: Annotated[float, Field(ge=0, le=100)] = 0.0
     # heat pump
     heat_loss_kw_per_k: Kw | None = None
     thermal_mass_kwh_per_k: Kw | None = None

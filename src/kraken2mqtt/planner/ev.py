@@ -245,7 +245,9 @@ def plan_ev(ev: EV, ctx: Context) -> Schedule:
                 )
     for i, kwh in alloc.items():
         sch.grid_kwh[i] = kwh
-        sch.runs[i] = spread_runs(kwh, grid.hours[i], ev.model.min_kw, power[i], align_end == i)
+        # a partial slot opening a run of several slots charges at its end, so the run is unbroken
+        opens = alloc.get(i + 1, 0.0) > _EPS and alloc.get(i - 1, 0.0) <= _EPS
+        sch.runs[i] = spread_runs(kwh, grid.hours[i], ev.model.min_kw, power[i], align_end == i or opens)
     delivered = sum(alloc.values()) * eff
     end_pct = need.start_pct + delivered / ev.model.capacity_kwh * 100.0
     sch.info["end_soc_pct"] = end_pct
@@ -299,6 +301,12 @@ def _run_hours(kwh: float, hours: float, min_kw: float) -> float:
     return kwh / min_kw
 
 
+def _stub(kwh: float, hours: float, min_kw: float, min_run_h: float) -> bool:
+    """A run's edge slot charging at minimum power for less than the minimum run (a brief power step)."""
+    run = _run_hours(kwh, hours, min_kw)
+    return run < hours - 1e-9 and run < min_run_h - 1e-6
+
+
 def _blocks(alloc: dict[int, float]) -> list[list[int]]:
     out: list[list[int]] = []
     for i in sorted(k for k, e in alloc.items() if e > _EPS):
@@ -325,51 +333,72 @@ def min_run_repair(
 ) -> dict[int, float]:
     """No run shorter than ``min_run_h`` unless the deadline needs it: each short run is dropped (its
     slots banned, the need refilled elsewhere) or grown into its neighbours to the minimum, whichever is
-    cheaper; a run that can be neither stays."""
+    cheaper; a run that can be neither stays. A brief step down to minimum power at the edge of a longer
+    run is smoothed the same way when that costs next to nothing. Never dearer than charging at once."""
     grid = ctx.grid
     usable = [i for i in slots if power[i] > _EPS]
     banned: set[int] = set()
     forced: dict[int, float] = {}
     accepted: set[int] = set()
     for _ in range(24):
-        short = [
-            b
-            for b in _blocks(alloc)
-            if b[0] not in accepted
-            and sum(_run_hours(alloc[i], grid.hours[i], min_kw) for i in b) < min_run_h - 1e-6
-        ]
+        cur = _cost(ctx, alloc)
+        short: list[tuple[list[int], bool]] = []
+        for b in _blocks(alloc):
+            if b[0] in accepted:
+                continue
+            if sum(_run_hours(alloc[i], grid.hours[i], min_kw) for i in b) < min_run_h - 1e-6:
+                short.append((b, False))
+            elif any(_stub(alloc[i], grid.hours[i], min_kw, min_run_h) for i in (b[0], b[-1])):
+                short.append((b, True))
         if not short:
             break
-        b = short[0]
+        b, stub = short[0]
         options: list[tuple[float, dict[int, float], set[int], dict[int, float]]] = []
-        if not (set(b) & set(forced)):
+        if not stub and not (set(b) & set(forced)):
             ban = banned | set(b)
             drop, unmet = cheapest_fill(ctx, [i for i in usable if i not in ban], power, need, latest, forced)
             if unmet <= 1e-6:
                 options.append((_cost(ctx, drop), drop, ban, forced))
         pos = set(usable)
         for step in (-1, 1):
-            ext = list(b)
+            ext = [i for i in b if _stub(alloc[i], grid.hours[i], min_kw, min_run_h)] if stub else list(b)
             while sum(grid.hours[i] for i in ext) < min_run_h - 1e-6:
                 nxt = ext[0] - 1 if step < 0 else ext[-1] + 1
                 if nxt not in pos or nxt in banned:
                     break
                 ext = [nxt, *ext] if step < 0 else [*ext, nxt]
-            if sum(grid.hours[i] for i in ext) < min_run_h - 1e-6:
+            hours = sum(grid.hours[i] for i in ext)
+            if hours < min_run_h - 1e-6:
                 continue
-            low = {i: max(min_kw, 0.1 * power[i]) * grid.hours[i] for i in ext}
-            low = {i: min(e, power[i] * grid.hours[i]) for i, e in low.items()}
-            if sum(low.values()) > need + 1e-6:
-                scale = need / sum(low.values())
-                low = {i: e * scale for i, e in low.items()}
+            # enough energy in each slot of the run to last the minimum at no less than minimum power
+            low = {
+                i: min(
+                    power[i] * grid.hours[i],
+                    max(min_kw, 0.1 * power[i]) * grid.hours[i] * min(1.0, min_run_h / hours),
+                )
+                for i in ext
+            }
             force = {**forced, **{i: max(forced.get(i, 0.0), e) for i, e in low.items()}}
+            if sum(force.values()) > need + 1e-6:
+                continue
             grown, unmet = cheapest_fill(
                 ctx, [i for i in usable if i not in banned], power, need, latest, force
             )
             if unmet <= 1e-6:
                 options.append((_cost(ctx, grown), grown, banned, force))
+        if stub:  # only a power step, not a start: smooth it only when that costs next to nothing
+            options = [o for o in options if o[0] <= cur * 1.01 + 1.0]
         if not options:
             accepted.add(b[0])
             continue
         _, alloc, banned, forced = min(options, key=lambda o: o[0])
+    asap: dict[int, float] = {}
+    left = need
+    for i in usable:
+        if left <= _EPS:
+            break
+        asap[i] = min(power[i] * grid.hours[i], left)
+        left -= asap[i]
+    if left <= 1e-6 and _cost(ctx, asap) < _cost(ctx, alloc) - 1e-9:
+        return asap
     return alloc

@@ -100,6 +100,7 @@ def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetim
             p.max_soc_pct,
             p.reserve_soc_pct,
             p.allow_export,
+            cycle_cost_p=p.cycle_cost_p,
         )
         soc = reported.soc_pct if reported is not None and reported.soc_pct is not None else p.assumed_soc_pct
         power = reported.power_kw if reported is not None and reported.power_kw is not None else 0.0
@@ -145,7 +146,14 @@ def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetim
 
 def _ev(device_id: str, p: DevicePlanConfig, reported: ReportedState | None, now: datetime, tz: str) -> EV:
     assert p.capacity_kwh and p.max_kw
-    model = EVModel(p.capacity_kwh, p.max_kw, min(p.min_kw, p.max_kw), p.efficiency, p.continuous)
+    model = EVModel(
+        p.capacity_kwh,
+        p.max_kw,
+        min(p.min_kw, p.max_kw),
+        p.efficiency,
+        p.continuous,
+        min_run_minutes=p.min_run_minutes,
+    )
     soc = reported.soc_pct if reported is not None and reported.soc_pct is not None else p.assumed_soc_pct
     plugged = reported.plugged_in if reported is not None and reported.plugged_in is not None else True
     target = EVTarget(next_local(now, p.ready_by, tz), p.target_soc_pct)

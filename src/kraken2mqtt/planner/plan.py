@@ -324,8 +324,13 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
             return DeviceAction(ActionKind.CHARGE, kw, None, why)
         return DeviceAction(ActionKind.DISCHARGE, -kw, None, why)
 
+    cheapest = [math.inf] * (grid.n + 1)  # cheapest priced import before slot i
+    for i in range(grid.n):
+        p = math.inf if grid.is_unpriced(i) else grid.import_p[i]
+        cheapest[i + 1] = min(cheapest[i], p)
+
     def idle(i: int) -> DeviceAction:
-        return DeviceAction(ActionKind.HOLD, 0.0, None, _hold_reason(bat, sch, ctx, i))
+        return DeviceAction(ActionKind.HOLD, 0.0, None, _hold_reason(bat, sch, ctx, i, cheapest[i]))
 
     end_pct = sch.state[-1] / cap * 100.0 if sch.state else bat.state.soc_pct
     charged = sum(e for e in sch.grid_kwh if e > 0)
@@ -350,16 +355,20 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     )
 
 
-def _hold_reason(bat: Battery, sch: Schedule, ctx: Context, i: int) -> str:
+def _hold_reason(bat: Battery, sch: Schedule, ctx: Context, i: int, cheapest_before: float) -> str:
     grid = ctx.grid
     if grid.is_unpriced(i):
         return "holding: no price known for this slot"
-    wear = bat.model.cycle_cost_p
-    if wear > 0.0 and i < len(sch.shadow) and math.isfinite(sch.shadow[i][0]):
-        # what discharging a kWh here would save, against what the stored kWh is worth later
-        value = -sch.shadow[i][0] / bat.model.discharge_efficiency
+    m = bat.model
+    wear = m.cycle_cost_p
+    if wear > 0.0:
+        # what a kWh delivered here would save, against the cheapest way to have it stored: charged in an
+        # earlier slot, or (the DP's shadow price) what the energy already stored is worth later
+        basis = cheapest_before / (m.charge_efficiency * m.discharge_efficiency)
+        if i < len(sch.shadow) and math.isfinite(sch.shadow[i][0]):
+            basis = min(basis, -sch.shadow[i][0] / m.discharge_efficiency)
         price = grid.import_p[i] if ctx.background[i] > 1e-9 else grid.export_p[i]
-        gain = price - value
+        gain = price - basis
         if 0.0 < gain <= wear + 1e-9:
             return f"not discharging: {gain:.1f}p/kWh gain is below the {wear:g}p cycle cost"
     return f"holding: cycling does not pay at {grid.import_p[i]:.1f}p/kWh"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .model import (
+    DEFAULT_EV_MIN_RUN_MIN,
     EV,
     Battery,
     BatteryModel,
@@ -375,6 +376,7 @@ def _ev(t: _Table) -> EV | None:
         efficiency=t.num("efficiency", 0.9, lo=0.05, hi=1.0),
         continuous=t.flag("continuous", False),
         kraken_controlled=t.flag("kraken_controlled", False),
+        min_run_minutes=t.num("min_run_minutes", DEFAULT_EV_MIN_RUN_MIN, lo=0.0, hi=240.0),
     )
     if model.min_kw > model.max_kw:
         t.err("min_kw", "must not exceed max_kw")
@@ -400,6 +402,7 @@ def _battery(t: _Table) -> Battery | None:
         reserve_soc_pct=t.num("reserve_soc_pct", 0.0, lo=0.0, hi=100.0),
         allow_export=t.flag("allow_export", True),
         stored_value_p=t.opt_num("stored_value_p"),
+        cycle_cost_p=t.num("cycle_cost_p", 0.0, lo=0.0, hi=100.0),
     )
     if m.min_soc_pct > m.max_soc_pct:
         t.err("min_soc_pct", "must not exceed max_soc_pct")
