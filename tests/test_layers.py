@@ -6,8 +6,9 @@ alike: a type-only import upward is still a dependency upward). The layers, lowe
 ==========  =====================================================================================
 base        the package root, clock, redact, backoff, tasks, state, logs, controls (the commands'
             vocabulary)
-planner     the pure scheduler core; imports nothing of the project but its own package (its
-            freedom from clocks and I/O is ``tests/planner/test_purity.py``)
+planner     the pure scheduler core; imports nothing of the project but its own package, and its core
+            (all but the file/terminal edge) only pure standard modules; the text-level purity checks
+            (no ``datetime.now``, ``open(``...) stay in ``tests/planner/test_purity.py``
 domain      ``kraken/`` | ``devices/`` | ``ops/``: independent of each other
 store       ``store/`` (the SQLite file; it knows Kraken's snapshot types, Kraken knows only the
             ``SnapshotStore`` / ``TokenStore`` protocols)
@@ -265,3 +266,34 @@ def test_the_contract_sees_the_known_imports() -> None:
     assert "kraken2mqtt.controls" in graph["kraken2mqtt.kraken.commands"]
     assert "kraken2mqtt.kraken.capabilities" in graph["kraken2mqtt.kraken.commands"]
     assert "kraken2mqtt.store.database" in graph["kraken2mqtt.store.sqlite"]
+
+
+#: The planner's file/terminal edge; every other planner module is the pure core.
+PLANNER_EDGE = frozenset({"scenario", "render", "cli", "chart"})
+#: What the pure core may import besides planner/ (no clock, I/O, logging or randomness: the text-level
+#: checks of the same rule are tests/planner/test_purity.py).
+PURE_IMPORTS = frozenset(
+    {
+        "__future__",
+        "bisect",
+        "collections",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "enum",
+        "functools",
+        "itertools",
+        "math",
+        "typing",
+        "zoneinfo",
+        "pydantic",
+    }
+)
+
+
+def test_the_planner_core_imports_only_pure_modules() -> None:
+    for module in _modules():
+        if not module.startswith("kraken2mqtt.planner.") or module.rsplit(".", 1)[1] in PLANNER_EDGE:
+            continue
+        outside = {i for i in _imports(module) if not i.startswith("kraken2mqtt.")}
+        assert outside <= PURE_IMPORTS, f"{module} imports {sorted(outside - PURE_IMPORTS)}"

@@ -30,3 +30,21 @@ def test_ruff_lint_clean() -> None:
 def test_mypy_strict_clean() -> None:
     result = subprocess.run([*_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SRC = ROOT / "src" / "kraken2mqtt"
+
+
+def test_one_module_opens_the_sqlite_file() -> None:
+    """``store/database.py`` owns the connection policy: nobody else calls ``sqlite3.connect``."""
+    owners = sorted(
+        str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "sqlite3.connect(" in p.read_text()
+    )
+    assert owners == ["store/database.py"]
+
+
+def test_the_store_reads_rows_by_name_without_type_ignores() -> None:
+    for path in (SRC / "store").rglob("*.py"):
+        text = path.read_text()
+        assert "type: ignore" not in text, path.name
+        assert '.split(";")' not in text, f"{path.name}: SQL statements are listed one by one"

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from kraken2mqtt.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+SANDBOX_MISSING = (
+    "kraken2mqtt: the sandbox needs graphql-core, which a plain install leaves out: "
+    "install kraken2mqtt[sandbox] (pip install 'kraken2mqtt[sandbox]', or '.[sandbox]' in a checkout)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,7 +133,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_FAILED
     if args.command == "sandbox":
-        from kraken2mqtt.sandbox.run import run_sandbox
+        try:
+            from kraken2mqtt.sandbox.run import run_sandbox
+        except ModuleNotFoundError as exc:
+            if exc.name != "graphql":
+                raise
+            print(SANDBOX_MISSING, file=sys.stderr)
+            return EXIT_FAILED
 
         if not 0 < args.speed <= 100_000:
             print("kraken2mqtt: --speed must be between 0 and 100000", file=sys.stderr)

@@ -25,6 +25,7 @@ from kraken2mqtt.kraken.snapshot import (
     Tariffs,
     TrackedDispatch,
 )
+from kraken2mqtt.kraken.snapshot_store import SnapshotStore
 from kraken2mqtt.kraken.tokens import TokenSet
 from kraken2mqtt.store import SqliteTokenStore, StateStore
 from kraken2mqtt.store.database import SCHEMA_VERSION
@@ -176,3 +177,13 @@ def test_live_measurements_wait_for_the_heartbeat(tmp_path: Path) -> None:
         assert loaded is not None and loaded.devices is not None
         telemetry = loaded.devices.devices[0].telemetry
         assert telemetry is not None and telemetry.battery_soc == Decimal("58")
+
+
+def test_the_state_store_is_the_pollers_snapshot_store(tmp_path: Path) -> None:
+    # mypy checks the assignment: StateStore implements the protocol the poller depends on
+    with StateStore(tmp_path) as state:
+        store: SnapshotStore = state
+        assert store.save_snapshot(_snapshot(), T0)
+        loaded = store.load_snapshot("octopus-gb", "A-1")
+        assert loaded is not None and loaded.account_number == "A-1"
+        assert store.load_snapshot("octopus-de") is None

@@ -288,10 +288,16 @@ class SqliteTokenStore:
             )
         except (ValueError, KeyError, TypeError):
             return None
-        register_secret(tokens.token)
-        if tokens.refresh_token:
-            register_secret(tokens.refresh_token)
+        _register(tokens)
         return tokens
 
     def save(self, tokens: TokenSet | None) -> None:
+        if tokens is not None:
+            _register(tokens)  # with their expiries, so the registry can forget them once stale
         self._store.set(self.KEY, None if tokens is None else json.dumps(asdict(tokens)))
+
+
+def _register(tokens: TokenSet) -> None:
+    register_secret(tokens.token, expires_at=tokens.expires_at)
+    if tokens.refresh_token:
+        register_secret(tokens.refresh_token, expires_at=tokens.refresh_expires_at)
