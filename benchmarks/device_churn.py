@@ -82,6 +82,8 @@ def report(log: list[Record], days: float) -> None:
     offline_at = next(
         (i for i, r in enumerate(log) if r[1] == "kraken2mqtt/status" and r[2] == "offline"), None
     )
+    release_at = max((i for i, r in enumerate(log) if r[2] == "release"), default=None)
+    in_order = offline_at is not None and release_at is not None and release_at < offline_at
     log = [r for r in log if r[1] != "kraken2mqtt/status"]
     queries = {t for t in by_topic if t.endswith("/get") or by_topic[t][-1][2] == ""}
     print(f"\n{len(log)} messages to devices in {days:g} simulated days ({len(log) / days:.0f}/day)")
@@ -114,7 +116,7 @@ def report(log: list[Record], days: float) -> None:
     last = claim[-1][2] if claim else None
     print(f"charger claim at the end: last claim/set {last!r} -> released: {last == 'release' or not claim}")
     print(f"charger claims: {dict(Counter(r[2] for r in claim))}")
-    print(f"offline published after the releases: {offline_at is not None} ({len(status)} status messages)")
+    print(f"charger released before 'offline' was published: {in_order} ({len(status)} status messages)")
 
 
 async def main(speed: float, days: float, seed: int, start: datetime) -> None:

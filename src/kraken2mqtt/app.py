@@ -100,6 +100,8 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
                     timespec="seconds"
                 )
             snapshot = store.load_snapshot(settings.kraken.deployment, settings.kraken.account_number)
+            devices = store.get("devices.status")  # devices/driver.py: per device, today's commands
+            status["devices"] = json.loads(devices) if devices else []
             status["pending_commands"] = [
                 {
                     "device": p.command.device,
@@ -129,6 +131,14 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
         print(describe(snapshot, signals_of(snapshot, now)), file=out)
         ages = ", ".join(f"{k} {v}s" for k, v in status["data_age_seconds"].items() if v is not None)
         print(f"  data ages: {ages}", file=out)
+    for d in status.get("devices", []):
+        sent = d["sent_today"]
+        print(
+            f"  device {d['device']}: {d['control']}; sent {d['day']}: {sent['change']} change, "
+            f"{sent['keepalive']} keepalive, {sent['release']} release; {d['persistent_today']} persistent"
+            + (f"; last result: {d['result']}" if d.get("result") else ""),
+            file=out,
+        )
     for p in status["pending_commands"]:
         print(f"  pending: {p['device']} {p['control']}={p['value']} ({p['attempts']} attempts)", file=out)
     return 0

@@ -149,6 +149,7 @@ class Daemon:
             on_action=self._on_action,
             metrics=self.metrics,
             timezone=settings.planner.timezone,
+            save_status=lambda text: self.store.set("devices.status", text),
         )
         self.ha = HaPublisher(
             self._publish_retained, Topics(settings.mqtt.base_topic, settings.mqtt.discovery_prefix)

@@ -164,3 +164,16 @@ def test_deadman_periods_are_checked_against_the_reconcile_interval(
 ) -> None:
     with pytest.raises(ConfigError, match=needle):
         load_settings(None, devices=[device], planner=planner)
+
+
+async def test_status_per_device_counts_by_kind() -> None:
+    saved: list[str] = []
+    rig = Rig(RELAY)
+    rig.driver._save_status = saved.append
+    await rig.apply("r", "on", 0)
+    rig.feed("r", "stat/t1/POWER", "ON")
+    await rig.apply("r", "follow_kraken", 10)
+    (entry,) = rig.driver.status()
+    assert entry["sent_today"] == {"change": 1, "keepalive": 0, "release": 1}
+    assert entry["control"] == "released: the device's own logic"
+    assert saved and '"release":1' in saved[-1]

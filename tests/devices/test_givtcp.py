@@ -141,3 +141,10 @@ def test_eco_discharge_only_cancels() -> None:
     assert send(a, act("discharge", 3.0)) == []
     send(a, act("hold"), at(1))
     assert send(a, act("discharge", 3.0), at(2)) == [(f"{C}/tempPauseDischarge", "Cancel")]
+
+
+def test_a_reconnect_does_not_forget_a_run_under_way() -> None:
+    a = _bat(control_rate=False, timer_minutes=30)
+    assert send(a, act("hold")) == [(f"{C}/tempPauseDischarge", "30")]
+    a.forget_sent()  # the broker connection came back
+    assert send(a, act("hold"), at(60)) == []

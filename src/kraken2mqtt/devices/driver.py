@@ -7,6 +7,7 @@ persistent writes are budgeted, device errors reach a log line, a metric and the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -54,6 +55,7 @@ class DeviceDriver:
         on_action: Callable[[str, DeviceAction], None] | None = None,
         metrics: DeviceMetrics | None = None,
         timezone: str = "Europe/London",
+        save_status: Callable[[str], None] | None = None,
     ) -> None:
         self.devices = list(devices)
         self.configs: dict[str, DeviceConfig] = {d.id: d for d in devices}
@@ -65,6 +67,8 @@ class DeviceDriver:
         self._on_action = on_action
         self._metrics = metrics
         self._tz = ZoneInfo(timezone)
+        self._save_status = save_status
+        self._saved_status: str | None = None
         self.last_actions: dict[str, DeviceAction] = {}
 
     def install(self, subscribe: Subscribe) -> None:
@@ -118,18 +122,35 @@ class DeviceDriver:
         ctl.roll(self._now())
         return {k: ctl.counts.get(k, 0) for k in ("change", "keepalive", "release")}
 
-    def status_lines(self) -> list[str]:
+    def status(self) -> list[dict[str, Any]]:
+        """Per device, for ``kraken2mqtt status``: who is in charge, messages sent today by kind, persistent
+        writes today, the last result."""
         now = self._now()
-        lines = []
+        out = []
         for device_id in self.adapters:
-            c = self.counts(device_id)
             ctl = self.control[device_id]
-            lines.append(
-                f"device {device_id}: {self.control_text(device_id, now)}; sent today: {c['change']} change, "
-                f"{c['keepalive']} keepalive, {c['release']} release; {ctl.persistent_today} persistent"
-                + (f"; last result: {ctl.result}" if ctl.result else "")
+            out.append(
+                {
+                    "device": device_id,
+                    "day": now.date().isoformat(),
+                    "control": self.control_text(device_id, now),
+                    "sent_today": self.counts(device_id),
+                    "persistent_today": ctl.persistent_today,
+                    "result": ctl.result,
+                }
             )
-        return lines
+        return out
+
+    def _publish_status(self) -> None:
+        if self._save_status is None:
+            return
+        text = json.dumps(self.status(), separators=(",", ":"))
+        if text != self._saved_status:
+            self._saved_status = text
+            try:
+                self._save_status(text)
+            except Exception:  # a status file that cannot be written costs the status line only
+                log.exception("device.status_unsaved")
 
     async def on_connected(self) -> None:
         """After a (re)connect: ask devices for their state and send the current actions again."""
@@ -168,6 +189,7 @@ class DeviceDriver:
         for device_id, action in actions.items():
             if device_id in self.adapters:
                 sent += await self._apply_one(device_id, action, now, import_p)
+        self._publish_status()
         return sent
 
     async def _apply_one(
@@ -279,6 +301,7 @@ class DeviceDriver:
             ):
                 ctl.controlled = True
                 sent += await self._release(device_id, now)
+        self._publish_status()
         return sent
 
 

@@ -166,6 +166,14 @@ class GivTcpAdapter(Adapter[GivTcpConfig]):
             writes.append(rate)  # after the start: the revert restores the person's rate
         return writes
 
+    def forget_sent(self) -> None:
+        """Keep what we know about timed runs we started: forgetting one would allow a second run during
+        a run (after a reconnect), which GivTCP does not guard against."""
+        runs = {self.command_topic(c) for c in _RUNS}
+        kept = {slot: sent for slot, sent in self._sent.items() if slot in runs}
+        super().forget_sent()
+        self._sent.update(kept)
+
     def quantise(self, action: DeviceAction) -> DeviceAction:
         kind = action.kind
         if kind in (ActionKind.CHARGE, ActionKind.DISCHARGE):

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from kraken2mqtt.devices.base import ON_KINDS, DeviceKind
@@ -102,6 +102,8 @@ def stabilise(
     prev = ctl.applied
     power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is DeviceKind.BATTERY else 0.0
     if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
+        if prev.reason != wanted.reason:  # the same for the device; the latest reason for people
+            prev = ctl.applied = replace(prev, reason=wanted.reason)
         return prev
     urgent = wanted.reason.startswith(_IMMEDIATE_PREFIXES)
     if prev is not None and not urgent and not _may_change(cfg, ctl, prev, wanted, now, import_p):

@@ -568,6 +568,17 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
                 },
             )
         )
+    if rep is not None and rep.control is not None:  # devices/driver.py: who is in charge, last result
+        ents.append(
+            Entity(
+                "control",
+                "sensor",
+                "Control",
+                rep.control,
+                options={"icon": "mdi:hand-back-right"},
+                attributes={"last_result": rep.result},
+            )
+        )
     online = rep.online if rep is not None and rep.online is not None else True
     return HaDevice(
         key=cfg.id,
