@@ -22,6 +22,7 @@ import aiomqtt
 from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from tests.brokers import Broker, free_port
 from tests.reliability.rig import API_KEY, TALLY, Outputs, Recorder, fake_kraken, until
+from tests.timing import scaled
 
 KILLS = 10
 OPERATION = "UpdateAutoTopUpAmount"
@@ -136,7 +137,7 @@ async def test_kill_nine_ten_times(tmp_path: Path, broker: Broker, outputs: Outp
             for kill in range(KILLS + 1):
                 proc = Process(config, log)
                 try:
-                    await until(partial(proc.saw, "daemon.ready"), 20, "the daemon to connect")
+                    await until(partial(proc.saw, "daemon.ready"), scaled(20), "the daemon to connect")
                     if kill:
                         assert proc.saw("poller.restored"), "the snapshot of the last run is restored"
                     if kill == KILLS:
@@ -148,7 +149,7 @@ async def test_kill_nine_ten_times(tmp_path: Path, broker: Broker, outputs: Outp
                         await asyncio.sleep(rng.uniform(0, 0.3))  # HA's user clicking, not a wait
                     await asyncio.sleep(rng.uniform(0, 1.2))  # a random moment to pull the plug
                     proc.proc.send_signal(signal.SIGKILL)
-                    assert proc.proc.wait(10) == -signal.SIGKILL
+                    assert proc.proc.wait(scaled(10)) == -signal.SIGKILL
                     TALLY.fault("kill -9 of the daemon process")
                     assert _integrity(db) == "ok"
                     await command()  # sent while the daemon is down: the broker keeps it for the session
@@ -164,12 +165,14 @@ async def test_kill_nine_ten_times(tmp_path: Path, broker: Broker, outputs: Outp
                         s in {"done", "refused"} for s, _, _ in rows.values()
                     )
 
-                await until(settled, 30, "every command to be final")
-                await until(lambda: proc.saw("device.action"), 10, "the plan to drive the EV again")
+                await until(settled, scaled(30), "every command to be final")
+                await until(lambda: proc.saw("device.action"), scaled(10), "the plan to drive the EV again")
             finally:
                 proc.proc.send_signal(signal.SIGTERM)
-                assert proc.proc.wait(15) == 0
-            await until(lambda: any(t.endswith("/result") for t, _ in rec.live_since(0)), 5, "results")
+                assert proc.proc.wait(scaled(15)) == 0
+            await until(
+                lambda: any(t.endswith("/result") for t, _ in rec.live_since(0)), scaled(5), "results"
+            )
             results: dict[str, list[str]] = {}
             for topic, payload in rec.live_since(0):
                 if topic == f"{base}/account/result":
