@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
@@ -29,7 +29,7 @@ from kraken2mqtt.kraken.commands import (
     Outcome,
     context_from_snapshot,
 )
-from kraken2mqtt.kraken.deployments import DEPLOYMENTS
+from kraken2mqtt.kraken.deployments import DEPLOYMENTS, MAIN
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.kraken.signals import Signals
 from kraken2mqtt.kraken.snapshot import Snapshot, Stream
@@ -60,6 +60,14 @@ class KrakenTarget:
     credentials: Credentials
     deployment: str
     account_number: str | None = None
+    #: Every endpoint by name (``main``, GB's ``backend``); None: the deployment's, with ``endpoint`` as main.
+    endpoints: Mapping[str, str] | None = None
+
+    def all_endpoints(self) -> dict[str, str]:
+        if self.endpoints is not None:
+            return {**self.endpoints, MAIN: self.endpoint}
+        known = DEPLOYMENTS.get(self.deployment)
+        return known.endpoints_with(self.endpoint) if known is not None else {MAIN: self.endpoint}
 
 
 def target_from(settings: Settings) -> KrakenTarget:
@@ -92,6 +100,7 @@ def make_client(
         budget=RequestBudget(clock, points_per_hour=settings.kraken.requests_per_hour),
         timeout=settings.kraken.timeout_seconds,
         on_request=on_request,
+        endpoints=target.all_endpoints(),
     )
 
 

@@ -19,6 +19,7 @@ from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.kraken import capabilities, documents, split
 from kraken2mqtt.kraken.auth import Credentials, TokenManager
 from kraken2mqtt.kraken.budget import RequestBudget, ServerAllowance
+from kraken2mqtt.kraken.deployments import BACKEND, MAIN
 from kraken2mqtt.kraken.errors import (
     AuthBackoffError,
     AuthError,
@@ -50,12 +51,7 @@ class RequestEvent:
     seconds: float
 
 
-MAIN = "main"
-"""The name of a deployment's primary endpoint (tokens are minted there)."""
-
-BACKEND = "backend"
-"""GB's second endpoint, ``https://api.backend.octopus.energy/v1/graphql/`` (heat pumps, saving sessions,
-greener nights)."""
+__all__ = ["BACKEND", "MAIN", "GraphQLResult", "KrakenClient", "RequestEvent"]
 
 
 @dataclass(slots=True)

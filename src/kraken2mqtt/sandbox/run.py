@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from kraken2mqtt.app import stop_on_signals
 from kraken2mqtt.daemon import Daemon, KrakenTarget, describe
 from kraken2mqtt.kraken.auth import Credentials
+from kraken2mqtt.kraken.deployments import BACKEND, MAIN
 from kraken2mqtt.sandbox.broker import BrokerUnavailable, ensure_broker
 from kraken2mqtt.sandbox.simulation import SANDBOX_API_KEY, Simulation
 from kraken2mqtt.sandbox.world import WorldEvent
@@ -86,7 +87,12 @@ async def run_sandbox(
     sim = sim or Simulation.create(speed=speed, seed=seed, prices_csv=prices)
     speed = sim.clock.speed
     url = sim.start()
-    target = KrakenTarget(url, Credentials(api_key=SecretStr(SANDBOX_API_KEY)), "octopus-gb")
+    target = KrakenTarget(
+        url,
+        Credentials(api_key=SecretStr(SANDBOX_API_KEY)),
+        "octopus-gb",
+        endpoints={MAIN: url, BACKEND: sim.server.backend_url},  # GB's two endpoints, one fake server
+    )
     say = _printer(out)
     say(f"sandbox: simulated Kraken account {sim.account.number} at {url}, time ×{speed:g}")
     try:
