@@ -90,6 +90,8 @@ def make_client(
     store: StateStore,
     clock: Clock,
     on_request: Callable[[RequestEvent], None] | None = None,
+    *,
+    attempts: int = 3,
 ) -> KrakenClient:
     return KrakenClient(
         target.endpoint,
@@ -101,6 +103,7 @@ def make_client(
         timeout=settings.kraken.timeout_seconds,
         on_request=on_request,
         endpoints=target.all_endpoints(),
+        attempts=attempts,
     )
 
 
