@@ -125,7 +125,8 @@ class Daemon:
         self.out = out
         self.metrics = metrics if metrics is not None else Metrics(clock=lambda: clock.now().timestamp())
         self.store = open_store(settings)
-        self.client = make_client(settings, self.target, self.store, clock, self.metrics.observe_request)
+        self._kraken_failing: str | None = None  # what the last request failed with (terminal lines)
+        self.client = make_client(settings, self.target, self.store, clock, self._observe_request)
         self.queue = CommandQueue(self.store.path)
         self.overrides = PlannerOverrides(self.queue)
         self.poller = Poller(
@@ -254,6 +255,22 @@ class Daemon:
             return True
         limit = 3 * self.settings.planner.reconcile_seconds + 30
         return self.clock.monotonic() - self.last_pass < limit
+
+    def _observe_request(self, event: RequestEvent) -> None:
+        self.metrics.observe_request(event)
+        if self.out is None:
+            return
+        failing = None if event.outcome in ("ok", "partial") else event.outcome
+        if failing is not None and self._kraken_failing is None:
+            why = _KRAKEN_TROUBLE.get(failing, failing)
+            print(
+                f"[{_local(self.clock.now())}] Kraken: {why} ({event.operation}); retrying, last data kept",
+                file=self.out,
+                flush=True,
+            )
+        elif failing is None and self._kraken_failing is not None:
+            print(f"[{_local(self.clock.now())}] Kraken: back", file=self.out, flush=True)
+        self._kraken_failing = failing
 
     def _mqtt_event(self, text: str) -> None:
         """A line on the terminal for each broker loss and return (the sandbox and ``run`` on a tty)."""
@@ -414,6 +431,17 @@ class Daemon:
         return await self.mqtt.publish(topic, payload, qos=1, retain=retain)
 
 
+_KRAKEN_TROUBLE = {
+    "TransportError": "unreachable",
+    "ServerError": "server error",
+    "ProtocolError": "unreadable answer",
+    "RateLimitedError": "rate limited, backing off",
+    "EdgeBlockedError": "blocked by the API's CDN (edge rate limit), backing off",
+    "TokenExpiredError": "token expired, renewing",
+    "AuthError": "token refused, renewing",
+    "CredentialsError": "credentials refused",
+    "AuthBackoffError": "waiting before the next login attempt",
+}
 _SHOWN = frozenset({Stream.ACCOUNT, Stream.TARIFFS, Stream.DISPATCHES})
 _METRIC_RESULT = {"done": "ok", "refused": "rejected", "invalid": "rejected", "retry": "failed"}
 

@@ -104,13 +104,18 @@ async def test_the_sandbox_survives_broker_restarts() -> None:
         metrics={"enabled": False},
     )
     sim = Simulation.create(speed=60.0, start=START, seed=1)
-    devices_back = asyncio.Event()
+    devices_back, kraken_back, ha_back = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
 
     class Terminal(io.StringIO):
         def write(self, text: str) -> int:
-            if "world: simulated devices: back" in text:
-                loop.call_soon_threadsafe(devices_back.set)
+            for line, event in (
+                ("world: simulated devices: back", devices_back),
+                ("Kraken: back", kraken_back),
+                ("MQTT: Home Assistant is back", ha_back),
+            ):
+                if line in text:
+                    loop.call_soon_threadsafe(event.set)
             return super().write(text)
 
     out = Terminal()
@@ -147,6 +152,13 @@ async def test_the_sandbox_survives_broker_restarts() -> None:
             assert not run.done(), out.getvalue()[-2000:]
         # The simulated devices take up to aiomqtt's 10 s to notice, then retry every 2 s.
         await asyncio.wait_for(devices_back.wait(), 20)
+        # The fake Kraken's CDN blocks us once: a line, a backoff, and "back".
+        sim.server.faults.inject("edge_block")
+        await asyncio.wait_for(kraken_back.wait(), 20)
+        # Home Assistant restarts (its birth message): a line, and discovery again.
+        async with aiomqtt.Client(private.host, private.port, identifier="k2m-ha-birth") as ha:
+            await ha.publish(f"{prefix}/status", "online", qos=1)
+        await asyncio.wait_for(ha_back.wait(), 10)
     finally:
         stop.set()
         code = await asyncio.wait_for(run, 30)
@@ -156,3 +168,4 @@ async def test_the_sandbox_survives_broker_restarts() -> None:
     assert text.count("MQTT: broker gone, reconnecting in") >= 5, text[-3000:]
     assert text.count("MQTT: back: connected to") >= 5
     assert "world: simulated devices: broker gone, reconnecting in 2 s" in text, text
+    assert "Kraken: blocked by the API's CDN (edge rate limit), backing off" in text
