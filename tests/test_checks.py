@@ -55,3 +55,37 @@ def test_online_check_failures(
     assert "[FAIL] Kraken: KT-CT-1135" in out
     assert "[FAIL] MQTT: cannot connect" in out
     assert "sk_test_wrong_key_42" not in out
+
+
+def test_online_check_sends_each_document_once_and_says_which_were_accepted(
+    tmp_path: Path,
+    fake: FakeKraken,
+    broker: Broker,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kraken2mqtt.checks import documents_for
+
+    monkeypatch.setenv("KRAKEN2MQTT_KRAKEN__API_KEY", KEY)
+    path = config(tmp_path, fake.url, broker.port, fake.account.number)
+    # The live API rejecting a removed field, the way graphql-core words it.
+    rejected = {"errors": [{"message": "Cannot query field 'plannedDispatches' on type 'Query'."}]}
+    fake.faults.inject("raw", operation="PollLiveGb", body=rejected)
+    assert main(["--config", path, "check-config", "--online"]) == 1
+    out = capsys.readouterr().out
+    sent = documents_for("octopus-gb")
+    assert "PollLiveGb" in {d.name for d in sent} and "PollAccountDe" not in {d.name for d in sent}
+    assert all(d.kind == "query" for d in sent)
+    for doc in sent:
+        assert fake.stats.requests[doc.name] == 1, doc.name  # once each, no retries
+        line = next(line for line in out.splitlines() if f"Kraken document {doc.name}:" in line)
+        if doc.name == "PollLiveGb":
+            assert line == (
+                "[FAIL] Kraken document PollLiveGb: rejected: "
+                "Cannot query field 'plannedDispatches' on type 'Query'."
+            )
+        else:
+            assert line.startswith(f"[ok] Kraken document {doc.name}: accepted"), line
+    assert not any(name and name[0].islower() for name in fake.stats.requests)  # no mutation sent
+    assert not fake.mutations
+    assert KEY not in out

@@ -150,3 +150,42 @@ async def test_home_assistant_birth_gets_discovery_again(
             async for message in ha.messages:
                 if message.topic.value == config and not message.retain:
                     break
+
+
+async def test_every_part_is_supervised_and_a_failing_part_is_restarted(
+    tmp_path: Path, broker: Broker
+) -> None:
+    settings = settings_for(tmp_path, broker, "k2msupervised")
+    with FakeKraken(api_key=KEY) as fake:
+        target = KrakenTarget(fake.url, Credentials(api_key=SecretStr(KEY)), "octopus-gb")
+        daemon = Daemon(settings, clock=SystemClock(), target=target)
+        real_run = daemon.poller.run
+        calls = 0
+        second = asyncio.Event()
+
+        async def buggy(stop: asyncio.Event | None = None) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a bug")
+            second.set()
+            await real_run(stop)
+
+        daemon.poller.run = buggy  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        try:
+            await asyncio.wait_for(daemon.mqtt.wait_connected(), 10)
+            status = daemon.tasks.status()
+            assert {"mqtt", "poller", "commands", "reconcile", "metrics", "ready"} <= set(status)
+            await asyncio.wait_for(second.wait(), 10)
+            poller = daemon.tasks.status()["poller"]
+            assert poller.restarts == 1 and poller.last_error == "RuntimeError: a bug"
+            assert daemon.healthy() and daemon.tasks.status()["reconcile"].state == "running"
+            # The reconcile loop stops turning: the watchdog stops pinging.
+            daemon.last_pass = daemon.clock.monotonic() - 10_000
+            assert not daemon.healthy()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+        assert daemon.tasks.status()["poller"].state == "done"

@@ -20,6 +20,7 @@ from kraken2mqtt.kraken.signals import of as signals_of
 from kraken2mqtt.settings import Settings
 from kraken2mqtt.store.commands import CommandQueue
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
+from kraken2mqtt.tasks import TaskFailed
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,12 @@ async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> 
         settings, clock=SystemClock(), out=out if out.isatty() else None, clock_check=ClockCheck()
     )
     log.info("daemon.start", deployment=settings.kraken.deployment)
-    await daemon.run(stop)
+    try:
+        await daemon.run(stop)
+    except TaskFailed as exc:  # a part failed for good: exit non-zero so that systemd restarts us
+        log.critical("daemon.failed", error=str(exc))
+        print(f"kraken2mqtt: {exc}", file=out)
+        return 1
     log.info("daemon.stopped")
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
@@ -30,7 +30,7 @@ from kraken2mqtt.kraken.commands import (
     Outcome,
     context_from_snapshot,
 )
-from kraken2mqtt.kraken.deployments import DEPLOYMENTS
+from kraken2mqtt.kraken.deployments import DEPLOYMENTS, MAIN
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.kraken.signals import Signals
 from kraken2mqtt.kraken.snapshot import Snapshot, Stream
@@ -48,7 +48,7 @@ from kraken2mqtt.settings import Settings
 from kraken2mqtt.state import ensure_state_dir
 from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerOverrides
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
-from kraken2mqtt.tasks import cancel_and_wait
+from kraken2mqtt.tasks import Supervisor, TaskFailed, first_completed
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +61,14 @@ class KrakenTarget:
     credentials: Credentials
     deployment: str
     account_number: str | None = None
+    #: Every endpoint by name (``main``, GB's ``backend``); None: the deployment's, with ``endpoint`` as main.
+    endpoints: Mapping[str, str] | None = None
+
+    def all_endpoints(self) -> dict[str, str]:
+        if self.endpoints is not None:
+            return {**self.endpoints, MAIN: self.endpoint}
+        known = DEPLOYMENTS.get(self.deployment)
+        return known.endpoints_with(self.endpoint) if known is not None else {MAIN: self.endpoint}
 
 
 def target_from(settings: Settings) -> KrakenTarget:
@@ -83,6 +91,8 @@ def make_client(
     store: StateStore,
     clock: Clock,
     on_request: Callable[[RequestEvent], None] | None = None,
+    *,
+    attempts: int = 3,
 ) -> KrakenClient:
     return KrakenClient(
         target.endpoint,
@@ -93,6 +103,8 @@ def make_client(
         budget=RequestBudget(clock, points_per_hour=settings.kraken.requests_per_hour),
         timeout=settings.kraken.timeout_seconds,
         on_request=on_request,
+        endpoints=target.all_endpoints(),
+        attempts=attempts,
     )
 
 
@@ -116,7 +128,8 @@ class Daemon:
         self.metrics = metrics if metrics is not None else Metrics(clock=lambda: clock.now().timestamp())
         self.store = open_store(settings)
         self.clock_gate = ClockGate(clock_check, clock, self.store)  # no plan, command or Kraken call before
-        self.client = make_client(settings, self.target, self.store, clock, self.metrics.observe_request)
+        self._kraken_failing: str | None = None  # what the last request failed with (terminal lines)
+        self.client = make_client(settings, self.target, self.store, clock, self._observe_request)
         self.queue = CommandQueue(self.store.path)
         self.overrides = PlannerOverrides(self.queue)
         self.poller = Poller(
@@ -128,7 +141,9 @@ class Daemon:
             on_change=self._on_change,
             pending_commands=lambda: bool(self.queue.pending()),
         )
-        self.mqtt = MqttSupervisor(settings.mqtt, clock=clock)
+        self.mqtt = MqttSupervisor(settings.mqtt, clock=clock, on_event=self._mqtt_event)
+        #: Every long-running part, by name (the sandbox adds its world and devices before ``run``).
+        self.tasks = Supervisor(clock, on_event=self._task_event)
         self.executor = KrakenCommandExecutor(self.client, self._command_context)
         self.runner = CommandRunner(
             self.queue, self.executor, self._publish_result, clock=clock, on_attempt=self._command_attempt
@@ -163,45 +178,74 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run every part under the task supervisor until ``stop`` is set. Raises :class:`TaskFailed`
+        (after a clean shutdown) when a part failed for good, so the process exits non-zero."""
         notifier = Notifier.from_environment()
         self.clock_gate.on_wait = notifier.status
-        self.commands.install()
-        self.driver.install(lambda topic, handler: self.mqtt.subscribe(topic, handler))
-        self.mqtt.on_connected += [self._on_mqtt_connected, self.driver.on_connected]
-        if self.settings.metrics.enabled:
-            try:
-                await self.metrics.start_server(self.settings.metrics.host, self.settings.metrics.port)
-            except OSError as exc:
-                log.error("metrics.unavailable", error=str(exc))
+        self._install()
         await self.poller.restore()
-        tasks = [
-            asyncio.create_task(self.mqtt.run(), name="mqtt"),
-            asyncio.create_task(self.clock_gate.then(self.poller.run(stop), stop), name="poller"),
-            asyncio.create_task(self.clock_gate.then(self.runner.run(), stop), name="commands"),
-            asyncio.create_task(self.clock_gate.then(self._reconcile_loop(stop), stop), name="reconcile"),
-            asyncio.create_task(self._ready_when_connected(notifier), name="ready"),
-        ]
+        self._add_tasks(stop, notifier)
         watchdog = notifier.start_watchdog(self.healthy)
+        failure: str | None = None
         try:
-            await stop.wait()
+            failure = await self.tasks.run(stop)
         finally:
             notifier.stopping()
             await stop_watchdog(watchdog)
-            # Let the command being sent to Kraken finish (bounded), then stop everything else.
-            self.runner.stop()
-            await asyncio.wait({tasks[2]}, timeout=10.0)
-            await cancel_and_wait(*tasks[1:])
-            # Hand every device back to its own logic before offline (devices/driver.py; bounded).
-            release = asyncio.ensure_future(self.driver.release_all())
-            await asyncio.wait({release}, timeout=5.0)
-            await cancel_and_wait(release)
-            # Publish offline and disconnect (bounded: a broker that stopped answering must not hang us).
-            mqtt_stop = asyncio.ensure_future(self.mqtt.stop())
-            await asyncio.wait({mqtt_stop}, timeout=10.0)
-            await cancel_and_wait(mqtt_stop, tasks[0])
-            await self.clock_gate.close()
+            await self._shutdown()
+        if failure is not None:
+            raise TaskFailed(failure)
+
+    def _install(self) -> None:
+        self.commands.install()
+        self.driver.install(lambda topic, handler: self.mqtt.subscribe(topic, handler))
+        self.mqtt.on_connected += [self._on_mqtt_connected, self.driver.on_connected]
+
+    def _add_tasks(self, stop: asyncio.Event, notifier: Notifier) -> None:
+        t = self.tasks
+        t.add("mqtt", self.mqtt.run, healthy=self.mqtt.healthy)
+        # No plan, device command or Kraken call before the clock is known to be right (clock_sanity.py).
+        gate = self.clock_gate
+        t.add("poller", lambda: gate.then(self.poller.run(stop), stop))
+        t.add("commands", lambda: gate.then(self.runner.run(), stop))
+        t.add("reconcile", lambda: gate.then(self._reconcile_loop(stop), stop), healthy=self._reconcile_fresh)
+        if self.settings.metrics.enabled:
+            t.add("metrics", self._serve_metrics, critical=False)
+        t.add("ready", lambda: self._ready_when_connected(notifier), may_end=True)
+
+    async def _shutdown(self) -> None:
+        """Stop in order; each step bounded so that a wedged part cannot hang the stop."""
+        t = self.tasks
+        # 1. Let the command being sent to Kraken finish (bounded).
+        self.runner.stop()
+        await t.wait("commands", within=10.0)
+        # 2. Stop everything but the MQTT connection (the sandbox's world and devices too).
+        await t.cancel(*(name for name in t.status() if name != "mqtt"))
+        # 3. Hand every device back to its own logic before offline (devices/driver.py; bounded).
+        await first_completed(self.driver.release_all(), self.clock_free_sleep(5.0))
+        # 4. Publish offline and disconnect (bounded: a broker that stopped answering must not hang us).
+        if "mqtt" in t:
+            await first_completed(self.mqtt.stop(), self.clock_free_sleep(10.0))
+            await t.cancel("mqtt")
+        await self.clock_gate.close()
+        await self.metrics.stop_server()
+        await self.close()
+
+    @staticmethod
+    async def clock_free_sleep(seconds: float) -> None:
+        """A real-time bound for shutdown steps (the daemon's clock may be simulated or paused)."""
+        await asyncio.sleep(seconds)
+
+    async def _serve_metrics(self) -> None:
+        """The Prometheus endpoint (a server thread): started, then watched; a dead thread is an error
+        (so the supervisor restarts it)."""
+        await self.metrics.start_server(self.settings.metrics.host, self.settings.metrics.port)
+        try:
+            while self.metrics.address is not None:
+                await self.clock.sleep(30.0)
+            raise RuntimeError("the metrics server stopped")
+        finally:
             await self.metrics.stop_server()
-            await self.close()
 
     async def poll_once(self) -> Snapshot:
         await self.poller.restore()
@@ -214,11 +258,47 @@ class Daemon:
         self.store.close()
 
     def healthy(self) -> bool:
-        """For the systemd watchdog: the reconcile loop is turning and the broker is reachable."""
+        """For the systemd watchdog: every critical part is running and healthy (the reconcile loop is
+        turning, the MQTT supervisor is not failing for a local reason, no task has failed for good)."""
+        return self.tasks.healthy()
+
+    def _reconcile_fresh(self) -> bool:
         if self.last_pass is None:
             return True
         limit = 3 * self.settings.planner.reconcile_seconds + 30
         return self.clock.monotonic() - self.last_pass < limit
+
+    def _observe_request(self, event: RequestEvent) -> None:
+        self.metrics.observe_request(event)
+        if self.out is None:
+            return
+        failing = None if event.outcome in ("ok", "partial") else event.outcome
+        if failing is not None and self._kraken_failing is None:
+            why = _KRAKEN_TROUBLE.get(failing, failing)
+            print(
+                f"[{_local(self.clock.now())}] Kraken: {why} ({event.operation}); retrying, last data kept",
+                file=self.out,
+                flush=True,
+            )
+        elif failing is None and self._kraken_failing is not None:
+            print(f"[{_local(self.clock.now())}] Kraken: back", file=self.out, flush=True)
+        self._kraken_failing = failing
+
+    def _mqtt_event(self, text: str) -> None:
+        """A line on the terminal for each broker loss and return (the sandbox and ``run`` on a tty)."""
+        if self.out is not None:
+            print(f"[{_local(self.clock.now())}] MQTT: {text}", file=self.out, flush=True)
+
+    def _task_event(self, name: str, what: str, error: BaseException | None, delay: float | None) -> None:
+        if self.out is None or what == "failed":
+            return
+        why = f" ({type(error).__name__}: {error})" if error is not None else ""
+        text = {
+            "ended": f"task {name} ended unexpectedly",
+            "restarting": f"task {name} failed{why}; restarting in {delay or 0:.0f} s",
+            "gave_up": f"task {name} failed for good{why}",
+        }.get(what, f"task {name}: {what}")
+        print(f"[{_local(self.clock.now())}] {text}", file=self.out, flush=True)
 
     async def _ready_when_connected(self, notifier: Notifier) -> None:
         await self.mqtt.wait_connected()
@@ -246,16 +326,7 @@ class Daemon:
             await self._wake_soon.wait()
             await self.clock.sleep(1.0)
 
-        waiters = [
-            asyncio.ensure_future(self.clock.sleep(seconds)),
-            asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(settled()),
-            asyncio.ensure_future(stop.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await cancel_and_wait(*waiters)
+        await first_completed(self.clock.sleep(seconds), self._wake.wait(), settled(), stop.wait())
 
     async def reconcile(self) -> None:
         now = self.clock.now()
@@ -372,6 +443,17 @@ class Daemon:
         return await self.mqtt.publish(topic, payload, qos=1, retain=retain)
 
 
+_KRAKEN_TROUBLE = {
+    "TransportError": "unreachable",
+    "ServerError": "server error",
+    "ProtocolError": "unreadable answer",
+    "RateLimitedError": "rate limited, backing off",
+    "EdgeBlockedError": "blocked by the API's CDN (edge rate limit), backing off",
+    "TokenExpiredError": "token expired, renewing",
+    "AuthError": "token refused, renewing",
+    "CredentialsError": "credentials refused",
+    "AuthBackoffError": "waiting before the next login attempt",
+}
 _SHOWN = frozenset({Stream.ACCOUNT, Stream.TARIFFS, Stream.DISPATCHES})
 _METRIC_RESULT = {"done": "ok", "refused": "rejected", "invalid": "rejected", "retry": "failed"}
 

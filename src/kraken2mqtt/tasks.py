@@ -89,6 +89,13 @@ class FixedDelay:
         return None
 
 
+class Default:
+    """The type of :data:`DEFAULT`: "use the supervisor's setting"."""
+
+
+DEFAULT = Default()
+
+
 class TaskFailed(RuntimeError):
     """A supervised task failed in a way the supervisor does not repair: the process must exit non-zero."""
 
@@ -113,6 +120,9 @@ class _Spec:
     critical: bool
     healthy: Callable[[], bool] | None
     delays: Delays
+    give_up_after: int | None
+    real_time: bool
+    quiet: tuple[type[BaseException], ...]
     state: TaskState = field(init=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +148,8 @@ class Supervisor:
         self._specs: dict[str, _Spec] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed = asyncio.Event()
+        self._stop: asyncio.Event | None = None
+        self._closing = False
         self.failure: str | None = None
         self.listeners: list[Listener] = [on_event] if on_event is not None else []
 
@@ -153,13 +165,20 @@ class Supervisor:
         critical: bool = True,
         healthy: Callable[[], bool] | None = None,
         backoff: Delays | None = None,
+        give_up_after: int | Default | None = DEFAULT,
+        real_time: bool = False,
+        quiet: tuple[type[BaseException], ...] = (),
     ) -> None:
         """Register a task by name. ``factory()`` makes a fresh coroutine for each (re)start.
 
         ``restart``: restart it after ``backoff`` when it raises (or ends while ``may_end`` is False);
         otherwise its failure stops the process. ``may_end``: ending normally is its job (a one-shot).
         ``critical=False``: its troubles never make the daemon unhealthy nor stop it (the metrics
-        server). ``healthy``: its own health, for the watchdog. Tasks added while running start at once.
+        server). ``healthy``: its own health, for the watchdog. ``give_up_after``: failures in a row
+        before it counts as failed for good (None: never; default: the supervisor's). ``real_time``: restart
+        delays in real seconds rather than on the supervisor's (maybe simulated) clock. ``quiet``:
+        exceptions logged without a traceback (an expected loss, said elsewhere). Tasks added while
+        running start at once.
         """
         if name in self._specs:
             raise ValueError(f"a task named {name!r} is already supervised")
@@ -171,6 +190,9 @@ class Supervisor:
             critical,
             healthy,
             backoff if backoff is not None else Backoff(base=1.0, cap=60.0),
+            self._give_up_after if isinstance(give_up_after, Default) else give_up_after,
+            real_time,
+            quiet,
         )
         self._specs[name] = spec
         if self._tasks:
@@ -211,10 +233,17 @@ class Supervisor:
     async def run(self, stop: asyncio.Event) -> str | None:
         """Start the tasks; return when ``stop`` is set (None) or when a task failed for good (why).
         The tasks keep running: stop them with :meth:`cancel` in the order the caller needs."""
+        self._stop = stop
         self.start()
         if self.failure is None:
             await first_completed(stop.wait(), self._failed.wait())
+        self._closing = True
         return self.failure
+
+    @property
+    def closing(self) -> bool:
+        """Stop was asked: tasks that end now are done, not failed, and nothing is restarted."""
+        return self._closing or (self._stop is not None and self._stop.is_set())
 
     async def cancel(self, *names: str) -> None:
         """Stop the named tasks (for certain); without names, every task."""
@@ -245,10 +274,19 @@ class Supervisor:
                 raise
             except Exception as exc:
                 error = exc
-                log.error("task.failed", task=spec.name, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+                if self.closing:
+                    st.state = "done"
+                    log.info("task.failed_while_stopping", task=spec.name, error=str(exc))
+                    return
+                if isinstance(exc, spec.quiet):
+                    log.info("task.failed", task=spec.name, error=f"{type(exc).__name__}: {exc}")
+                else:
+                    log.error(
+                        "task.failed", task=spec.name, error=f"{type(exc).__name__}: {exc}", exc_info=exc
+                    )
                 self._emit(spec.name, "failed", exc, None)
             else:
-                if spec.may_end:
+                if spec.may_end or self.closing:
                     st.state = "done"
                     return
                 error = None
@@ -259,7 +297,8 @@ class Supervisor:
                 spec.delays.reset()
                 st.failures_in_a_row = 0
             st.failures_in_a_row += 1
-            if not spec.restart or st.failures_in_a_row > self._give_up_after:
+            limit = spec.give_up_after
+            if not spec.restart or (limit is not None and st.failures_in_a_row > limit):
                 st.state = "failed"
                 self._emit(spec.name, "gave_up", error, None)
                 if spec.critical:
@@ -274,7 +313,10 @@ class Supervisor:
             st.restarts += 1
             log.warning("task.restart", task=spec.name, retry_in=round(delay, 2), restarts=st.restarts)
             self._emit(spec.name, "restarting", error, delay)
-            await self._clock.sleep(delay)
+            if spec.real_time:
+                await asyncio.sleep(delay)
+            else:
+                await self._clock.sleep(delay)
 
     def _emit(self, name: str, what: str, error: BaseException | None, delay: float | None) -> None:
         for listener in list(self.listeners):

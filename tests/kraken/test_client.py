@@ -15,7 +15,13 @@ from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.kraken import documents
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
-from kraken2mqtt.kraken.client import BACKEND, MAIN, UndocumentedFieldError, UnknownEndpointError
+from kraken2mqtt.kraken.client import (
+    BACKEND,
+    MAIN,
+    UndocumentedFieldError,
+    UnknownEndpointError,
+    declared_endpoint,
+)
 from kraken2mqtt.kraken.errors import (
     AuthBackoffError,
     AuthError,
@@ -535,3 +541,13 @@ async def test_fake_backend_refuses_default_user_agent_and_jwt_prefix(fake: Fake
         assert jwt.json()["errors"][0]["extensions"]["errorCode"] == "OE-0103"
         bare = await http.post(fake.backend_url, json=body, headers={**ours, "Authorization": mint})
         assert bare.json()["data"]["viewer"]["id"]
+
+
+async def test_a_document_can_declare_its_endpoint(fake: FakeKraken, make_client: MakeClient) -> None:
+    client = make_client(endpoints={BACKEND: fake.backend_url})
+    doc = documents.parse("# deployments: octopus-gb\n# endpoint: backend\nquery Viewer { viewer { id } }\n")
+    assert declared_endpoint(doc) == BACKEND
+    assert declared_endpoint(documents.load("Viewer")) is None
+    await client.execute(doc)
+    await client.execute(doc, endpoint=MAIN)  # the caller has the last word
+    assert [r.path for r in fake.requests if r.operation_name == "Viewer"] == [BACKEND_PATH, "/v1/graphql/"]

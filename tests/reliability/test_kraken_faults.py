@@ -120,3 +120,68 @@ def _advance_to_next_poll(daemon: Daemon, clock: ManualClock) -> None:
     plan = daemon.poller.last_plan
     wait = (plan.next_at - clock.now()).total_seconds() if plan is not None else 60.0
     clock.advance(max(1.0, wait))
+
+
+#: The live API's error shapes (../shared/kraken-live-api.md, "Rate limits and errors seen in the wild").
+LIVE_SHAPES: list[tuple[str, str, dict[str, Any]]] = [
+    ("KT-CT-1124 jwt_expired", "jwt_expired", {}),
+    ("KT-CT-1111 on devices only", "field_unauthorized", {"field": "devices"}),
+    ("KT-CT-4360 at devices[0].status", "nested_error", {"path": ["devices", 0, "status"]}),
+    (
+        "KT-CT-4383 at devices[0].preferences",
+        "nested_error",
+        {"path": ["devices", 0, "preferences"], "code": "KT-CT-4383"},
+    ),
+    ("403 HTML edge block", "edge_block", {}),
+    ("OE-0002 rate limit", "backend_rate_limited", {}),
+    ("OE-0103 backend auth", "backend_unauthenticated", {}),
+    ("KT-CT-1188 too complex", "too_complex", {}),
+    ("KT-CT-1189 too many nodes", "too_many_nodes", {}),
+    ("KT-CT-1201 missing first", "missing_first", {"field": "devices"}),
+]
+
+
+async def test_live_error_shapes(tmp_path: Path, broker: Broker, outputs: Outputs) -> None:
+    """Each live error shape while the daemon polls: it stays up, keeps its plan, never takes a field
+    failure for refused credentials (no auth backoff, no mint per poll), and recovers."""
+    clock = ManualClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    settings = daemon_settings(tmp_path, broker, kraken={"timeout_seconds": 0.5})
+    fk = fake_kraken(outputs, clock=clock)
+    fk.start()
+    daemon = Daemon(settings, clock=clock, target=target_for(fk))
+    try:
+        await daemon.poller.poll_once()
+        await daemon.reconcile()
+        assert daemon.plan is not None
+        renewals = 0
+        for label, kind, params in LIVE_SHAPES:
+            fk.faults.inject(kind, **params)
+            renewals += kind in ("jwt_expired", "backend_unauthenticated")
+            for _ in range(20):
+                await daemon.poller.poll_once()
+                await daemon.reconcile()
+                if not fk.faults.pending():
+                    break
+                _advance_to_next_poll(daemon, clock)
+            assert not fk.faults.pending(), f"{kind} was never taken"
+            assert daemon.plan is not None, label
+            if kind == "nested_error":  # one device's sub-field failed: the other devices are kept
+                snapshot_devices = daemon.poller.snapshot.devices
+                assert snapshot_devices is not None and len(snapshot_devices.devices) == 3, label
+                status = {s.value: st.error for s, st in daemon.poller.snapshot.status.items()}
+                assert status.get("devices") is None, (label, status)
+            auth = daemon.client.auth
+            assert auth is not None and auth._retry_at == 0.0, f"auth backoff after {label}"
+            TALLY.fault(label, survived=True)
+            _advance_to_next_poll(daemon, clock)
+        for _ in range(5):  # recovery
+            _advance_to_next_poll(daemon, clock)
+            await daemon.poller.poll_once()
+            await daemon.reconcile()
+        assert not daemon.poller.signals().stale
+        mints = sum(fk.stats.mints.values())
+        assert mints <= 1 + renewals + 2, fk.stats.mints  # + scheduled refreshes
+        outputs.add("poller status after live shapes", repr(daemon.poller.snapshot.status))
+    finally:
+        await daemon.close()
+        fk.stop()

@@ -89,3 +89,86 @@ def _promtool(exposition: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["promtool", "check", "metrics"], input=exposition, text=True, capture_output=True, check=False
     )
+
+
+async def test_the_sandbox_survives_broker_restarts() -> None:
+    """Kill and restart the broker five times: each time the daemon is back online with its discovery
+    republished within 5 s (the broker keeps nothing: persistence off), the run goes on (it used to exit
+    0 two seconds after the first restart), and the terminal says what happened."""
+    import time
+
+    from tests.brokers import start_broker
+
+    private = start_broker()
+    base, prefix = "k2mrestart", "k2mrestart-ha"
+    settings = load_settings(
+        None,
+        mqtt={"host": private.host, "port": private.port, "base_topic": base, "discovery_prefix": prefix},
+        metrics={"enabled": False},
+    )
+    sim = Simulation.create(speed=60.0, start=START, seed=1)
+    devices_back, kraken_back, ha_back = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    class Terminal(io.StringIO):
+        def write(self, text: str) -> int:
+            for line, event in (
+                ("world: simulated devices: back", devices_back),
+                ("Kraken: back", kraken_back),
+                ("MQTT: Home Assistant is back", ha_back),
+            ):
+                if line in text:
+                    loop.call_soon_threadsafe(event.set)
+            return super().write(text)
+
+    out = Terminal()
+    stop = asyncio.Event()
+    run = asyncio.create_task(run_sandbox(settings, sim=sim, out=out, stop=stop))
+
+    async def back_online(within: float) -> float:
+        """Seconds until a fresh client sees ``online`` and a republished discovery config."""
+        started = time.monotonic()
+        async with asyncio.timeout(within):
+            while True:
+                try:
+                    async with aiomqtt.Client(private.host, private.port, identifier="k2m-ha-watch") as ha:
+                        await ha.subscribe(f"{base}/status", qos=1)
+                        await ha.subscribe(f"{prefix}/device/+/config", qos=1)
+                        online = configs = False
+                        async for message in ha.messages:
+                            if message.topic.value == f"{base}/status":
+                                online = bytes(message.payload) == b"online"
+                            else:
+                                configs = True
+                            if online and configs:
+                                return time.monotonic() - started
+                except aiomqtt.MqttError:
+                    await asyncio.sleep(0.05)
+
+    try:
+        first = await back_online(30.0)  # the first start: a fake server, a first poll, discovery
+        assert first < 30
+        for n in range(5):
+            await asyncio.to_thread(private.restart)
+            took = await back_online(5.0)
+            assert took < 5.0, (n, took)
+            assert not run.done(), out.getvalue()[-2000:]
+        # The simulated devices take up to aiomqtt's 10 s to notice, then retry every 2 s.
+        await asyncio.wait_for(devices_back.wait(), 20)
+        # The fake Kraken's CDN blocks us once: a line, a backoff, and "back".
+        sim.server.faults.inject("edge_block")
+        await asyncio.wait_for(kraken_back.wait(), 20)
+        # Home Assistant restarts (its birth message): a line, and discovery again.
+        async with aiomqtt.Client(private.host, private.port, identifier="k2m-ha-birth") as ha:
+            await ha.publish(f"{prefix}/status", "online", qos=1)
+        await asyncio.wait_for(ha_back.wait(), 10)
+    finally:
+        stop.set()
+        code = await asyncio.wait_for(run, 30)
+        private.stop()
+    text = out.getvalue()
+    assert code == 0, text[-2000:]
+    assert text.count("MQTT: broker gone, reconnecting in") >= 5, text[-3000:]
+    assert text.count("MQTT: back: connected to") >= 5
+    assert "world: simulated devices: broker gone, reconnecting in 2 s" in text, text
+    assert "Kraken: blocked by the API's CDN (edge rate limit), backing off" in text

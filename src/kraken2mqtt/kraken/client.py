@@ -19,6 +19,7 @@ from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.kraken import capabilities, documents, split
 from kraken2mqtt.kraken.auth import Credentials, TokenManager
 from kraken2mqtt.kraken.budget import RequestBudget, ServerAllowance
+from kraken2mqtt.kraken.deployments import BACKEND, MAIN
 from kraken2mqtt.kraken.errors import (
     AuthBackoffError,
     AuthError,
@@ -50,12 +51,7 @@ class RequestEvent:
     seconds: float
 
 
-MAIN = "main"
-"""The name of a deployment's primary endpoint (tokens are minted there)."""
-
-BACKEND = "backend"
-"""GB's second endpoint, ``https://api.backend.octopus.energy/v1/graphql/`` (heat pumps, saving sessions,
-greener nights)."""
+__all__ = ["BACKEND", "MAIN", "GraphQLResult", "KrakenClient", "RequestEvent"]
 
 
 @dataclass(slots=True)
@@ -100,6 +96,22 @@ class UndocumentedFieldError(KrakenError):
 
 class UnknownEndpointError(KrakenError):
     """``execute(endpoint=...)`` named an endpoint this deployment does not have (nothing is sent)."""
+
+
+_ENDPOINT_LINE = re.compile(r"^\s*#\s*endpoint:\s*([A-Za-z0-9_-]+)\s*$")
+
+
+def declared_endpoint(doc: documents.Document) -> str | None:
+    """The endpoint a document names on a leading ``# endpoint: NAME`` comment line (None: not named)."""
+    for line in doc.source.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            return None
+        match = _ENDPOINT_LINE.match(line)
+        if match:
+            return match.group(1)
+    return None
 
 
 def is_edge_block(status: int, content_type: str, body: bytes) -> bool:
@@ -190,9 +202,11 @@ class KrakenClient:
         *,
         allow_partial: bool = False,
         max_wait: float = 60.0,
-        endpoint: str = MAIN,
+        endpoint: str | None = None,
     ) -> GraphQLResult:
-        """Run a document at the named endpoint (``main``, or ``backend`` on GB) and return its data.
+        """Run a document at the named endpoint (``main``, or ``backend`` on GB; by default the one the
+        document declares on a leading ``# endpoint: backend`` comment line, else ``main``) and return
+        its data. Every endpoint shares the token (minted at ``main``) and the request budget.
 
         Transient failures (transport, 5xx, unreadable responses) are retried with jittered backoff; an
         expired or refused token gets one renewal and one retry. With ``allow_partial``, fields that failed
@@ -203,7 +217,7 @@ class KrakenClient:
         """
         doc = documents.load(document) if isinstance(document, str) else document
         self._check_capabilities(doc)
-        url = self._url(endpoint, doc)
+        url = self._url(endpoint or declared_endpoint(doc) or MAIN, doc)
         variables = dict(variables or {})
         parts = self._split.get(doc.source)
         if parts is not None and allow_partial:

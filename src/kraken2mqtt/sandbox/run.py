@@ -17,11 +17,12 @@ from pydantic import SecretStr, ValidationError
 from kraken2mqtt.app import stop_on_signals
 from kraken2mqtt.daemon import Daemon, KrakenTarget, describe
 from kraken2mqtt.kraken.auth import Credentials
+from kraken2mqtt.kraken.deployments import BACKEND, MAIN
 from kraken2mqtt.sandbox.broker import BrokerUnavailable, ensure_broker
 from kraken2mqtt.sandbox.simulation import SANDBOX_API_KEY, Simulation
 from kraken2mqtt.sandbox.world import WorldEvent
 from kraken2mqtt.settings import ConfigError, Settings, describe_validation_error
-from kraken2mqtt.tasks import cancel_and_wait
+from kraken2mqtt.tasks import TaskFailed
 
 #: How the planner models the simulated devices (their physics live in sandbox/physics.py).
 PLANS: dict[str, dict[str, Any]] = {
@@ -79,12 +80,19 @@ async def run_sandbox(
     duration: float | None = None,
     sim: Simulation | None = None,
     out: TextIO,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Run until Ctrl-C (or ``duration`` real seconds). ``sim`` replaces the default simulation (tests)."""
+    """Run until Ctrl-C (or ``duration`` real seconds, or ``stop`` is set). ``sim`` replaces the default
+    simulation (tests). Returns 1 when a part of the daemon failed for good (systemd would restart it)."""
     sim = sim or Simulation.create(speed=speed, seed=seed, prices_csv=prices)
     speed = sim.clock.speed
     url = sim.start()
-    target = KrakenTarget(url, Credentials(api_key=SecretStr(SANDBOX_API_KEY)), "octopus-gb")
+    target = KrakenTarget(
+        url,
+        Credentials(api_key=SecretStr(SANDBOX_API_KEY)),
+        "octopus-gb",
+        endpoints={MAIN: url, BACKEND: sim.server.backend_url},  # GB's two endpoints, one fake server
+    )
     say = _printer(out)
     say(f"sandbox: simulated Kraken account {sim.account.number} at {url}, time ×{speed:g}")
     try:
@@ -114,18 +122,25 @@ async def run_sandbox(
                 )
                 run_settings = sandbox_settings(settings, sim, Path(state), host, port)
                 daemon = Daemon(run_settings, clock=sim.clock, target=target, out=out)
-                stop = asyncio.Event()
+                stop = stop or asyncio.Event()
                 stop_on_signals(stop)
-                world = asyncio.create_task(
-                    sim.run(host, port, lambda e: say(f"world: {e}"), on_status=lambda s: say(f"world: {s}"))
+                # The world and its devices run under the daemon's supervisor: a lost broker costs the
+                # devices a reconnect, never the run.
+                sim.add_tasks(
+                    daemon.tasks,
+                    host,
+                    port,
+                    lambda e: say(f"world: {e}"),
+                    on_status=lambda s: say(f"world: {s}"),
+                    say=lambda s: say(f"world: {s}"),
                 )
                 if duration is not None:
                     asyncio.get_running_loop().call_later(duration, stop.set)
-                world.add_done_callback(lambda _t: stop.set())
                 try:
                     await daemon.run(stop)
-                finally:
-                    await cancel_and_wait(world)
+                except TaskFailed as exc:
+                    say(f"sandbox: {exc}")
+                    return 1
             finally:
                 if embedded is not None:
                     embedded.stop()

@@ -583,9 +583,11 @@ async def run_devices(
     full_every: int = 10,
     client_id: str = "kraken2mqtt-sim-devices",
     on_message: Callable[[str, str], None] | None = None,
+    on_connected: Callable[[], None] | None = None,
 ) -> None:
     """Connect the devices to a broker and run until cancelled: commands in, state out every
-    ``tick_seconds`` of simulated time (all of it every ``full_every`` ticks)."""
+    ``tick_seconds`` of simulated time (all of it every ``full_every`` ticks). ``on_connected`` is called
+    once subscribed and announced."""
     async with aiomqtt.Client(host, port, identifier=client_id) as client:
         routes: list[tuple[str, SimMqttDevice]] = []
         for dev in devices:
@@ -594,6 +596,8 @@ async def run_devices(
                 routes.append((sub, dev))
         for dev in devices:
             await _publish(client, dev.announce() + dev.tick(clock.now(), full=True))
+        if on_connected is not None:
+            on_connected()
 
         async def ticker() -> None:
             n = 0
@@ -616,6 +620,8 @@ async def run_devices(
                 for dev in dict.fromkeys(d for sub, d in routes if message.topic.matches(sub)):
                     try:
                         await _publish(client, dev.handle(topic, text))
+                    except aiomqtt.MqttError:
+                        raise  # the broker is gone: the supervisor reconnects
                     except Exception:  # a bad command must not stop the simulation
                         log.exception("sim device %s failed on %s", dev.name, topic)
         finally:

@@ -17,13 +17,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.sandbox.prices import AgilePrices
 from kraken2mqtt.sandbox.sim_account import SimAccount
 from kraken2mqtt.sandbox.sim_clock import ScaledClock
 from kraken2mqtt.sandbox.sim_devices import SimMqttDevice, device_entries, run_devices, sandbox_devices
 from kraken2mqtt.sandbox.world import SimWorld, WorldEvent
-from kraken2mqtt.tasks import cancel_and_wait
+from kraken2mqtt.tasks import FixedDelay, Supervisor
+
+#: Seconds between the simulated devices' reconnection attempts while the broker is away.
+DEVICES_RECONNECT_SECONDS = 2.0
 
 SANDBOX_API_KEY = "sk_test_sandbox_key"
 
@@ -71,6 +76,67 @@ class Simulation:
         """``[[devices]]`` entries for the daemon's settings, one per simulated device."""
         return device_entries(self.devices)
 
+    def add_tasks(
+        self,
+        tasks: Supervisor,
+        broker_host: str,
+        broker_port: int,
+        on_event: Callable[[WorldEvent], None],
+        *,
+        step_seconds: float = 60.0,
+        tick_seconds: float = 30.0,
+        on_status: Callable[[str], None] | None = None,
+        status_every_seconds: float = 3600.0,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        """Put the world, the devices (and a status line every ``status_every_seconds`` of simulated
+        time) under ``tasks``, the daemon's supervisor. The devices' MQTT client ends when the broker goes
+        away: it is reconnected every 2 s of real time (``say`` gets a line each time it goes and comes
+        back), for as long as it takes, never ending the run."""
+        lost = False
+
+        async def status() -> None:
+            assert on_status is not None
+            while True:
+                await self.clock.sleep(status_every_seconds)
+                on_status(self.world.status_line())
+
+        def connected() -> None:
+            nonlocal lost
+            if lost and say is not None:
+                say("simulated devices: back")
+            lost = False
+
+        async def devices() -> None:
+            nonlocal lost
+            try:
+                await run_devices(
+                    self.devices,
+                    broker_host,
+                    broker_port,
+                    clock=self.clock,
+                    tick_seconds=tick_seconds,
+                    on_connected=connected,
+                )
+            except aiomqtt.MqttError:
+                if not lost and say is not None:
+                    say(f"simulated devices: broker gone, reconnecting in {DEVICES_RECONNECT_SECONDS:.0f} s")
+                lost = True
+                raise
+
+        tasks.add("world", lambda: self.world.run(on_event, step_seconds=step_seconds))
+        tasks.add(
+            "sim_devices",
+            devices,
+            backoff=FixedDelay(DEVICES_RECONNECT_SECONDS),
+            critical=False,  # the simulated devices are the world's, not the daemon's
+            give_up_after=None,  # the broker may be away for long: keep trying
+            real_time=True,  # reconnect delays in real seconds, whatever the simulation's speed
+            quiet=(aiomqtt.MqttError,),  # a lost broker is said in one line above, not a traceback
+        )
+        if on_status is not None:
+            tasks.add("world_status", status)
+
     async def run(
         self,
         broker_host: str,
@@ -82,28 +148,19 @@ class Simulation:
         on_status: Callable[[str], None] | None = None,
         status_every_seconds: float = 3600.0,
     ) -> None:
-        """Run the world and the devices (and a status line every ``status_every_seconds`` of simulated
-        time) until cancelled."""
-
-        async def status() -> None:
-            assert on_status is not None
-            while True:
-                await self.clock.sleep(status_every_seconds)
-                on_status(self.world.status_line())
-
-        tasks = [
-            asyncio.create_task(self.world.run(on_event, step_seconds=step_seconds)),
-            asyncio.create_task(
-                run_devices(
-                    self.devices, broker_host, broker_port, clock=self.clock, tick_seconds=tick_seconds
-                )
-            ),
-        ]
-        if on_status is not None:
-            tasks.append(asyncio.create_task(status()))
+        """Run the world and the devices on their own supervisor until cancelled (tests)."""
+        tasks = Supervisor(self.clock)
+        self.add_tasks(
+            tasks,
+            broker_host,
+            broker_port,
+            on_event,
+            step_seconds=step_seconds,
+            tick_seconds=tick_seconds,
+            on_status=on_status,
+            status_every_seconds=status_every_seconds,
+        )
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # re-raise a failure (e.g. the broker went away)
+            await tasks.run(asyncio.Event())
         finally:
-            await cancel_and_wait(*tasks)
+            await tasks.cancel()
