@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+import httpx
 import structlog
 
 from kraken2mqtt.clock import Clock
@@ -21,6 +22,8 @@ from kraken2mqtt.clock_sanity import ClockCheck, ClockGate
 from kraken2mqtt.devices.base import Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
 from kraken2mqtt.devices.reconcile import price_now, wanted_actions
+from kraken2mqtt.forecast.planning import outdoor_points, solar_slots
+from kraken2mqtt.forecast.service import ForecastService
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
@@ -42,12 +45,12 @@ from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
 from kraken2mqtt.ops.sdnotify import Notifier, stop_watchdog
 from kraken2mqtt.planner.inputs import build_inputs
-from kraken2mqtt.planner.model import DeviceAction, Plan
+from kraken2mqtt.planner.model import DeviceAction, Plan, PlanInputs
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings
 from kraken2mqtt.state import ensure_state_dir
 from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerOverrides
-from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
+from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import Supervisor, TaskFailed, first_completed
 
 log = structlog.get_logger(__name__)
@@ -131,6 +134,7 @@ class Daemon:
         self._kraken_failing: str | None = None  # what the last request failed with (terminal lines)
         self.client = make_client(settings, self.target, self.store, clock, self._observe_request)
         self.queue = CommandQueue(self.store.path)
+        self.forecast = self._make_forecast()
         self.overrides = PlannerOverrides(self.queue)
         self.poller = Poller(
             self.client,
@@ -211,6 +215,14 @@ class Daemon:
         t.add("reconcile", lambda: gate.then(self._reconcile_loop(stop), stop), healthy=self._reconcile_fresh)
         if self.settings.metrics.enabled:
             t.add("metrics", self._serve_metrics, critical=False)
+        forecast = self.forecast
+        if forecast is not None:
+            # Solar and weather forecasts: a failing service costs the forecast, never the daemon.
+            t.add(
+                "forecast",
+                lambda: gate.then(forecast.run(self.clock.sleep, self._wake.set), stop),
+                critical=False,
+            )
         t.add("ready", lambda: self._ready_when_connected(notifier), may_end=True)
 
     async def _shutdown(self) -> None:
@@ -254,6 +266,8 @@ class Daemon:
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.forecast is not None:
+            await self.forecast.client.aclose()
         self.queue.close()
         self.store.close()
 
@@ -352,6 +366,7 @@ class Daemon:
         )
         if inputs is None:
             return None
+        inputs = self._with_forecasts(inputs, now)
         started = time.perf_counter()
         plan = make_plan(inputs)
         minor = DEPLOYMENTS[snapshot.deployment].minor_per_major
@@ -361,6 +376,33 @@ class Daemon:
             self._plan_summary = summary
             log.debug("plan.changed", devices=summary)
         return plan
+
+    def _make_forecast(self) -> ForecastService | None:
+        fs = self.settings.forecast
+        if not (fs.solar or fs.weather):
+            return None
+        client = httpx.AsyncClient(timeout=fs.timeout_seconds)
+        return ForecastService(fs, client, SqliteForecastStore(self.store), self.clock.now)
+
+    def _with_forecasts(self, inputs: PlanInputs, now: datetime) -> PlanInputs:
+        """The solar forecast as negative house load; the weather forecast for the heat-pump model,
+        shifted by the pump's own outdoor reading (the first point build_inputs found)."""
+        fc = self.forecast
+        if fc is None:
+            return inputs
+        outdoor = outdoor_points(fc.weather_now(), self._measured_outdoor_c(), now)
+        return replace(
+            inputs,
+            solar=solar_slots(fc.solar_now(), now, inputs.horizon_h),
+            outdoor=outdoor if outdoor is not None else inputs.outdoor,
+        )
+
+    def _measured_outdoor_c(self) -> float | None:
+        heat_pumps = self.poller.snapshot.heat_pumps
+        for ctl in heat_pumps.controllers if heat_pumps else ():
+            if ctl.outdoor_temperature_c is not None:
+                return float(ctl.outdoor_temperature_c)
+        return None
 
     def _update_metrics(self, snapshot: Snapshot, signals: Signals) -> None:
         m = self.metrics

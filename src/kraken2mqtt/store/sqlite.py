@@ -297,6 +297,26 @@ class SqliteTokenStore:
         self._store.set(self.KEY, None if tokens is None else json.dumps(asdict(tokens)))
 
 
+class SqliteForecastStore:
+    """:class:`kraken2mqtt.forecast.service.ForecastStore` in the ``kv`` table (``forecast.<name>``)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def load_forecast(self, name: str) -> dict[str, Any] | None:
+        raw = self._store.get(f"forecast.{name}")
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save_forecast(self, name: str, data: dict[str, Any]) -> None:
+        self._store.set(f"forecast.{name}", json.dumps(data, separators=(",", ":")))
+
+
 def _register(tokens: TokenSet) -> None:
     register_secret(tokens.token, expires_at=tokens.expires_at)
     if tokens.refresh_token:

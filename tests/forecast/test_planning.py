@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kraken2mqtt.forecast.model import EnergySlot, SolarForecast, TemperatureAt, WeatherForecast
+from kraken2mqtt.forecast.planning import outdoor_points, solar_slots
+
+T0 = datetime(2026, 6, 1, 10, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def test_solar_slots_cover_the_horizon_only() -> None:
+    fc = SolarForecast("x", T0, tuple(EnergySlot(T0 + i * H, T0 + (i + 1) * H, 1.0) for i in range(-2, 60)))
+    slots = solar_slots(fc, T0 + H / 2, 24)
+    assert slots[0].start == T0 and slots[-1].end == T0 + 25 * H
+    assert solar_slots(None, T0, 24) == ()
+
+
+def test_outdoor_points_are_corrected_by_the_measurement() -> None:
+    w = WeatherForecast("x", T0, tuple(TemperatureAt(T0 + i * H, 4.0) for i in range(-3, 30)))
+    pts = outdoor_points(w, 6.0, T0)
+    assert pts is not None and pts[0].at == T0 - H
+    now = next(p for p in pts if p.at == T0)
+    assert now.celsius == pytest.approx(6.0)
+    assert outdoor_points(None, 6.0, T0) is None
