@@ -14,14 +14,16 @@ from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+import aiomqtt
 import httpx
 import structlog
 
 from kraken2mqtt.clock import Clock
 from kraken2mqtt.clock_sanity import ClockCheck, ClockGate
-from kraken2mqtt.devices.base import Message, ReportedState
+from kraken2mqtt.devices.base import DeviceKind, Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
 from kraken2mqtt.devices.reconcile import price_now, wanted_actions
+from kraken2mqtt.forecast.load_meter import LoadMeter
 from kraken2mqtt.forecast.planning import outdoor_points, solar_slots
 from kraken2mqtt.forecast.service import ForecastService
 from kraken2mqtt.kraken.auth import Credentials
@@ -45,7 +47,7 @@ from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
 from kraken2mqtt.ops.sdnotify import Notifier, stop_watchdog
 from kraken2mqtt.planner.inputs import build_inputs
-from kraken2mqtt.planner.model import DeviceAction, Plan, PlanInputs
+from kraken2mqtt.planner.model import DeviceAction, LoadProfile, Plan, PlanInputs
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings
 from kraken2mqtt.state import ensure_state_dir
@@ -135,6 +137,12 @@ class Daemon:
         self.client = make_client(settings, self.target, self.store, clock, self._observe_request)
         self.queue = CommandQueue(self.store.path)
         self.forecast = self._make_forecast()
+        fs = settings.forecast
+        self.load_meter = (
+            LoadMeter(fs, SqliteForecastStore(self.store), settings.planner.timezone, clock.now)
+            if fs.load_topic
+            else None
+        )
         self.overrides = PlannerOverrides(self.queue)
         self.poller = Poller(
             self.client,
@@ -202,6 +210,9 @@ class Daemon:
 
     def _install(self) -> None:
         self.commands.install()
+        topic = self.settings.forecast.load_topic
+        if self.load_meter is not None and topic:
+            self.mqtt.subscribe(topic, self._on_load_sample)
         self.driver.install(lambda topic, handler: self.mqtt.subscribe(topic, handler))
         self.mqtt.on_connected += [self._on_mqtt_connected, self.driver.on_connected]
 
@@ -265,6 +276,8 @@ class Daemon:
         return self.poller.snapshot
 
     async def close(self) -> None:
+        if self.load_meter is not None:
+            self.load_meter.save()
         await self.client.aclose()
         if self.forecast is not None:
             await self.forecast.client.aclose()
@@ -384,9 +397,24 @@ class Daemon:
         client = httpx.AsyncClient(timeout=fs.timeout_seconds)
         return ForecastService(fs, client, SqliteForecastStore(self.store), self.clock.now)
 
+    async def _on_load_sample(self, message: aiomqtt.Message) -> None:
+        if self.load_meter is None or not isinstance(message.payload, bytes | bytearray):
+            return
+        planned = sum(
+            r.power_kw or 0.0
+            for d in self.settings.devices
+            if d.plan is not None and d.kind is not DeviceKind.BATTERY
+            for r in (self.driver.reported().get(d.id),)
+            if r is not None
+        )
+        self.load_meter.sample(bytes(message.payload), planned)
+
     def _with_forecasts(self, inputs: PlanInputs, now: datetime) -> PlanInputs:
-        """The solar forecast as negative house load; the weather forecast for the heat-pump model,
-        shifted by the pump's own outdoor reading (the first point build_inputs found)."""
+        """The learned house load (once there is a week of it); the solar forecast as negative house
+        load; the weather forecast for the heat-pump model, shifted by the pump's own outdoor reading."""
+        learned = self.load_meter.daily_kw() if self.load_meter is not None else None
+        if learned is not None:
+            inputs = replace(inputs, house_load=LoadProfile(learned, self.settings.planner.timezone))
         fc = self.forecast
         if fc is None:
             return inputs

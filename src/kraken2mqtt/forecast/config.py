@@ -49,6 +49,18 @@ class ForecastSettings(_Section):
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 20.0
     #: A forecast older than this is dropped ("no solar" rather than a stale guess).
     max_age_hours: Annotated[float, Field(gt=0, le=168)] = 30.0
+    #: The house's measured consumption: an MQTT topic (e.g. GivTCP's ``GivEnergy/<serial>/Power/Power/
+    #: Load_Power`` or an HA sensor published over MQTT), the JSON path of the value in its payload (None:
+    #: the payload is the number) and its unit. The learned profile replaces ``planner.house_load_kw``
+    #: once ``load_min_days`` of history exist.
+    load_topic: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    load_json_path: str | None = None
+    load_unit: Literal["W", "kW"] = "W"
+    #: Whether the sensor includes the planned devices' own power (a whole-house meter does; GivTCP's
+    #: Load_Power excludes the battery): their reported power is subtracted when it does.
+    load_includes_devices: bool = True
+    load_half_life_days: Annotated[float, Field(gt=0, le=365)] = 14.0
+    load_min_days: Annotated[float, Field(ge=0, le=60)] = 7.0
 
     @model_validator(mode="after")
     def _complete(self) -> ForecastSettings:
