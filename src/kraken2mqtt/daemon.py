@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -186,6 +186,7 @@ class Daemon:
         self._wake = asyncio.Event()  # the inputs changed: plan and apply now
         self._wake_soon = asyncio.Event()  # a device reported: plan and apply once the burst has settled
         self._plan_summary: list[str] = []
+        self._forecast_said: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -231,7 +232,7 @@ class Daemon:
             # Solar and weather forecasts: a failing service costs the forecast, never the daemon.
             t.add(
                 "forecast",
-                lambda: gate.then(forecast.run(self.clock.sleep, self._wake.set), stop),
+                lambda: gate.then(forecast.run(self.clock.sleep, self._forecast_changed), stop),
                 critical=False,
             )
         t.add("ready", lambda: self._ready_when_connected(notifier), may_end=True)
@@ -310,6 +311,30 @@ class Daemon:
         elif failing is None and self._kraken_failing is not None:
             print(f"[{_local(self.clock.now())}] Kraken: back", file=self.out, flush=True)
         self._kraken_failing = failing
+
+    def _forecast_changed(self) -> None:
+        """A new forecast: plan again now; one terminal line with what the sun will bring."""
+        self._wake.set()
+        fc = self.forecast
+        if self.out is None or fc is None:
+            return
+        now = self.clock.now()
+        parts = []
+        solar = fc.solar_now()
+        if solar is not None:
+            tz = ZoneInfo(self.settings.planner.timezone)
+            midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+            today = solar.energy_between(now, midnight + timedelta(days=1))
+            tomorrow = solar.energy_between(midnight + timedelta(days=1), midnight + timedelta(days=2))
+            parts.append(f"sun {today:.1f} kWh for the rest of today, {tomorrow:.1f} kWh tomorrow")
+        weather = fc.weather_now()
+        temp = weather.celsius_at(now) if weather is not None else None
+        if temp is not None:
+            parts.append(f"outdoor {temp:.1f} °C now")
+        # Only when the sun's totals change (the temperature alone moves every hour).
+        if parts and parts[0] != self._forecast_said:
+            self._forecast_said = parts[0]
+            print(f"[{_local(now)}] forecast: {'; '.join(parts)}", file=self.out, flush=True)
 
     def _mqtt_event(self, text: str) -> None:
         """A line on the terminal for each broker loss and return (the sandbox and ``run`` on a tty)."""

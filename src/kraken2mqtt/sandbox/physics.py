@@ -107,6 +107,8 @@ class SimBattery:
             power = -min(self.discharge_rate_kw, self.max_discharge_kw)
         elif self.mode == "eco" and self._in_window(now):
             power = min(self.charge_rate_kw, self.max_charge_kw)
+        elif self.mode == "eco" and house_load_kw < 0:  # spare sun: store it (self-consumption)
+            power = min(-house_load_kw, self.max_charge_kw)
         elif self.mode == "eco":
             power = -min(max(0.0, house_load_kw), self.max_discharge_kw)
         else:

@@ -19,6 +19,7 @@ from kraken2mqtt.daemon import Daemon, KrakenTarget, describe
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.deployments import BACKEND, MAIN
 from kraken2mqtt.sandbox.broker import BrokerUnavailable, ensure_broker
+from kraken2mqtt.sandbox.sim_weather import KWP, LATITUDE, LONGITUDE
 from kraken2mqtt.sandbox.simulation import SANDBOX_API_KEY, Simulation
 from kraken2mqtt.sandbox.world import WorldEvent
 from kraken2mqtt.settings import ConfigError, Settings, describe_validation_error
@@ -64,6 +65,17 @@ def sandbox_settings(settings: Settings, sim: Simulation, state_dir: Path, host:
     data["state_dir"] = state_dir
     data["mqtt"]["host"], data["mqtt"]["port"] = host, port
     data["devices"] = [d.model_dump() for d in settings.devices] + entries
+    if not (settings.forecast.solar or settings.forecast.weather):
+        # The simulated house has a 4 kWp flat roof under a simulated sky, forecast by a fake Open-Meteo.
+        data["forecast"] = {
+            **data["forecast"],
+            "solar": True,
+            "weather": True,
+            "latitude": LATITUDE,
+            "longitude": LONGITUDE,
+            "planes": [{"name": "roof", "tilt_deg": 0, "azimuth_deg": 0, "kwp": KWP, "losses_pct": 14}],
+            "open_meteo_url": sim.weather.url,
+        }
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -95,6 +107,7 @@ async def run_sandbox(
     )
     say = _printer(out)
     say(f"sandbox: simulated Kraken account {sim.account.number} at {url}, time ×{speed:g}")
+    say(f"sandbox: a {KWP:g} kWp roof under a simulated sky; a fake Open-Meteo at {sim.weather.url}")
     try:
         with tempfile.TemporaryDirectory(prefix="kraken2mqtt-sandbox-") as state:
             if once:

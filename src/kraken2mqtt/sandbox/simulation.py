@@ -24,6 +24,7 @@ from kraken2mqtt.sandbox.prices import AgilePrices
 from kraken2mqtt.sandbox.sim_account import SimAccount
 from kraken2mqtt.sandbox.sim_clock import ScaledClock
 from kraken2mqtt.sandbox.sim_devices import SimMqttDevice, device_entries, run_devices, sandbox_devices
+from kraken2mqtt.sandbox.sim_weather import FakeOpenMeteo
 from kraken2mqtt.sandbox.world import SimWorld, WorldEvent
 from kraken2mqtt.tasks import FixedDelay, Supervisor
 
@@ -40,6 +41,7 @@ class Simulation:
     server: FakeKraken
     world: SimWorld
     devices: list[SimMqttDevice]
+    weather: FakeOpenMeteo
 
     @classmethod
     def create(
@@ -59,18 +61,22 @@ class Simulation:
         account = SimAccount.demo(begin, import_rates=prices.rate_tuples(begin))
         server = FakeKraken(account, clock=clock, api_key=api_key)
         world = SimWorld(server.account, clock, rng_seed=seed, prices=prices, start=begin, lock=server.lock)
-        return cls(clock, prices, server, world, sandbox_devices(world))
+        return cls(
+            clock, prices, server, world, sandbox_devices(world), FakeOpenMeteo(world.sky, clock.now)
+        )
 
     @property
     def account(self) -> SimAccount:
         return self.server.account
 
     def start(self) -> str:
-        """Start the fake Kraken server; its URL."""
+        """Start the fake Kraken server (and the fake Open-Meteo beside it); the Kraken URL."""
+        self.weather.start()
         return self.server.start()
 
     def stop(self) -> None:
         self.server.stop()
+        self.weather.stop()
 
     def device_entries(self) -> list[dict[str, Any]]:
         """``[[devices]]`` entries for the daemon's settings, one per simulated device."""

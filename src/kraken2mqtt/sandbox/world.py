@@ -46,6 +46,7 @@ from kraken2mqtt.sandbox.prices import AgilePrices
 from kraken2mqtt.sandbox.sim_account import UK, SimAccount, SimDevice, SimTariff
 from kraken2mqtt.sandbox.sim_events import WorldEvent
 from kraken2mqtt.sandbox.sim_prepay import SimPrepay
+from kraken2mqtt.sandbox.sim_weather import SimSky
 from kraken2mqtt.sandbox.smart_ev import SmartEV, Trip
 
 STEP = timedelta(minutes=1)
@@ -66,6 +67,8 @@ class WorldTotals:
     battery_out_kwh: float = 0.0
     heat_pump_kwh: float = 0.0
     immersion_kwh: float = 0.0
+    solar_kwh: float = 0.0
+    export_kwh: float = 0.0
     indoor_min_c: float = 99.0
     indoor_max_c: float = -99.0
 
@@ -111,6 +114,7 @@ class SimWorld:
         self.hot_water = hot_water or SimHotWater()
         self.prepay = SimPrepay(account, low_credit_pence)
         self.totals = WorldTotals()
+        self.sky = SimSky(rng_seed)  # sun on the house's panels (sandbox/sim_weather.py)
         self.now: datetime = (start or _require(clock).now()).astimezone(UTC)
         self.grid_kw = 0.0
         self._pending: list[WorldEvent] = []
@@ -273,7 +277,8 @@ class SimWorld:
         load = house_load_kw(t0)
         hp_kw = self.heat_pump.step(seconds, outdoor_temperature(t0))
         hw_kw = self.hot_water.step(t0, seconds)
-        house = load + hp_kw + hw_kw + self.ev.power_kw
+        solar_kw = self.sky.pv_kw(t0)
+        house = load + hp_kw + hw_kw + self.ev.power_kw - solar_kw
         bat_kw = self.battery.step(t0, seconds, house)
         self.grid_kw = house + bat_kw
         import_kwh = max(0.0, self.grid_kw) * hours
@@ -287,6 +292,8 @@ class SimWorld:
         tot.battery_out_kwh += max(0.0, -bat_kw) * hours
         tot.heat_pump_kwh += hp_kw * hours
         tot.immersion_kwh += hw_kw * hours
+        tot.solar_kwh += solar_kw * hours
+        tot.export_kwh += max(0.0, -self.grid_kw) * hours
         tot.indoor_min_c = min(tot.indoor_min_c, self.heat_pump.indoor_c)
         tot.indoor_max_c = max(tot.indoor_max_c, self.heat_pump.indoor_c)
 
