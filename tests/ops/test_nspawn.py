@@ -55,7 +55,16 @@ class Machine:
     def __init__(self, root: Path, binds: dict[Path, str], log: Path) -> None:
         self.log = log
         self.binds_host = {inside: str(host) for host, inside in binds.items()}
-        args = ["systemd-nspawn", "-q", "-D", str(root), "--volatile=overlay", "--boot", "--register=no"]
+        args = [
+            "systemd-nspawn",
+            "-q",
+            "-D",
+            str(root),
+            "--volatile=overlay",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+        ]
         args += [f"--machine=k2mtest{os.getpid()}"] + [f"--bind-ro={h}:{c}" for h, c in binds.items()]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
