@@ -126,10 +126,14 @@ def wheelhouse(tmp_path: Path) -> Path:
     """Our wheel and its runtime dependencies, for an offline pip inside the container."""
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
+    subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
                    check=True, timeout=300)  # fmt: skip
     (wheel,) = wheels.glob("kraken2mqtt-*.whl")
-    subprocess.run([*pip, "download", "-q", "-d", str(wheels), str(wheel)], check=True, timeout=600)
+    subprocess.run(
+        [*pip, "download", "-q", "--only-binary=:all:", "-d", str(wheels), str(wheel)],
+        check=True,
+        timeout=600,
+    )
     (wheels / "kraken_api_key").write_text(KEY + "\n")
     return wheels
 
