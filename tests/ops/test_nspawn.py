@@ -55,7 +55,16 @@ class Machine:
     def __init__(self, root: Path, binds: dict[Path, str], log: Path) -> None:
         self.log = log
         self.binds_host = {inside: str(host) for host, inside in binds.items()}
-        args = ["systemd-nspawn", "-q", "-D", str(root), "--volatile=overlay", "--boot", "--register=no"]
+        args = [
+            "systemd-nspawn",
+            "-q",
+            "-D",
+            str(root),
+            "--volatile=overlay",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+        ]
         args += [f"--machine=k2mtest{os.getpid()}"] + [f"--bind-ro={h}:{c}" for h, c in binds.items()]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
@@ -117,10 +126,14 @@ def wheelhouse(tmp_path: Path) -> Path:
     """Our wheel and its runtime dependencies, for an offline pip inside the container."""
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
+    subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
                    check=True, timeout=300)  # fmt: skip
     (wheel,) = wheels.glob("kraken2mqtt-*.whl")
-    subprocess.run([*pip, "download", "-q", "-d", str(wheels), str(wheel)], check=True, timeout=600)
+    subprocess.run(
+        [*pip, "download", "-q", "--only-binary=:all:", "-d", str(wheels), str(wheel)],
+        check=True,
+        timeout=600,
+    )
     (wheels / "kraken_api_key").write_text(KEY + "\n")
     return wheels
 

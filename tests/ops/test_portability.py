@@ -28,7 +28,7 @@ def tracked_files() -> list[Path]:
 def test_no_file_names_an_absolute_path_of_this_machine() -> None:
     found = []
     for path in tracked_files():
-        if not path.is_file():
+        if not path.is_file() or path == Path(__file__).resolve():  # this file's examples
             continue
         try:
             text = path.read_text(encoding="utf-8")
