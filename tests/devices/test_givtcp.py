@@ -148,3 +148,14 @@ def test_a_reconnect_does_not_forget_a_run_under_way() -> None:
     assert send(a, act("hold")) == [(f"{C}/tempPauseDischarge", "30")]
     a.forget_sent()  # the broker connection came back
     assert send(a, act("hold"), at(60)) == []
+
+
+def test_a_new_run_at_full_power_writes_no_rate_and_a_lower_rate_again() -> None:
+    plan = {"capacity_kwh": 9.5, "max_charge_kw": 3.6, "max_discharge_kw": 3.6}
+    a = _bat(timer_minutes=30, plan=plan)
+    assert send(a, act("charge", 3.6)) == [(f"{C}/forceCharge", "30")]  # GivTCP sets the maximum itself
+    assert send(a, act("charge", 1.5), at(60)) == [(f"{C}/setChargeRate", "1500")]
+    assert send(a, act("charge", 1.5), at(1921)) == [
+        (f"{C}/forceCharge", "30"),
+        (f"{C}/setChargeRate", "1500"),
+    ]

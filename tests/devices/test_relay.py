@@ -169,3 +169,25 @@ def test_shelly_bad_status(payload: str) -> None:
     a = _shelly()
     feed(a, f"{SH}/status/switch:0", payload)
     assert a.last_ignored is not None
+
+
+def test_shelly_rpc_error_frame_is_a_device_error() -> None:
+    # Shelly gen2 RPCProtocol: an error reply {"id":…,"src":…,"error":{"code":…,"message":…}} on <src>/rpc
+    a = _shelly()
+    feed(
+        a,
+        "kraken2mqtt/rpc",
+        '{"id":1,"src":"shellyplus1pm-a8032ab12345","error":{"code":-103,"message":"Invalid argument"}}',
+    )
+    assert a.error == "RPC error -103: Invalid argument"
+
+
+def test_relay_release_only_if_we_had_it_on_and_pulse_time_written_once() -> None:
+    a = make(id="imm", kind="hot_water", adapter="tasmota", topic="t1", pulse_time_seconds=1800)
+    feed(a, "stat/t1/POWER", "OFF")
+    assert a.release(a.reported, T0) == []
+    feed(a, "stat/t1/POWER", "ON")
+    assert [(m.topic, m.payload) for m in a.release(a.reported, T0)] == [("cmnd/t1/POWER", "OFF")]
+    feed(a, "stat/t1/RESULT", '{"PulseTime1":{"Set":1900,"Remaining":0}}')
+    msgs = a.commands(act("on"), None, T0)
+    assert [m.topic for m in msgs] == ["cmnd/t1/POWER"]  # PulseTime already set: a setting, not rewritten

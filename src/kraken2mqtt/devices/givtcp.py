@@ -160,11 +160,32 @@ class GivTcpAdapter(Adapter[GivTcpConfig]):
         going = start is not None or (
             keep != "" and (self._running(reported, keep) is True or self._may_be_going(keep, now))
         )
-        if rate is not None and going:
-            if start is not None:  # a new run: GivTCP set its maximum again, so the rate is sent again
+        if rate is not None and going and not (start is not None and self._at_max(kind, action.power_kw)):
+            if start is not None:  # a new run set the rate to its maximum: ours is written again
                 rate = Write(rate.message, None, keepalive=timedelta(seconds=1))
             writes.append(rate)  # after the start: the revert restores the person's rate
         return writes
+
+    def _at_max(self, kind: ActionKind, power_kw: float) -> bool:
+        """The planned power is the battery's maximum: a new run already sets it (no register write)."""
+        plan = self.config.plan
+        top = (
+            None
+            if plan is None
+            else plan.max_charge_kw
+            if kind is ActionKind.CHARGE
+            else plan.max_discharge_kw
+        )
+        return top is not None and self._watts(power_kw) >= self._watts(top)
+
+    def record_sent(self, messages: list[Message], now: datetime) -> None:
+        """A run started sets its rate to the maximum: what we sent on the rate before no longer holds."""
+        for m in messages:
+            command = m.topic.rsplit("/", 1)[-1]
+            if command in _RUNS and m.value_key != _CANCEL:
+                rate = "setChargeRate" if command == "forceCharge" else "setDischargeRate"
+                self._sent.pop(self.command_topic(rate), None)
+        super().record_sent(messages, now)
 
     def forget_sent(self) -> None:
         """Keep what we know about timed runs we started: forgetting one would allow a second run during

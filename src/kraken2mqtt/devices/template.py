@@ -8,6 +8,9 @@ without a setpoint cannot render a template that uses it). Format specs work: ``
 Resending: the device state is not compared (the adapter does not know what the payload means), so
 ``resend = "refresh"`` repeats an identical message every ``refresh_seconds`` and ``"on_change"`` never
 does; ``keepalive_seconds`` repeats it at that interval whatever happens.
+
+Persistent writes: unknown to the adapter (the person's templates decide); none is counted against the
+flash budget. Handing back sends the ``follow_kraken`` templates once, if configured, else nothing.
 """
 
 from __future__ import annotations
