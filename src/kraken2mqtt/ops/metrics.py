@@ -79,6 +79,7 @@ _OUTCOME_BY_CLASS: Final = {
     "CredentialsError": "auth",
     "AuthBackoffError": "auth",
     "RateLimitedError": "rate_limited",
+    "EdgeBlockedError": "rate_limited",
     "TransportError": "transport",
     "ServerError": "server",
     "ProtocolError": "protocol",
@@ -87,6 +88,10 @@ _OUTCOME_BY_CLASS: Final = {
     "CommandRefusedError": "rejected",
     "DisabledFieldError": "rejected",
     "UndocumentedFieldError": "rejected",
+    "UnknownEndpointError": "rejected",
+    "FieldAuthorizationError": "rejected",
+    "QueryTooComplexError": "rejected",
+    "MissingFirstError": "rejected",
 }
 
 COMMAND_RESULTS: Final = (
