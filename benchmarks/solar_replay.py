@@ -172,7 +172,7 @@ class Result:
     cycles: float
 
 
-def replay(w: World, k0: int, k1: int, forecast: str) -> Result:
+def replay(w: World, k0: int, k1: int, forecast: str, weight: float = 1.0) -> Result:
     soc = 50.0
     cost = 0.0
     discharged = 0.0
@@ -195,7 +195,7 @@ def replay(w: World, k0: int, k1: int, forecast: str) -> Result:
             SolarSlot(
                 datetime.fromtimestamp(w.starts[i], UTC),
                 datetime.fromtimestamp(w.starts[i] + SLOT, UTC),
-                w.solar_kwh[i] if forecast == "perfect" else w.solar_kwh[i - 48],
+                weight * (w.solar_kwh[i] if forecast == "perfect" else w.solar_kwh[i - 48]),
             )
             for i in horizon
         )
@@ -300,14 +300,20 @@ def optimum(w: World, k0: int, k1: int) -> float:
     return float(res.fun)
 
 
-def run(w: World, start: date, days: int) -> list[str]:
+def run(
+    w: World,
+    start: date,
+    days: int,
+    forecasts: Sequence[str] = ("persistence", "perfect"),
+    weight: float = 1.0,
+) -> list[str]:
     t0 = datetime(start.year, start.month, start.day, tzinfo=LONDON).timestamp()
     k0 = max(HISTORY, w.index(t0))
     k1 = min(len(w.starts) - 96, k0 + days * 48)
     base, opt = baseline(w, k0, k1), optimum(w, k0, k1)
     lines = []
-    for fc in ("persistence", "perfect"):
-        r = replay(w, k0, k1, fc)
+    for fc in forecasts:
+        r = replay(w, k0, k1, fc, weight if fc == "persistence" else 1.0)
         share = (base - r.cost_p) / (base - opt) if base > opt else math.nan
         lines.append(
             f"{datetime.fromtimestamp(w.starts[k0], LONDON):%Y-%m-%d} {(k1 - k0) / 48:>5.0f}d {fc:<12}"
@@ -326,6 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--years", action="store_true", help="every year of the price file, one row pair each")
     ap.add_argument("--kwp", type=float, default=KWP, help="array size (0: the battery alone)")
     ap.add_argument("--export-p", type=float, default=EXPORT_P, help="export price, p/kWh")
+    ap.add_argument(
+        "--weight", type=float, default=1.0, help="scale of the persistence forecast the planner sees"
+    )
+    ap.add_argument("--forecast", choices=["persistence", "perfect", "both"], default="both")
     ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
     args = ap.parse_args(argv)
     if not args.prices.exists():
@@ -343,8 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         spans += [(date(2021, 1, 1), 365)]
     else:
         spans = [(args.start, 21 if args.short else args.days)]
+    forecasts = ("persistence", "perfect") if args.forecast == "both" else (args.forecast,)
     for start, days in spans:
-        run(w, start, 21 if args.short else days)
+        run(w, start, 21 if args.short else days, forecasts, args.weight)
     return 0
 
 
