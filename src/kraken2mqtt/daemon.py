@@ -446,7 +446,7 @@ class Daemon:
         outdoor = outdoor_points(fc.weather_now(), self._measured_outdoor_c(), now)
         return replace(
             inputs,
-            solar=solar_slots(fc.solar_now(), now, inputs.horizon_h),
+            solar=solar_slots(fc.solar_now(), now, inputs.horizon_h, self.settings.forecast.solar_weight),
             outdoor=outdoor if outdoor is not None else inputs.outdoor,
         )
 

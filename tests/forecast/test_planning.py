@@ -25,3 +25,8 @@ def test_outdoor_points_are_corrected_by_the_measurement() -> None:
     now = next(p for p in pts if p.at == T0)
     assert now.celsius == pytest.approx(6.0)
     assert outdoor_points(None, 6.0, T0) is None
+
+
+def test_the_plan_counts_on_a_share_of_the_sun() -> None:
+    fc = SolarForecast("x", T0, (EnergySlot(T0, T0 + H, 2.0),))
+    assert solar_slots(fc, T0, 24, weight=0.8)[0].kwh == pytest.approx(1.6)

@@ -8,12 +8,17 @@ from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
 from kraken2mqtt.planner.model import SolarSlot, TemperaturePoint
 
 
-def solar_slots(forecast: SolarForecast | None, now: datetime, horizon_h: float) -> tuple[SolarSlot, ...]:
-    """The sun expected from ``now`` to the end of the horizon (no forecast: no sun)."""
+def solar_slots(
+    forecast: SolarForecast | None, now: datetime, horizon_h: float, weight: float = 1.0
+) -> tuple[SolarSlot, ...]:
+    """The sun the plan counts on from ``now`` to the end of the horizon: ``weight`` × the forecast
+    (no forecast: no sun)."""
     if forecast is None:
         return ()
     end = now + timedelta(hours=horizon_h)
-    return tuple(SolarSlot(s.start, s.end, s.kwh) for s in forecast.slots if s.end > now and s.start < end)
+    return tuple(
+        SolarSlot(s.start, s.end, s.kwh * weight) for s in forecast.slots if s.end > now and s.start < end
+    )
 
 
 def outdoor_points(
