@@ -9,9 +9,9 @@ base        the package root, clock, redact, backoff, tasks, state, logs, contro
 planner     the pure scheduler core; imports nothing of the project but its own package, and its core
             (all but the file/terminal edge) only pure standard modules; the text-level purity checks
             (no ``datetime.now``, ``open(``...) stay in ``tests/planner/test_purity.py``
-domain      ``kraken/`` | ``devices/`` | ``ops/``: independent of each other
+domain      ``kraken/`` | ``devices/`` | ``ops/`` | ``forecast/``: independent of each other
 store       ``store/`` (the SQLite file; it knows Kraken's snapshot types, Kraken knows only the
-            ``SnapshotStore`` / ``TokenStore`` protocols)
+            ``SnapshotStore`` / ``TokenStore`` protocols), ``clock_sanity`` (reads the last time stored)
 settings    ``settings.py`` (composes the domain's config models)
 mqtt        ``mqtt/``: Home Assistant, the command path, the connection supervisor
 wiring      ``daemon.py``
@@ -55,8 +55,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
         False,
     ),
     ("planner", ("kraken2mqtt.planner",), False),
-    ("domain", ("kraken2mqtt.kraken", "kraken2mqtt.devices", "kraken2mqtt.ops"), True),
-    ("store", ("kraken2mqtt.store",), False),
+    ("domain", ("kraken2mqtt.kraken", "kraken2mqtt.devices", "kraken2mqtt.ops", "kraken2mqtt.forecast"), True),
+    # The clock gate reads the last time the state store saw (clock_sanity.py).
+    ("store", ("kraken2mqtt.store", "kraken2mqtt.clock_sanity"), False),
     ("settings", ("kraken2mqtt.settings",), False),
     ("mqtt", ("kraken2mqtt.mqtt",), False),
     ("wiring", ("kraken2mqtt.daemon",), False),
