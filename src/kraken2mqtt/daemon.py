@@ -146,7 +146,10 @@ class Daemon:
             on_action=self._on_action,
         )
         self.ha = HaPublisher(
-            self._publish_retained, Topics(settings.mqtt.base_topic, settings.mqtt.discovery_prefix)
+            self._publish_retained,
+            Topics(
+                settings.mqtt.base_topic, settings.mqtt.discovery_prefix, settings.mqtt.ha_legacy_object_id
+            ),
         )
         self.plan: Plan | None = None
         self.last_pass: float | None = None  # monotonic time of the last reconcile pass
@@ -352,6 +355,8 @@ class Daemon:
 
     async def _publish_result(self, device: str, result: CommandResult) -> None:
         await self.commands.publish_result(device, result)
+        if self.ha.note_result(device, result):  # Home Assistant shows the value that was set
+            self._wake.set()
 
     async def _publish_device(self, message: Message) -> bool:
         return await self.mqtt.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
