@@ -28,6 +28,7 @@ import aiomqtt
 from tests.brokers import start_broker
 from tests.mqtt.ha_model import Message, replay
 
+from kraken2mqtt.logs import configure_logging
 from kraken2mqtt.sandbox.run import run_sandbox
 from kraken2mqtt.sandbox.simulation import Simulation
 from kraken2mqtt.settings import load_settings
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--start", default="2026-01-12T16:30:00+00:00")
     parser.add_argument("--dump", type=Path, help="write the captured messages as JSON lines")
     args = parser.parse_args()
+    configure_logging("warning", stream=io.StringIO())
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")).astimezone(UTC)
     messages = asyncio.run(capture(args.hours, args.speed, args.seed, start))
     if args.dump:

@@ -614,7 +614,7 @@ def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
                 "target_soc",
                 "number",
                 "Target charge",
-                _shown(view, key, Control.TARGET_SOC, _target_soc(dev)),
+                _float(_shown(view, key, Control.TARGET_SOC, _target_soc(dev))),
                 control=Control.TARGET_SOC,
                 options={"unit_of_measurement": "%", "entity_category": "config"},
             ),
@@ -688,7 +688,7 @@ _HVAC_ACTIONS = {"HEATING": "heating", "PRE_HEATING": "preheating", "IDLE": "idl
 def _heat_pump_entities(view: View, dev: Device, key: str) -> list[Entity]:
     hp = dev.heat_pump
     spec = SPECS[Control.SETPOINT]
-    setpoint = _shown(view, key, Control.SETPOINT, _num(hp.target_temperature) if hp else None)
+    setpoint = _float(_shown(view, key, Control.SETPOINT, _num(hp.target_temperature) if hp else None))
     zone_mode = _shown(view, key, Control.ZONE_MODE, _zone_mode(hp.mode if hp else None))
     # Kraken does not report a hot-water boost: the switch shows the last one kraken2mqtt asked for
     boost = _shown(view, key, Control.HOT_WATER_BOOST, False)
@@ -795,7 +795,7 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
                 options={"device_class": "battery", "unit_of_measurement": "%", "state_class": "measurement"},
             )
         )
-    if kind in (LocalKind.EV, LocalKind.BATTERY, LocalKind.HEAT_PUMP) or rep.power_kw is not None:
+    if kind in (LocalKind.EV, LocalKind.BATTERY) or rep.power_kw is not None:
         ents.append(
             Entity(
                 "power",
@@ -819,7 +819,7 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
         ents.append(
             Entity("relay", "binary_sensor", "Relay", on_off(rep.relay_on), options={"device_class": "power"})
         )
-    if kind in (LocalKind.HEAT_PUMP, LocalKind.HOT_WATER) or rep.temperature_c is not None:
+    if kind is LocalKind.HEAT_PUMP or rep.temperature_c is not None:
         ents.append(
             Entity(
                 "temperature",
@@ -880,6 +880,11 @@ def _ready_by(dev: Device) -> str | None:
     if prefs is None or not prefs.schedules:
         return None
     return prefs.schedules[0].time[:5]
+
+
+def _float(value: Any) -> float | None:
+    """A number's state as a float, whether it is Kraken's read-back or a command's (integer) value."""
+    return None if value is None else float(value)
 
 
 def _num(value: Decimal | None) -> float | None:
