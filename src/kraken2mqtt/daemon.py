@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from kraken2mqtt.kraken.snapshot import Snapshot, Stream
 from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
 from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import HaPublisher
+from kraken2mqtt.mqtt.holds import Holds
 from kraken2mqtt.mqtt.homeassistant import Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
@@ -151,6 +152,7 @@ class Daemon:
                 settings.mqtt.base_topic, settings.mqtt.discovery_prefix, settings.mqtt.ha_legacy_object_id
             ),
         )
+        self.holds = Holds(settings.mqtt.ha_person_hold_minutes, settings.planner.timezone)
         self.plan: Plan | None = None
         self.last_pass: float | None = None  # monotonic time of the last reconcile pass
         self._wake = asyncio.Event()  # the inputs changed: plan and apply now
@@ -257,9 +259,10 @@ class Daemon:
         failsafe = planner if planner.enabled else None
         if Stream.TARIFFS in snapshot.status:  # not before the first attempt to learn the prices
             actions = wanted_actions(self.settings.devices, self.plan, modes, now, failsafe)
-            await self.driver.apply(actions)
+            await self.driver.apply(self.holds.apply(actions, now))
         signals = self.poller.signals(now)
         view = View(snapshot, signals, now, self.plan, self.settings.devices, self.driver.reported(), modes)
+        view = replace(view, holds=self.holds.shown(now))
         if self.mqtt.connected:
             await self.ha.publish(view)
         self._update_metrics(snapshot, signals)
@@ -356,6 +359,9 @@ class Daemon:
     async def _publish_result(self, device: str, result: CommandResult) -> None:
         await self.commands.publish_result(device, result)
         if self.ha.note_result(device, result):  # Home Assistant shows the value that was set
+            self._wake.set()
+        heat_pumps = [d.id for d in self.settings.devices if d.kind == "heat_pump" and d.id != device]
+        if self.holds.note(result, self.clock.now(), heat_pumps):  # the person wins for a while
             self._wake.set()
 
     async def _publish_device(self, message: Message) -> bool:

@@ -263,6 +263,8 @@ class View:
     #: a control's value shown in place of the read-back: the value of a command Kraken answered
     #: ``done`` (device key, control) → value, until the read-back changes (see ``ha_publisher``)
     overrides: Mapping[tuple[str, Control], Any] = field(default_factory=dict)
+    #: local devices held for a person's change (``mqtt.holds``): device → held_until, hold, reason
+    holds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def build(view: View, key_of: Callable[[Device], str]) -> list[HaDevice]:
@@ -832,18 +834,26 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
     dp = _device_plan(view.plan, cfg.id)
     if dp is not None or cfg.plan is not None:
         action = device_action_at(dp, view.now) if dp is not None else None
+        attributes: dict[str, Any] = {
+            "reason": action.reason if action is not None else "no plan yet",
+            "summary": dp.summary if dp is not None else None,
+            "power_kw": round(action.power_kw, 2) if action is not None else None,
+        }
+        state = action.kind.value if action is not None else None
+        hold = view.holds.get(cfg.id)
+        if hold is not None and "held_until" in hold:  # a person's change wins for a while
+            state = ActionKind.FOLLOW_KRAKEN.value
+            attributes.update(hold, power_kw=None)
+        elif hold is not None:  # ... and then the plan resumes, saying so
+            attributes.update(hold)
         ents.append(
             Entity(
                 "action",
                 "sensor",
                 "Planned action now",
-                action.kind.value if action is not None else None,
+                state,
                 options={"device_class": ENUM, "options": [k.value for k in ActionKind]},
-                attributes={
-                    "reason": action.reason if action is not None else "no plan yet",
-                    "summary": dp.summary if dp is not None else None,
-                    "power_kw": round(action.power_kw, 2) if action is not None else None,
-                },
+                attributes=attributes,
             )
         )
     online = rep.online if rep.online is not None else True
