@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 FIXTURE = Path(__file__).parent / "ha_schema" / "ha_2026_11_0.json"
-_TEMPLATE = re.compile(r"^\{\{\s*value_json\.([A-Za-z0-9_]+)\s*\}\}$")
+_TEMPLATE = re.compile(r"^\{\{\s*value_json\.([A-Za-z0-9_]+)\s*(\|\s*(to_json|tojson)\s*)?\}\}$")
 #: the component options whose templates make up what HA records for an entity (state and attributes)
 _STATE_PAIRS = {
     "value_template": "state_topic",
@@ -102,6 +102,8 @@ def render(template: str | None, payload: bytes) -> str:
     if not isinstance(data, dict) or match.group(1) not in data:
         return "<undefined>"  # HA logs a template warning for this
     value = data[match.group(1)]
+    if match.group(2):
+        return json.dumps(value)
     if value is None:
         return "None"
     if isinstance(value, bool):
@@ -184,7 +186,7 @@ def replay(messages: list[Message], prefix: str = "homeassistant") -> Replay:
                     if comp.get(topic_key):
                         topics.append((comp[topic_key], tpl_key))
                 if comp.get("json_attributes_topic"):
-                    topics.append((comp["json_attributes_topic"], "<attributes>"))
+                    topics.append((comp["json_attributes_topic"], "json_attributes_template"))
                 for a in comp.get("availability") or []:
                     topics.append((a["topic"], "<availability>"))
                 for topic, what in topics:
@@ -196,19 +198,23 @@ def replay(messages: list[Message], prefix: str = "homeassistant") -> Replay:
         retained[m.topic] = m.payload  # our state topics are retained: HA gets the last one on subscribing
         if not m.payload:
             retained.pop(m.topic, None)
+        touched: dict[str, HaEntity] = {}
         for ent, what in by_topic.get(m.topic, ()):
             _apply(ent, what, m.topic, m.payload, warnings)
-            if what == "<attributes>" and ent.attributes is not None:
+            if what == "json_attributes_template" and ent.attributes is not None:
                 size = len(ent.attributes)
                 if largest is None or size > largest[0]:
                     largest = (size, ent.entity_id)
+            touched[ent.entity_id] = ent
+        for ent in touched.values():  # HA writes each entity once per message (mqtt/models.py)
             record(ent, m.t)
     return Replay(entities, rows, disabled, largest, warnings)
 
 
 def _apply(ent: HaEntity, what: str, topic: str, payload: bytes, warnings: list[str]) -> None:
-    if what == "<attributes>":
-        ent.attributes = payload.decode("utf-8", "replace")
+    if what == "json_attributes_template":
+        template = ent.config.get(what)
+        ent.attributes = render(template, payload) if template else payload.decode("utf-8", "replace")
     elif what == "<availability>":
         ent.availability[topic] = payload.decode("utf-8", "replace")
     else:

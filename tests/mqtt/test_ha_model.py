@@ -41,8 +41,8 @@ def test_rows_are_counted_only_when_an_entitys_state_or_attributes_change() -> N
     first = rows_after((0.2, False))  # created, available, its first value
     assert rows_after((0.2, False), (0.2, False)) == first  # the same again: no row
     assert rows_after((0.2, False), (0.3, False)) == (first[0] + 1, first[1])  # the price only
-    # state and attributes on their own topics: HA writes the state, then the attributes (two rows)
-    assert rows_after((0.2, False), (0.2, True)) == (first[0], first[1] + 2)
+    # state and attributes in one message: HA writes them at once (one row)
+    assert rows_after((0.2, False), (0.2, True)) == (first[0], first[1] + 1)
     result = replay(_messages(device(0.2, True), 1))
     assert result.disabled == 1
     assert result.warnings == []

@@ -82,9 +82,6 @@ class Topics:
     def availability(self, device_key: str) -> str:
         return f"{self.base}/{device_key}/availability"
 
-    def attributes(self, device_key: str, entity_key: str) -> str:
-        return f"{self.base}/{device_key}/{entity_key}/attributes"
-
     @property
     def status(self) -> str:
         return f"{self.base}/status"
@@ -170,7 +167,10 @@ def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
         for option, control in ent.commands.items():
             comp[option] = command_topic(topics.base, dev.key, control)
         if ent.attributes is not None:
-            comp["json_attributes_topic"] = topics.attributes(dev.key, ent.key)
+            # in the state message itself: Home Assistant then writes state and attributes at once (one
+            # recorder row per change; mqtt/models.py EntityTopicState batches writes per message)
+            comp["json_attributes_topic"] = state_topic
+            comp["json_attributes_template"] = f"{{{{ value_json.{ent.key}_attributes | to_json }}}}"
         if not ent.enabled:
             comp["enabled_by_default"] = False
         comp.update(ent.options)
@@ -216,6 +216,8 @@ def state_payload(dev: HaDevice) -> dict[str, Any]:
             out[ent.key] = _jsonable(ent.value)
         for sub, value in ent.values.items():
             out[f"{ent.key}_{sub}"] = _jsonable(value)
+        if ent.attributes is not None:
+            out[f"{ent.key}_attributes"] = json.loads(json.dumps(ent.attributes, default=str))
     return out
 
 
@@ -228,16 +230,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def messages(dev: HaDevice, topics: Topics) -> list[tuple[str, str, bool]]:
-    """(topic, payload, retain) to publish for a device: discovery, availability, state, attributes."""
-    out = [
+    """(topic, payload, retain) to publish for a device: discovery, availability, state (with attributes)."""
+    return [
         (topics.config(dev.key), json.dumps(discovery_payload(dev, topics)), True),
         (topics.availability(dev.key), "online" if dev.available else "offline", True),
         (topics.state(dev.key), json.dumps(state_payload(dev)), True),
     ]
-    for ent in dev.entities:
-        if ent.attributes is not None:
-            out.append((topics.attributes(dev.key, ent.key), json.dumps(ent.attributes, default=str), True))
-    return out
 
 
 def removed(previous: Iterable[str], current: Iterable[str], topics: Topics) -> list[tuple[str, str, bool]]:
