@@ -259,10 +259,10 @@ class Daemon:
         failsafe = planner if planner.enabled else None
         if Stream.TARIFFS in snapshot.status:  # not before the first attempt to learn the prices
             actions = wanted_actions(self.settings.devices, self.plan, modes, now, failsafe)
-            await self.driver.apply(self.holds.apply(actions, now))
+            await self.driver.apply(self.holds.apply(actions, now, modes))
         signals = self.poller.signals(now)
         view = View(snapshot, signals, now, self.plan, self.settings.devices, self.driver.reported(), modes)
-        view = replace(view, holds=self.holds.shown(now))
+        view = replace(view, holds=self.holds.shown(now, modes))
         if self.mqtt.connected:
             await self.ha.publish(view)
         self._update_metrics(snapshot, signals)

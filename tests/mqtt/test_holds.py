@@ -49,3 +49,11 @@ def test_only_done_heat_pump_controls_hold_and_zero_minutes_never_holds() -> Non
     assert holds.note(result(Control.ZONE_MODE, "OFF"), T0, ["hp"])
     assert "heating off" in holds.apply(PLANNED, T0)["hp"].reason
     assert not Holds(0).note(result(Control.SETPOINT, 20.5), T0, ["hp"])
+
+
+def test_a_planner_mode_set_by_a_person_wins_over_the_hold() -> None:
+    holds = Holds(120)
+    holds.note(result(Control.SETPOINT, 20.5), T0, ["hp"])
+    assert holds.apply(PLANNED, T0, {"hp": "force_on"})["hp"] == PLANNED["hp"]
+    assert holds.shown(T0, {"hp": "off"}) == {}
+    assert holds.apply(PLANNED, T0, {"hp": "auto"})["hp"].kind is ActionKind.FOLLOW_KRAKEN

@@ -61,11 +61,14 @@ class Holds:
             held = True
         return held
 
-    def apply(self, actions: Mapping[str, DeviceAction], now: datetime) -> dict[str, DeviceAction]:
-        """The planner's actions with the held devices left to the person's setting."""
+    def apply(
+        self, actions: Mapping[str, DeviceAction], now: datetime, modes: Mapping[str, str] | None = None
+    ) -> dict[str, DeviceAction]:
+        """The planner's actions with the held devices left to the person's setting. A device whose planner
+        mode a person set (``force_on`` / ``off``) follows that mode: it is the later, explicit choice."""
         out = dict(actions)
         for device, hold in list(self._holds.items()):
-            if device not in out:
+            if device not in out or (modes or {}).get(device, "auto") != "auto":
                 continue
             if now < hold.until:
                 out[device] = DeviceAction(ActionKind.FOLLOW_KRAKEN, reason=self._reason(hold))
@@ -77,10 +80,12 @@ class Holds:
                 del self._holds[device]
         return out
 
-    def shown(self, now: datetime) -> dict[str, dict[str, str]]:
+    def shown(self, now: datetime, modes: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
         """Per held (or just released) device, what Home Assistant shows as attributes of its action."""
         out: dict[str, dict[str, str]] = {}
         for device, hold in self._holds.items():
+            if (modes or {}).get(device, "auto") != "auto":
+                continue
             if now < hold.until:
                 out[device] = {
                     "held_until": hold.until.isoformat(),
