@@ -55,7 +55,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
         False,
     ),
     ("planner", ("kraken2mqtt.planner",), False),
-    ("domain", ("kraken2mqtt.kraken", "kraken2mqtt.devices", "kraken2mqtt.ops", "kraken2mqtt.forecast"), True),
+    (
+        "domain",
+        ("kraken2mqtt.kraken", "kraken2mqtt.devices", "kraken2mqtt.ops", "kraken2mqtt.forecast"),
+        True,
+    ),
     # The clock gate reads the last time the state store saw (clock_sanity.py).
     ("store", ("kraken2mqtt.store", "kraken2mqtt.clock_sanity"), False),
     ("settings", ("kraken2mqtt.settings",), False),

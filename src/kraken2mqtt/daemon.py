@@ -42,6 +42,7 @@ from kraken2mqtt.kraken.snapshot import Snapshot, Stream
 from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
 from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import HaPublisher
+from kraken2mqtt.mqtt.holds import Holds
 from kraken2mqtt.mqtt.homeassistant import Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
@@ -179,8 +180,12 @@ class Daemon:
             save_status=lambda text: self.store.set("devices.status", text),
         )
         self.ha = HaPublisher(
-            self._publish_retained, Topics(settings.mqtt.base_topic, settings.mqtt.discovery_prefix)
+            self._publish_retained,
+            Topics(
+                settings.mqtt.base_topic, settings.mqtt.discovery_prefix, settings.mqtt.ha_legacy_object_id
+            ),
         )
+        self.holds = Holds(settings.mqtt.ha_person_hold_minutes, settings.planner.timezone)
         self.plan: Plan | None = None
         self.last_pass: float | None = None  # monotonic time of the last reconcile pass
         self._wake = asyncio.Event()  # the inputs changed: plan and apply now
@@ -389,9 +394,10 @@ class Daemon:
         failsafe = planner if planner.enabled else None
         if Stream.TARIFFS in snapshot.status:  # not before the first attempt to learn the prices
             actions = wanted_actions(self.settings.devices, self.plan, modes, now, failsafe)
-            await self.driver.apply(actions, import_p=price_now(self.plan, now))
+            await self.driver.apply(self.holds.apply(actions, now, modes), import_p=price_now(self.plan, now))
         signals = self.poller.signals(now)
         view = View(snapshot, signals, now, self.plan, self.settings.devices, self.driver.reported(), modes)
+        view = replace(view, holds=self.holds.shown(now, modes))
         if self.mqtt.connected:
             await self.ha.publish(view)
         self._update_metrics(snapshot, signals)
@@ -530,6 +536,11 @@ class Daemon:
 
     async def _publish_result(self, device: str, result: CommandResult) -> None:
         await self.commands.publish_result(device, result)
+        if self.ha.note_result(device, result):  # Home Assistant shows the value that was set
+            self._wake.set()
+        heat_pumps = [d.id for d in self.settings.devices if d.kind == "heat_pump" and d.id != device]
+        if self.holds.note(result, self.clock.now(), heat_pumps):  # the person wins for a while
+            self._wake.set()
 
     async def _publish_device(self, message: Message) -> bool:
         return await self.mqtt.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)

@@ -119,6 +119,9 @@ class MqttSettings(_Section):
     client_id: Annotated[str, Field(min_length=1, max_length=64)] = "kraken2mqtt"
     base_topic: Annotated[str, Field(pattern=_TOPIC)] = "kraken2mqtt"
     discovery_prefix: Annotated[str, Field(pattern=_TOPIC)] = "homeassistant"
+    ha_legacy_object_id: bool = False  # also send object_id, for Home Assistant 2024.12-2025.9
+    # A heat-pump setpoint / heating on-off set from Home Assistant holds the local planner off the pump
+    ha_person_hold_minutes: Annotated[float, Field(ge=0, le=1440)] = 120.0
     keepalive_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
     tls: TlsSettings = TlsSettings()
 

@@ -6,46 +6,10 @@ import asyncio
 import json
 
 import aiomqtt
-import pytest
 
-from kraken2mqtt.devices.base import ReportedState
-from kraken2mqtt.kraken.poller import Poller
-from kraken2mqtt.kraken.snapshot import Device
 from kraken2mqtt.mqtt import homeassistant as ha
-from kraken2mqtt.sandbox.fake_kraken import FakeKraken
-from kraken2mqtt.settings import load_settings
 from tests.brokers import Broker
-from tests.kraken.conftest import MakeClient
-
-TOPICS = ha.Topics(base="kraken2mqtt", discovery_prefix="homeassistant")
-HA_PLATFORMS = {"sensor", "binary_sensor", "switch", "number", "select", "text", "button"}
-
-
-def key_of(dev: Device) -> str:
-    return f"{dev.kind.value}_{dev.id[:8]}"
-
-
-@pytest.fixture
-async def view(fake: FakeKraken, make_client: MakeClient, clock: object) -> ha.View:
-    from kraken2mqtt.clock import ManualClock
-
-    assert isinstance(clock, ManualClock)
-    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
-    await poller.poll_once()
-    local = load_settings(
-        None,
-        devices=[
-            {"id": "ev", "kind": "ev", "adapter": "openevse", "topic": "openevse-1"},
-            {"id": "immersion", "kind": "relay", "adapter": "tasmota", "topic": "immersion"},
-        ],
-    ).devices
-    return ha.View(
-        snapshot=poller.snapshot,
-        signals=poller.signals(),
-        now=clock.now(),
-        local_devices=local,
-        reported={"ev": ReportedState(plugged_in=True, power_kw=7.2, soc_pct=55.0)},
-    )
+from tests.mqtt.conftest import HA_PLATFORMS, TOPICS, key_of
 
 
 def test_every_component_is_well_formed_and_reads_a_published_key(view: ha.View) -> None:
@@ -61,9 +25,12 @@ def test_every_component_is_well_formed_and_reads_a_published_key(view: ha.View)
         for key, comp in payload["cmps"].items():
             assert comp["p"] in HA_PLATFORMS
             unique.add(comp["unique_id"])
-            if comp["p"] != "button":
+            if comp["p"] in ha.VALUE_PLATFORMS:
                 assert comp["value_template"] == f"{{{{ value_json.{key} }}}}"
                 assert key in state
+            for option, template in comp.items():
+                if option.endswith("_template") and "value_json." in template and "command" not in option:
+                    assert template.split("value_json.")[1].split()[0] in state, (key, option)
             if comp["p"] in {"switch", "number", "select", "text", "button"}:
                 topic = comp["command_topic"]
                 assert topic.startswith("kraken2mqtt/")
@@ -85,6 +52,10 @@ def test_account_device_shows_prices_in_currency_per_kwh_and_dispatch_signals(vi
     assert comps["next_dispatch"]["device_class"] == "timestamp"
     assert comps["prepay_credit"]["device_class"] == "monetary"
     assert comps["top_up_amount"]["command_topic"] == "kraken2mqtt/top_up_amount/set"
+    # shown in pounds like the credit; the command topic still takes pence
+    assert comps["top_up_amount"]["unit_of_measurement"] == "GBP"
+    assert comps["top_up_amount"]["command_template"] == "{{ (value * 100) | round(0) | int }}"
+    assert (comps["top_up_amount"]["min"], comps["top_up_amount"]["max"]) == (5, 500)
 
 
 def test_local_devices_get_planner_mode_and_reported_state(view: ha.View) -> None:
@@ -92,9 +63,10 @@ def test_local_devices_get_planner_mode_and_reported_state(view: ha.View) -> Non
     ev = devices["ev"]
     comps = ha.discovery_payload(ev, TOPICS)["cmps"]
     assert comps["planner_mode"]["options"] == ["auto", "force_on", "off"]
+    assert ha.state_payload(devices["immersion"])["relay"] is None  # announced before the device reports
     assert comps["planner_mode"]["command_topic"] == "kraken2mqtt/ev/planner_mode/set"
     assert ha.state_payload(ev)["power"] == 7200
-    assert "power" not in ha.state_payload(devices["immersion"])  # nothing reported yet
+    assert "power" not in ha.state_payload(devices["immersion"])  # a relay has no power reading
 
 
 def test_vanished_devices_are_removed_with_empty_retained_configs() -> None:

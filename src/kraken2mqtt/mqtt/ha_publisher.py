@@ -1,14 +1,36 @@
 """Publishes the Home Assistant view: discovery, availability, state and attributes, only what changed
-(everything again after a reconnect or a Home Assistant restart)."""
+(everything again after a reconnect or a Home Assistant restart).
+
+Two things make what Home Assistant shows, and records, follow what a person would see:
+
+* **Optimistic controls.** When Kraken answers a command ``done``, the control shows the command's value
+  until Kraken's read-back changes (it then shows the read-back, whatever it says) or agrees. A control that
+  Kraken never reports (the hot-water boost) keeps showing the last value asked for.
+* **A held plan.** The planner runs on every pass and its costs move by pennies each time; the plan shown
+  (the cost, the summaries, the reasons, the retained ``<base>/plan`` document) is replaced only when
+  what it does changes: a device's actions or their times (:func:`homeassistant.plan_signature`).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from kraken2mqtt.kraken.commands import default_key_of
 from kraken2mqtt.mqtt import homeassistant as ha
+from kraken2mqtt.mqtt.commands import CommandResult, Control
+from kraken2mqtt.planner.model import Plan
 
 Publish = Callable[[str, str, bool], Awaitable[bool]]
+_UNSET: Any = object()
+
+
+@dataclass(slots=True)
+class Optimistic:
+    value: Any
+    readback: Any = _UNSET  # Kraken's read-back when the command was done
 
 
 class HaPublisher:
@@ -17,15 +39,58 @@ class HaPublisher:
         self.topics = topics
         self._last: dict[str, str] = {}  # topic → payload last published (retained)
         self._devices: set[str] = set()
+        self._optimistic: dict[tuple[str, Control], Optimistic] = {}
+        self._readbacks: dict[tuple[str, Control], Any] = {}
+        self._plan: Plan | None = None
+        self._plan_signature: tuple[Any, ...] | None = None
 
     def forget(self) -> None:
         """Publish everything on the next call (after a reconnect or HA's birth message)."""
         self._last.clear()
 
+    def note_result(self, device: str, result: CommandResult) -> bool:
+        """A command result: after ``done`` the control shows the command's value. True: the view changed
+        (publish soon)."""
+        if result.status != "done" or result.control is None or result.value is None:
+            return False
+        try:
+            control = Control(result.control)
+        except ValueError:
+            return False
+        if control in (Control.PLANNER_MODE, Control.REFRESH):
+            return False  # shown from the daemon's own state
+        key = (device, control)
+        self._optimistic[key] = Optimistic(result.value, self._readbacks.get(key, _UNSET))
+        return True
+
+    def overrides(self, view: ha.View) -> dict[tuple[str, Control], Any]:
+        """The optimistic values still shown, given Kraken's read-backs now."""
+        self._readbacks = ha.readbacks(view, default_key_of)
+        out: dict[tuple[str, Control], Any] = {}
+        for key, opt in list(self._optimistic.items()):
+            now = self._readbacks.get(key)
+            if opt.readback is _UNSET:
+                opt.readback = now
+            if now == opt.value or now != opt.readback:
+                del self._optimistic[key]  # Kraken agrees, or says something new: show the read-back
+                continue
+            out[key] = opt.value
+        return out
+
+    def shown_plan(self, view: ha.View) -> Plan | None:
+        signature = ha.plan_signature(view.plan, view.now)
+        if view.plan is None or signature != self._plan_signature:
+            self._plan, self._plan_signature = view.plan, signature
+        return self._plan
+
     async def publish(self, view: ha.View) -> int:
+        plan = self.shown_plan(view)
+        view = replace(view, plan=plan, overrides=self.overrides(view))
         devices = ha.build(view, default_key_of)
         keys = {d.key for d in devices}
         out = [m for dev in devices for m in ha.messages(dev, self.topics)]
+        if plan is not None:
+            out.append((self.topics.plan, json.dumps(ha.plan_document(plan, plan.now)), True))
         if self._devices:
             out += ha.removed(self._devices, keys, self.topics)
         sent = 0

@@ -10,24 +10,29 @@ data is fresh.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from kraken2mqtt import __version__
+from kraken2mqtt.devices.base import DeviceKind as LocalKind
 from kraken2mqtt.devices.base import ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS
-from kraken2mqtt.kraken.signals import Signals
-from kraken2mqtt.kraken.snapshot import Device, DeviceKind, Snapshot, Stream
-from kraken2mqtt.mqtt.commands import SPECS, Control, command_topic
-from kraken2mqtt.planner.model import DevicePlan, Plan
+from kraken2mqtt.kraken.signals import STALE_AFTER, Signals
+from kraken2mqtt.kraken.snapshot import Device, DeviceKind, DeviceState, Snapshot, Stream
+from kraken2mqtt.mqtt.commands import ACCOUNT, SPECS, Control, command_topic
+from kraken2mqtt.planner.model import ActionKind, DevicePlan, Plan
 from kraken2mqtt.planner.reconcile import device_action_at
 
 ORIGIN = {"name": "kraken2mqtt", "sw": __version__, "url": "https://github.com/kraken2mqtt/kraken2mqtt"}
 PLAN_HOURS = 24
+#: platforms whose state is the ``value_template`` of the shared state topic
+VALUE_PLATFORMS = frozenset({"sensor", "binary_sensor", "switch", "number", "select", "text"})
+ENUM = "enum"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +40,17 @@ class Entity:
     """One Home Assistant component of a device, and where its state comes from."""
 
     key: str
-    platform: str  # sensor, binary_sensor, switch, number, select, text, button
+    platform: str  # sensor, binary_sensor, switch, number, select, text, button, climate, water_heater
     name: str
     value: Any = None  # the state value (already computed); None → unknown
     control: Control | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # device_class, unit, icon, ...
     attributes: Mapping[str, Any] | None = None  # published as JSON attributes of this entity
+    enabled: bool = True  # False: a duplicate or noisy entity, disabled by default in Home Assistant
+    #: more state keys, published as ``<key>_<name>`` (climate / water heater: mode, current, target, action)
+    values: Mapping[str, Any] = field(default_factory=dict)
+    #: more command topics: option (``mode_command_topic``...) → the control it sends
+    commands: Mapping[str, Control] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +62,16 @@ class HaDevice:
     entities: tuple[Entity, ...]
     available: bool = True  # data fresh enough to be shown
     via: str | None = None  # the account device this one hangs off
+    slug: str | None = None  # the device part of its entity ids (default: the key)
 
 
 @dataclass(frozen=True, slots=True)
 class Topics:
     base: str
     discovery_prefix: str
+    #: also send ``object_id`` (the part of ``default_entity_id`` after the dot) for Home Assistant
+    #: 2024.12-2025.9, which do not know ``default_entity_id`` (see :func:`entity_id`)
+    legacy_object_id: bool = False
 
     def config(self, device_key: str) -> str:
         return f"{self.discovery_prefix}/device/{object_id(device_key)}/config"
@@ -68,17 +82,44 @@ class Topics:
     def availability(self, device_key: str) -> str:
         return f"{self.base}/{device_key}/availability"
 
-    def attributes(self, device_key: str, entity_key: str) -> str:
-        return f"{self.base}/{device_key}/{entity_key}/attributes"
-
     @property
     def status(self) -> str:
         return f"{self.base}/status"
+
+    @property
+    def plan(self) -> str:
+        """The whole plan (every device, 24 h, with reasons): retained, not an entity, so not recorded."""
+        return f"{self.base}/plan"
 
 
 def object_id(device_key: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in device_key)
     return f"kraken2mqtt_{cleaned}"
+
+
+def slug(text: str) -> str:
+    """Home Assistant's slugify for the characters our keys can hold: lower case, ``[a-z0-9_]``."""
+    out = "".join(c if c.isascii() and c.isalnum() else "_" for c in text.lower())
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_")
+
+
+def entity_id(platform: str, device_key: str, entity_key: str) -> str:
+    """The entity id Home Assistant gives a component: ``<platform>.kraken2mqtt_<device>_<key>``.
+
+    Sent as ``default_entity_id``. Home Assistant 2025.10 introduced it
+    (homeassistant/components/mqtt/entity.py ``MqttEntity._init_entity_id``, tag 2025.10.0): the part after
+    the first dot becomes the object id (2026.11.0 ``_init_entity_registry`` warns if the domain differs
+    from the platform), and it is used once, when the entity is first added to the registry; later
+    releases keep the registry's id. 2025.10-2026.3 also read the deprecated ``object_id`` and warn about it
+    unless ``default_entity_id`` is present; 2026.4 removed ``object_id`` from the schema (schemas.py) and
+    discovery drops unknown keys silently (``DISCOVERY_SCHEMA ... extra=REMOVE_EXTRA`` in every platform).
+    Home Assistant 2024.12-2025.9 know only ``object_id`` (2024.12.0 entity.py
+    ``init_entity_id_from_config``) and drop ``default_entity_id`` the same way, so there the id comes
+    from the names ("<device name> <entity name>") unless ``mqtt.ha_legacy_object_id`` adds ``object_id``.
+    """
+    return f"{platform}.kraken2mqtt_{slug(device_key)}_{slug(entity_key)}"
 
 
 def on_off(value: bool | None) -> str | None:
@@ -95,15 +136,23 @@ def iso(t: datetime | None) -> str | None:
 def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
     """The device-based discovery payload of one device."""
     components: dict[str, Any] = {}
+    state_topic = topics.state(dev.key)
     for ent in dev.entities:
+        default_id = entity_id(ent.platform, dev.slug or dev.key, ent.key)
         comp: dict[str, Any] = {
             "p": ent.platform,
             "name": ent.name,
             "unique_id": f"{object_id(dev.key)}_{ent.key}",
-            "object_id": f"{object_id(dev.key)}_{ent.key}",
+            "default_entity_id": default_id,
         }
-        if ent.platform != "button":
+        if topics.legacy_object_id:
+            comp["object_id"] = default_id.partition(".")[2]
+        if ent.platform in VALUE_PLATFORMS:
             comp["value_template"] = f"{{{{ value_json.{ent.key} }}}}"
+        for sub in ent.values:
+            topic_key, template_key = _SUB_STATE[sub]
+            comp[topic_key] = state_topic
+            comp[template_key] = f"{{{{ value_json.{ent.key}_{sub} }}}}"
         if ent.control is not None:
             comp["command_topic"] = command_topic(topics.base, dev.key, ent.control)
             spec = SPECS[ent.control]
@@ -115,8 +164,15 @@ def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
                 comp["pattern"] = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
             elif ent.platform == "button":
                 comp["payload_press"] = "PRESS"
+        for option, control in ent.commands.items():
+            comp[option] = command_topic(topics.base, dev.key, control)
         if ent.attributes is not None:
-            comp["json_attributes_topic"] = topics.attributes(dev.key, ent.key)
+            # in the state message itself: Home Assistant then writes state and attributes at once (one
+            # recorder row per change; mqtt/models.py EntityTopicState batches writes per message)
+            comp["json_attributes_topic"] = state_topic
+            comp["json_attributes_template"] = f"{{{{ value_json.{ent.key}_attributes | to_json }}}}"
+        if not ent.enabled:
+            comp["enabled_by_default"] = False
         comp.update(ent.options)
         components[ent.key] = comp
     device: dict[str, Any] = {
@@ -132,11 +188,20 @@ def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
         "dev": device,
         "o": ORIGIN,
         "cmps": components,
-        "state_topic": topics.state(dev.key),
+        "state_topic": state_topic,
         "availability": [{"topic": topics.status}, {"topic": topics.availability(dev.key)}],
         "availability_mode": "all",
         "qos": 1,
     }
+
+
+#: climate / water heater state keys: (topic option, template option)
+_SUB_STATE = {
+    "mode": ("mode_state_topic", "mode_state_template"),
+    "current": ("current_temperature_topic", "current_temperature_template"),
+    "target": ("temperature_state_topic", "temperature_state_template"),
+    "action": ("action_topic", "action_template"),
+}
 
 
 def removal_payload(components: Iterable[str], platform_of: Mapping[str, str]) -> dict[str, Any]:
@@ -145,7 +210,15 @@ def removal_payload(components: Iterable[str], platform_of: Mapping[str, str]) -
 
 
 def state_payload(dev: HaDevice) -> dict[str, Any]:
-    return {ent.key: _jsonable(ent.value) for ent in dev.entities if ent.platform != "button"}
+    out: dict[str, Any] = {}
+    for ent in dev.entities:
+        if ent.platform in VALUE_PLATFORMS:
+            out[ent.key] = _jsonable(ent.value)
+        for sub, value in ent.values.items():
+            out[f"{ent.key}_{sub}"] = _jsonable(value)
+        if ent.attributes is not None:
+            out[f"{ent.key}_attributes"] = json.loads(json.dumps(ent.attributes, default=str))
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -157,16 +230,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def messages(dev: HaDevice, topics: Topics) -> list[tuple[str, str, bool]]:
-    """(topic, payload, retain) to publish for a device: discovery, availability, state, attributes."""
-    out = [
+    """(topic, payload, retain) to publish for a device: discovery, availability, state (with attributes)."""
+    return [
         (topics.config(dev.key), json.dumps(discovery_payload(dev, topics)), True),
         (topics.availability(dev.key), "online" if dev.available else "offline", True),
         (topics.state(dev.key), json.dumps(state_payload(dev)), True),
     ]
-    for ent in dev.entities:
-        if ent.attributes is not None:
-            out.append((topics.attributes(dev.key, ent.key), json.dumps(ent.attributes, default=str), True))
-    return out
 
 
 def removed(previous: Iterable[str], current: Iterable[str], topics: Topics) -> list[tuple[str, str, bool]]:
@@ -189,6 +258,11 @@ class View:
     local_devices: Sequence[DeviceConfig] = ()
     reported: Mapping[str, ReportedState] = field(default_factory=dict)
     planner_modes: Mapping[str, str] = field(default_factory=dict)
+    #: a control's value shown in place of the read-back: the value of a command Kraken answered
+    #: ``done`` (device key, control) → value, until the read-back changes (see ``ha_publisher``)
+    overrides: Mapping[tuple[str, Control], Any] = field(default_factory=dict)
+    #: local devices held for a person's change (``mqtt.holds``): device → held_until, hold, reason
+    holds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def build(view: View, key_of: Callable[[Device], str]) -> list[HaDevice]:
@@ -198,7 +272,50 @@ def build(view: View, key_of: Callable[[Device], str]) -> list[HaDevice]:
         devices.append(kraken_device(view, dev, key_of(dev), account.key))
     for cfg in view.local_devices:
         devices.append(local_device(view, cfg, account.key))
-    return devices
+    return _unique_names(devices)
+
+
+def _unique_names(devices: list[HaDevice]) -> list[HaDevice]:
+    """Two devices never share a name: a local device named like a Kraken one says it is the local one."""
+    seen: Counter[str] = Counter(d.name for d in devices)
+    out = []
+    for d in devices:
+        if seen[d.name] > 1 and d.manufacturer == LOCAL_MANUFACTURER:
+            d = replace(d, name=f"{d.name} (local control)")
+        out.append(d)
+    return out
+
+
+def readbacks(view: View, key_of: Callable[[Device], str]) -> dict[tuple[str, Control], Any]:
+    """What Kraken says each control is set to now (None: Kraken does not say), in command values."""
+    out: dict[tuple[str, Control], Any] = {}
+    snap = view.snapshot
+    if snap.prepay is not None:
+        cfg = snap.prepay.current_config(view.now)
+        out[(ACCOUNT, Control.TOP_UP_AMOUNT)] = cfg.topup_amount if cfg else None
+    for dev in snap.devices.devices if snap.devices else ():
+        key = key_of(dev)
+        if dev.is_ev:
+            out[(key, Control.BOOST)] = dev.state == DeviceState.BOOSTING
+            out[(key, Control.SMART_CONTROL)] = None if dev.suspended is None else not dev.suspended
+            out[(key, Control.TARGET_SOC)] = _target_soc(dev)
+            out[(key, Control.READY_BY)] = _ready_by(dev)
+        if dev.kind == DeviceKind.HEAT_PUMP:
+            hp = dev.heat_pump
+            out[(key, Control.SETPOINT)] = _num(hp.target_temperature) if hp else None
+            out[(key, Control.ZONE_MODE)] = _zone_mode(hp.mode if hp else None)
+            out[(key, Control.HOT_WATER_BOOST)] = None
+    return out
+
+
+def _zone_mode(mode: str | None) -> str | None:
+    if mode is None:
+        return None
+    return "OFF" if mode.upper() in {"OFF", "DISABLED"} else "ON"
+
+
+def _shown(view: View, key: str, control: Control, readback: Any) -> Any:
+    return view.overrides.get((key, control), readback)
 
 
 def _money(view: View, minor: Decimal | float | int | None) -> float | None:
@@ -207,10 +324,18 @@ def _money(view: View, minor: Decimal | float | int | None) -> float | None:
     return round(float(minor) / DEPLOYMENTS[view.snapshot.deployment].minor_per_major, 5)
 
 
+DIAGNOSTIC = {"entity_category": "diagnostic"}
+
+
 def account_device(view: View) -> HaDevice:
     snap, sig = view.snapshot, view.signals
     dep = DEPLOYMENTS[snap.deployment]
-    per_kwh = {"unit_of_measurement": f"{dep.currency}/kWh", "state_class": "measurement", "icon": "mdi:cash"}
+    per_kwh = {
+        "unit_of_measurement": f"{dep.currency}/kWh",
+        "state_class": "measurement",
+        "icon": "mdi:cash",
+        "suggested_display_precision": 4,
+    }
     timestamp = {"device_class": "timestamp"}
     ents: list[Entity] = [
         Entity("import_price", "sensor", "Import price", _money(view, sig.import_rate), options=per_kwh),
@@ -245,28 +370,36 @@ def account_device(view: View) -> HaDevice:
             options=timestamp,
         ),
         Entity(
-            "data_age",
+            "data_fetched_at",
             "sensor",
-            "Data age",
-            _max_age(sig),
-            options={
-                "device_class": "duration",
-                "unit_of_measurement": "s",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-            },
+            "Data fetched at",
+            iso(_oldest_fetch(snap, sig)),
+            options={**timestamp, **DIAGNOSTIC},
         ),
         Entity(
             "stale",
-            "sensor",
+            "binary_sensor",
             "Stale data",
-            ", ".join(sorted(s.value for s in sig.stale)) or "none",
-            options={"entity_category": "diagnostic"},
+            on_off(bool(sig.stale)),
+            options={"device_class": "problem", **DIAGNOSTIC},
+            attributes={"streams": sorted(s.value for s in sig.stale)},
         ),
         Entity(
             "refresh", "button", "Refresh now", control=Control.REFRESH, options={"entity_category": "config"}
         ),
     ]
+    for stream in sorted(sig.ages, key=lambda s: s.value):
+        if stream in STALE_AFTER:
+            ents.append(
+                Entity(
+                    f"fetched_{stream.value}",
+                    "sensor",
+                    f"{stream.value.replace('_', ' ').capitalize()} fetched at",
+                    iso(snap.stream(stream).fetched_at),
+                    options={**timestamp, **DIAGNOSTIC},
+                    enabled=False,  # changes on every poll of its stream
+                )
+            )
     if snap.rate_limit is not None and snap.rate_limit.remaining is not None:
         ents.append(
             Entity(
@@ -274,11 +407,12 @@ def account_device(view: View) -> HaDevice:
                 "sensor",
                 "API points remaining",
                 snap.rate_limit.remaining,
-                options={"state_class": "measurement", "entity_category": "diagnostic"},
+                options={"state_class": "measurement", **DIAGNOSTIC},
+                enabled=False,  # changes on every request
             )
         )
+    money = {"device_class": "monetary", "unit_of_measurement": dep.currency}
     if snap.prepay is not None and snap.prepay.balance is not None:
-        money = {"device_class": "monetary", "unit_of_measurement": dep.currency}
         ents.append(
             Entity(
                 "prepay_credit",
@@ -289,21 +423,32 @@ def account_device(view: View) -> HaDevice:
             )
         )
         cfg = snap.prepay.current_config(view.now)
+        spec = SPECS[Control.TOP_UP_AMOUNT]
+        minor = dep.minor_per_major
+        amount = _shown(view, ACCOUNT, Control.TOP_UP_AMOUNT, cfg.topup_amount if cfg else None)
         ents.append(
             Entity(
                 "top_up_amount",
                 "number",
                 "Auto top-up amount",
-                cfg.topup_amount if cfg else None,
+                _money(view, amount),
                 control=Control.TOP_UP_AMOUNT,
-                options={"unit_of_measurement": "p"} if dep.minor_unit == "p" else {},
+                options={
+                    **money,
+                    "entity_category": "config",
+                    # Home Assistant shows major units; the command topic takes minor ones (pence)
+                    "min": (spec.minimum or 0) / minor,
+                    "max": (spec.maximum or 0) / minor,
+                    "step": (spec.step or 1) / minor,
+                    "command_template": f"{{{{ (value * {minor}) | round(0) | int }}}}",
+                },
             )
         )
     if view.plan is not None:
-        ents.append(plan_entity(view.plan, view.now))
+        ents.append(plan_entity(view.plan, view.now, dep.currency, dep.minor_per_major))
     number = snap.account_number or "account"
     return HaDevice(
-        key="account",
+        key=ACCOUNT,
         name=f"Kraken account {number}",
         manufacturer=dep.label,
         model=snap.mode,
@@ -312,13 +457,44 @@ def account_device(view: View) -> HaDevice:
     )
 
 
-def _max_age(sig: Signals) -> int | None:
-    ages = [a for a in sig.ages.values() if a is not None]
-    return round(max(ages)) if ages else None
+def _oldest_fetch(snap: Snapshot, sig: Signals) -> datetime | None:
+    """When the oldest of the polled streams was fetched: everything shown is at least this recent."""
+    times = [snap.stream(s).fetched_at for s in sig.ages if s in STALE_AFTER]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
-def plan_entity(plan: Plan, now: datetime) -> Entity:
-    """The plan's cost as state; the next 24 h of every device, with reasons, as attributes."""
+def plan_signature(plan: Plan | None, now: datetime) -> tuple[Any, ...]:
+    """What a person sees of a plan: each device's blocks of one action and when they change, over the
+    next 24 h. Not the costs and powers, which move a little on every pass, nor the current block's start
+    or the blocks near the horizon, which move with the clock. The plan is shown again only when this
+    changes."""
+    if plan is None:
+        return ()
+    # the last hour before the plan's horizon changes as the horizon moves with the clock
+    until = min(now + timedelta(hours=PLAN_HOURS), plan.end - timedelta(hours=1))
+    out = []
+    for dp in plan.devices:
+        blocks: list[tuple[datetime | None, str, float | None]] = []
+        for iv in dp.intervals:
+            if iv.end <= now or iv.start >= until:
+                continue
+            setpoint = None if iv.action.setpoint_c is None else round(iv.action.setpoint_c * 2) / 2
+            kind = (iv.action.kind.value, setpoint)
+            if blocks and blocks[-1][1:] == kind:
+                continue
+            blocks.append((None if iv.start <= now else _five_minutes(iv.start), *kind))
+        out.append((dp.device_id, tuple(blocks)))
+    return tuple(out)
+
+
+def _five_minutes(t: datetime) -> datetime:
+    """A block's start to the nearest 5 minutes: a heating run's end moves by seconds on every pass."""
+    return datetime.fromtimestamp(round(t.timestamp() / 300) * 300, tz=t.tzinfo)
+
+
+def plan_document(plan: Plan, now: datetime) -> dict[str, Any]:
+    """The plan for the retained ``<base>/plan`` topic: every device's next 24 h with reasons."""
     until = now + timedelta(hours=PLAN_HOURS)
     devices = {}
     for dp in plan.devices:
@@ -337,15 +513,36 @@ def plan_entity(plan: Plan, now: datetime) -> Entity:
                 if iv.end > now and iv.start < until
             ],
         }
-    attributes = {"generated_for": plan.now.isoformat(), "warnings": list(plan.warnings), "devices": devices}
+    out: dict[str, Any] = {
+        "planned_at": plan.now.isoformat(),
+        "warnings": list(plan.warnings),
+        "devices": devices,
+    }
+    if plan.topup is not None:
+        out["topup"] = plan.topup.message
+    return out
+
+
+def plan_entity(plan: Plan, now: datetime, currency: str = "GBP", minor_per_major: int = 100) -> Entity:
+    """The plan's cost as state; each device's summary as (small) attributes. The whole plan, with every
+    interval and reason, is on the retained ``<base>/plan`` topic, which Home Assistant does not record."""
+    attributes: dict[str, Any] = {
+        "devices": {dp.device_id: dp.summary for dp in plan.devices},
+        "warnings": list(plan.warnings)[:10],
+    }
     if plan.topup is not None:
         attributes["topup"] = plan.topup.message
     return Entity(
         "plan_cost",
         "sensor",
         "Planned cost",
-        round(plan.total_cost_p / 100, 2),
-        options={"icon": "mdi:calendar-clock"},
+        round(plan.total_cost_p / minor_per_major, 2),
+        options={
+            "device_class": "monetary",
+            "unit_of_measurement": currency,
+            "icon": "mdi:calendar-clock",
+            "suggested_display_precision": 2,
+        },
         attributes=attributes,
     )
 
@@ -358,14 +555,44 @@ _KRAKEN_MODEL = {
     DeviceKind.HEAT_PUMP: "Heat pump",
     DeviceKind.STORAGE_HEATERS: "Storage heaters",
 }
+#: the enum sensor's options: Home Assistant's convention is lower-case snake case
+DEVICE_STATES = tuple(s.value.lower() for s in DeviceState if s is not DeviceState.UNKNOWN)
+LOCAL_MANUFACTURER = "kraken2mqtt"
+_ZONES = {"WATER": "Hot water", "AUX": "Auxiliary", "AUXILIARY": "Auxiliary"}
+
+
+def zone_name(zone: str) -> str:
+    """``ZONE1`` → "Zone 1", ``WATER`` → "Hot water"."""
+    upper = zone.upper()
+    if upper in _ZONES:
+        return _ZONES[upper]
+    if upper.startswith("ZONE") and upper[4:].isdigit():
+        return f"Zone {int(upper[4:])}"
+    return zone.replace("_", " ").capitalize()
 
 
 def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
+    state = dev.state.value.lower() if dev.state is not DeviceState.UNKNOWN else None
     ents: list[Entity] = [
-        Entity("state", "sensor", "State", dev.state_raw or dev.state.value),
-        Entity("suspended", "binary_sensor", "Smart control suspended", on_off(dev.suspended)),
+        Entity(
+            "state",
+            "sensor",
+            "State",
+            state,
+            options={"device_class": ENUM, "options": list(DEVICE_STATES)},
+        ),
+        Entity(
+            "suspended",
+            "binary_sensor",
+            "Smart control suspended",
+            on_off(dev.suspended),
+            options=DIAGNOSTIC,
+            enabled=not dev.is_ev,  # an EV has the "Smart control" switch
+        ),
     ]
     if dev.is_ev:
+        boost = _shown(view, key, Control.BOOST, dev.state == DeviceState.BOOSTING)
+        smart = _shown(view, key, Control.SMART_CONTROL, None if dev.suspended is None else not dev.suspended)
         ents += [
             Entity(
                 "plugged_in",
@@ -378,26 +605,27 @@ def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
                 "boost",
                 "switch",
                 "Boost charge",
-                on_off(dev.state.value == "BOOSTING"),
+                on_off(boost),
                 control=Control.BOOST,
                 options={"icon": "mdi:rocket-launch"},
             ),
-            Entity(
-                "smart_control",
-                "switch",
-                "Smart control",
-                on_off(None if dev.suspended is None else not dev.suspended),
-                control=Control.SMART_CONTROL,
-            ),
+            Entity("smart_control", "switch", "Smart control", on_off(smart), control=Control.SMART_CONTROL),
             Entity(
                 "target_soc",
                 "number",
                 "Target charge",
-                _target_soc(dev),
+                _float(_shown(view, key, Control.TARGET_SOC, _target_soc(dev))),
                 control=Control.TARGET_SOC,
-                options={"unit_of_measurement": "%"},
+                options={"unit_of_measurement": "%", "entity_category": "config"},
             ),
-            Entity("ready_by", "text", "Ready by", _ready_by(dev), control=Control.READY_BY),
+            Entity(
+                "ready_by",
+                "text",
+                "Ready by",
+                _shown(view, key, Control.READY_BY, _ready_by(dev)),
+                control=Control.READY_BY,
+                options={"entity_category": "config"},
+            ),
         ]
         if dev.soc_limit is not None and dev.soc_limit.upper_soc_limit is not None:
             ents.append(
@@ -406,7 +634,7 @@ def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
                     "sensor",
                     "Charge limit",
                     dev.soc_limit.upper_soc_limit,
-                    options={"unit_of_measurement": "%", "entity_category": "diagnostic"},
+                    options={"unit_of_measurement": "%", **DIAGNOSTIC},
                 )
             )
     if dev.telemetry is not None:
@@ -425,50 +653,10 @@ def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
             Entity("solar_power", "sensor", "Solar power", _watts(t.solar_power_kw), options=power),
         ]
     if dev.kind == DeviceKind.HEAT_PUMP:
-        hp = dev.heat_pump
-        temperature = {
-            "device_class": "temperature",
-            "unit_of_measurement": "°C",
-            "state_class": "measurement",
-        }
-        ents += [
-            Entity(
-                "target_temperature",
-                "sensor",
-                "Target temperature",
-                _num(hp.target_temperature) if hp else None,
-                options=temperature,
-            ),
-            Entity(
-                "setpoint",
-                "number",
-                "Setpoint",
-                _num(hp.target_temperature) if hp else None,
-                control=Control.SETPOINT,
-                options={"unit_of_measurement": "°C"},
-            ),
-            Entity("zone_mode", "select", "Heating", None, control=Control.ZONE_MODE),
-            Entity("hot_water_boost", "switch", "Hot water boost", None, control=Control.HOT_WATER_BOOST),
-        ]
-        for zone, value in hp.zone_temperatures if hp else ():
-            ents.append(
-                Entity(
-                    f"temperature_{_slug(zone)}",
-                    "sensor",
-                    f"{zone} temperature",
-                    float(value),
-                    options=temperature,
-                )
-            )
+        ents += _heat_pump_entities(view, dev, key)
     if dev.alerts:
         ents.append(
-            Entity(
-                "alert",
-                "sensor",
-                "Latest alert",
-                (dev.alerts[0].message or "")[:250],
-                options={"entity_category": "diagnostic"},
-            )
+            Entity("alert", "sensor", "Latest alert", (dev.alerts[0].message or "")[:250], options=DIAGNOSTIC)
         )
     stale = {Stream.DEVICES} & view.signals.stale
     return HaDevice(
@@ -479,11 +667,113 @@ def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
         entities=tuple(ents),
         available=not stale,
         via=via,
+        slug=kraken_slug(dev),
     )
 
 
+def kraken_slug(dev: Device) -> str:
+    """A Kraken device's part of its entity ids: its kind and the end of its id (``heat_pump_f001``), not a
+    UUID; a short id (a legacy device's) as it is."""
+    raw = slug(dev.id)
+    kind = slug(dev.kind.value) or "device"
+    if len(raw) <= 12:
+        return raw if raw.startswith(kind) else f"{kind}_{raw}"
+    return f"{kind}_{raw.replace('_', '')[-4:]}"
+
+
+TEMPERATURE = {"device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement"}
+_HVAC_ACTIONS = {"HEATING": "heating", "PRE_HEATING": "preheating", "IDLE": "idle", "OFF": "off"}
+
+
+def _heat_pump_entities(view: View, dev: Device, key: str) -> list[Entity]:
+    hp = dev.heat_pump
+    spec = SPECS[Control.SETPOINT]
+    setpoint = _float(_shown(view, key, Control.SETPOINT, _num(hp.target_temperature) if hp else None))
+    zone_mode = _shown(view, key, Control.ZONE_MODE, _zone_mode(hp.mode if hp else None))
+    # Kraken does not report a hot-water boost: the switch shows the last one kraken2mqtt asked for
+    boost = _shown(view, key, Control.HOT_WATER_BOOST, False)
+    temps = {zone.upper(): float(value) for zone, value in (hp.zone_temperatures if hp else ())}
+    room = next((v for z, v in temps.items() if z != "WATER"), None)
+    if zone_mode is None:
+        action = None
+    elif zone_mode == "OFF":
+        action = "off"
+    else:
+        action = _HVAC_ACTIONS.get((hp.activity or "").upper(), "idle") if hp and hp.activity else None
+    ents = [
+        Entity(
+            "heating",
+            "climate",
+            "Heating",
+            values={
+                "mode": None if zone_mode is None else ("heat" if zone_mode == "ON" else "off"),
+                "current": room,
+                "target": setpoint,
+                "action": action,
+            },
+            options={
+                "modes": ["heat", "off"],
+                "mode_command_template": "{{ 'ON' if value == 'heat' else 'OFF' }}",
+                "min_temp": spec.minimum,
+                "max_temp": spec.maximum,
+                "temp_step": spec.step,
+                "precision": 0.1,
+                "temperature_unit": "C",
+            },
+            commands={"mode_command_topic": Control.ZONE_MODE, "temperature_command_topic": Control.SETPOINT},
+        ),
+        Entity(
+            "hot_water",
+            "water_heater",
+            "Hot water",
+            values={
+                "mode": "high_demand" if boost else "heat_pump",
+                "current": temps.get("WATER"),
+            },
+            options={
+                "modes": ["heat_pump", "high_demand"],
+                "mode_command_template": "{{ 'ON' if value == 'high_demand' else 'OFF' }}",
+                "precision": 0.1,
+                "temperature_unit": "C",
+            },
+            commands={"mode_command_topic": Control.HOT_WATER_BOOST},
+        ),
+        Entity(
+            "target_temperature",
+            "sensor",
+            "Target temperature",
+            _num(hp.target_temperature) if hp else None,
+            options=TEMPERATURE,
+            enabled=False,  # the setpoint number and the climate entity show it
+        ),
+        Entity(
+            "setpoint",
+            "number",
+            "Setpoint",
+            setpoint,
+            control=Control.SETPOINT,
+            options={"device_class": "temperature", "unit_of_measurement": "°C"},
+        ),
+        Entity("zone_mode", "select", "Heating", zone_mode, control=Control.ZONE_MODE),
+        Entity(
+            "hot_water_boost", "switch", "Hot water boost", on_off(boost), control=Control.HOT_WATER_BOOST
+        ),
+    ]
+    for zone, value in hp.zone_temperatures if hp else ():
+        ents.append(
+            Entity(
+                f"temperature_{_slug(zone)}",
+                "sensor",
+                f"{zone_name(zone)} temperature",
+                float(value),
+                options=TEMPERATURE,
+            )
+        )
+    return ents
+
+
 def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
-    rep = view.reported.get(cfg.id)
+    rep = view.reported.get(cfg.id) or ReportedState()
     ents: list[Entity] = [
         Entity(
             "planner_mode",
@@ -491,81 +781,77 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
             "Planner mode",
             view.planner_modes.get(cfg.id, "auto"),
             control=Control.PLANNER_MODE,
+            options={"entity_category": "config"},
         ),
     ]
-    if rep is not None:
-        if rep.soc_pct is not None:
-            ents.append(
-                Entity(
-                    "soc",
-                    "sensor",
-                    "Charge",
-                    round(rep.soc_pct, 1),
-                    options={
-                        "device_class": "battery",
-                        "unit_of_measurement": "%",
-                        "state_class": "measurement",
-                    },
-                )
+    kind = cfg.kind
+    if kind in (LocalKind.EV, LocalKind.BATTERY) or rep.soc_pct is not None:
+        ents.append(
+            Entity(
+                "soc",
+                "sensor",
+                "Charge",
+                None if rep.soc_pct is None else round(rep.soc_pct),
+                options={"device_class": "battery", "unit_of_measurement": "%", "state_class": "measurement"},
             )
-        if rep.power_kw is not None:
-            ents.append(
-                Entity(
-                    "power",
-                    "sensor",
-                    "Power",
-                    round(rep.power_kw * 1000),
-                    options={
-                        "device_class": "power",
-                        "unit_of_measurement": "W",
-                        "state_class": "measurement",
-                    },
-                )
+        )
+    if kind in (LocalKind.EV, LocalKind.BATTERY) or rep.power_kw is not None:
+        ents.append(
+            Entity(
+                "power",
+                "sensor",
+                "Power",
+                None if rep.power_kw is None else round(rep.power_kw * 1000),
+                options={"device_class": "power", "unit_of_measurement": "W", "state_class": "measurement"},
             )
-        if rep.plugged_in is not None:
-            ents.append(
-                Entity(
-                    "plugged_in",
-                    "binary_sensor",
-                    "Plugged in",
-                    on_off(rep.plugged_in),
-                    options={"device_class": "plug"},
-                )
+        )
+    if kind is LocalKind.EV or rep.plugged_in is not None:
+        ents.append(
+            Entity(
+                "plugged_in",
+                "binary_sensor",
+                "Plugged in",
+                on_off(rep.plugged_in),
+                options={"device_class": "plug"},
             )
-        if rep.relay_on is not None:
-            ents.append(
-                Entity(
-                    "relay", "binary_sensor", "Relay", on_off(rep.relay_on), options={"device_class": "power"}
-                )
+        )
+    if kind in (LocalKind.RELAY, LocalKind.HOT_WATER) or rep.relay_on is not None:
+        ents.append(
+            Entity("relay", "binary_sensor", "Relay", on_off(rep.relay_on), options={"device_class": "power"})
+        )
+    if kind is LocalKind.HEAT_PUMP or rep.temperature_c is not None:
+        ents.append(
+            Entity(
+                "temperature",
+                "sensor",
+                "Temperature",
+                None if rep.temperature_c is None else round(rep.temperature_c, 1),
+                options=TEMPERATURE,
             )
-        if rep.temperature_c is not None:
-            ents.append(
-                Entity(
-                    "temperature",
-                    "sensor",
-                    "Temperature",
-                    rep.temperature_c,
-                    options={
-                        "device_class": "temperature",
-                        "unit_of_measurement": "°C",
-                        "state_class": "measurement",
-                    },
-                )
-            )
+        )
     dp = _device_plan(view.plan, cfg.id)
-    if dp is not None:
-        action = device_action_at(dp, view.now)
+    if dp is not None or cfg.plan is not None:
+        action = device_action_at(dp, view.now) if dp is not None else None
+        attributes: dict[str, Any] = {
+            "reason": action.reason if action is not None else "no plan yet",
+            "summary": dp.summary if dp is not None else None,
+            "power_kw": round(action.power_kw, 2) if action is not None else None,
+        }
+        state = action.kind.value if action is not None else None
+        hold = view.holds.get(cfg.id)
+        if hold is not None and "held_until" in hold:  # a person's change wins for a while
+            state = ActionKind.FOLLOW_KRAKEN.value
+            attributes.update(hold, power_kw=None)
+        elif hold is not None:  # ... and then the plan resumes, saying so
+            attributes.update(hold)
         ents.append(
             Entity(
                 "action",
                 "sensor",
                 "Planned action now",
-                action.kind.value,
-                attributes={
-                    "reason": action.reason,
-                    "summary": dp.summary,
-                    "power_kw": round(action.power_kw, 2),
-                },
+                state,
+                options={"device_class": ENUM, "options": [k.value for k in ActionKind]},
+                attributes=attributes,
             )
         )
     if rep is not None and rep.control is not None:  # devices/driver.py: who is in charge, last result
@@ -583,7 +869,7 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
     return HaDevice(
         key=cfg.id,
         name=cfg.name or cfg.id,
-        manufacturer="kraken2mqtt",
+        manufacturer=LOCAL_MANUFACTURER,
         model=f"{cfg.adapter} ({cfg.kind})",
         entities=tuple(ents),
         available=online,
@@ -613,6 +899,11 @@ def _ready_by(dev: Device) -> str | None:
     if prefs is None or not prefs.schedules:
         return None
     return prefs.schedules[0].time[:5]
+
+
+def _float(value: Any) -> float | None:
+    """A number's state as a float, whether it is Kraken's read-back or a command's (integer) value."""
+    return None if value is None else float(value)
 
 
 def _num(value: Decimal | None) -> float | None:
