@@ -43,7 +43,7 @@ from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
 from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import HaPublisher
 from kraken2mqtt.mqtt.holds import Holds
-from kraken2mqtt.mqtt.homeassistant import Topics, View
+from kraken2mqtt.mqtt.homeassistant import ForecastShown, Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
 from kraken2mqtt.ops.sdnotify import Notifier, stop_watchdog
@@ -317,6 +317,44 @@ class Daemon:
             print(f"[{_local(self.clock.now())}] Kraken: back", file=self.out, flush=True)
         self._kraken_failing = failing
 
+    def _forecast_shown(self, now: datetime) -> ForecastShown | None:
+        """The forecasts and the house load as Home Assistant shows them (None: no forecast configured)."""
+        fc, meter = self.forecast, self.load_meter
+        if fc is None and meter is None:
+            return None
+        tz = ZoneInfo(self.settings.planner.timezone)
+        midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        shown = ForecastShown()
+        solar = fc.solar_now() if fc is not None else None
+        if solar is not None:
+            slot = solar.half_hours(now, now + timedelta(minutes=1))
+            shown = replace(
+                shown,
+                solar_rest_of_today_kwh=round(solar.energy_between(now, midnight + timedelta(days=1)), 1),
+                solar_tomorrow_kwh=round(
+                    solar.energy_between(midnight + timedelta(days=1), midnight + timedelta(days=2)), 1
+                ),
+                solar_now_kw=round(slot[0].mean_kw, 2) if slot else None,
+            )
+        weather = fc.weather_now() if fc is not None else None
+        if weather is not None:
+            temp = weather.celsius_at(now.replace(minute=0, second=0, microsecond=0))
+            shown = replace(shown, outdoor_c=round(temp, 1) if temp is not None else None)
+        if fc is not None:
+            fetched = [f.fetched_at for f in (fc.solar, fc.weather) if f is not None]
+            status = fc.status()
+            stale = any(isinstance(v, dict) and v.get("stale") for v in status.values())
+            shown = replace(shown, fetched_at=min(fetched) if fetched else None, stale=stale)
+        learned = meter.daily_kw() if meter is not None else None
+        if learned is not None:
+            local = now.astimezone(tz)
+            shown = replace(
+                shown,
+                house_load_kw=round(learned[local.hour * 2 + local.minute // 30], 2),
+                house_load_learned=True,
+            )
+        return shown
+
     def _forecast_changed(self) -> None:
         """A new forecast: plan again now; one terminal line with what the sun will bring."""
         self._wake.set()
@@ -397,7 +435,7 @@ class Daemon:
             await self.driver.apply(self.holds.apply(actions, now, modes), import_p=price_now(self.plan, now))
         signals = self.poller.signals(now)
         view = View(snapshot, signals, now, self.plan, self.settings.devices, self.driver.reported(), modes)
-        view = replace(view, holds=self.holds.shown(now, modes))
+        view = replace(view, holds=self.holds.shown(now, modes), forecast=self._forecast_shown(now))
         if self.mqtt.connected:
             await self.ha.publish(view)
         self._update_metrics(snapshot, signals)

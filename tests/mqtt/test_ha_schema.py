@@ -237,3 +237,23 @@ def test_zones_have_human_names(zone: str, name: str) -> None:
 def test_device_names_are_unique(view: ha.View) -> None:
     names = [dev.name for dev in ha.build(view, key_of)]
     assert len(set(names)) == len(names)
+
+
+def test_the_forecast_entities_validate_too(view: ha.View) -> None:
+    shown = ha.ForecastShown(
+        solar_rest_of_today_kwh=3.2,
+        solar_tomorrow_kwh=7.9,
+        solar_now_kw=1.25,
+        outdoor_c=4.5,
+        fetched_at=view.now,
+        house_load_kw=0.31,
+        house_load_learned=True,
+    )
+    with_forecast = ha.View(**{**{f: getattr(view, f) for f in view.__dataclass_fields__}, "forecast": shown})
+    payloads = all_payloads(with_forecast)
+    found = [f"{p['dev']['name']}: {x}" for p in payloads for x in problems(p)]
+    assert found == []
+    account = next(p for p in payloads if "solar_forecast_today" in p["cmps"])
+    assert account["cmps"]["solar_forecast_today"]["default_entity_id"] == (
+        "sensor.kraken2mqtt_account_solar_forecast_today"
+    )

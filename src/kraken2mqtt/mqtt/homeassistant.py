@@ -247,6 +247,20 @@ def removed(previous: Iterable[str], current: Iterable[str], topics: Topics) -> 
 # ----------------------------------------------------------------------------------- the devices
 
 
+@dataclass(frozen=True)
+class ForecastShown:
+    """What the forecasts say now (kraken2mqtt.forecast), rounded as a person reads it."""
+
+    solar_rest_of_today_kwh: float | None = None
+    solar_tomorrow_kwh: float | None = None
+    solar_now_kw: float | None = None
+    outdoor_c: float | None = None
+    fetched_at: datetime | None = None
+    stale: bool = False
+    house_load_kw: float | None = None
+    house_load_learned: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class View:
     """Everything the Home Assistant side shows, at one instant."""
@@ -263,6 +277,7 @@ class View:
     overrides: Mapping[tuple[str, Control], Any] = field(default_factory=dict)
     #: local devices held for a person's change (``mqtt.holds``): device → held_until, hold, reason
     holds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    forecast: ForecastShown | None = None
 
 
 def build(view: View, key_of: Callable[[Device], str]) -> list[HaDevice]:
@@ -444,6 +459,8 @@ def account_device(view: View) -> HaDevice:
                 },
             )
         )
+    if view.forecast is not None:
+        ents.extend(forecast_entities(view.forecast))
     if view.plan is not None:
         ents.append(plan_entity(view.plan, view.now, dep.currency, dep.minor_per_major))
     number = snap.account_number or "account"
@@ -455,6 +472,67 @@ def account_device(view: View) -> HaDevice:
         entities=tuple(ents),
         available=Stream.TARIFFS not in sig.stale,
     )
+
+
+def forecast_entities(fc: ForecastShown) -> list[Entity]:
+    """The sun and the weather the plan counts on, and the house's base load it plans around."""
+    energy = {"device_class": "energy", "unit_of_measurement": "kWh", "suggested_display_precision": 1}
+    power = {"device_class": "power", "unit_of_measurement": "kW", "state_class": "measurement"}
+    ents = []
+    if fc.solar_rest_of_today_kwh is not None or fc.solar_tomorrow_kwh is not None:
+        ents += [
+            Entity(
+                "solar_forecast_today",
+                "sensor",
+                "Solar forecast rest of today",
+                fc.solar_rest_of_today_kwh,
+                options={**energy, "icon": "mdi:solar-power-variant"},
+            ),
+            Entity(
+                "solar_forecast_tomorrow",
+                "sensor",
+                "Solar forecast tomorrow",
+                fc.solar_tomorrow_kwh,
+                options={**energy, "icon": "mdi:solar-power-variant"},
+            ),
+            Entity("solar_forecast_now", "sensor", "Solar forecast now", fc.solar_now_kw, options=power),
+        ]
+    if fc.outdoor_c is not None:
+        ents.append(
+            Entity(
+                "forecast_outdoor",
+                "sensor",
+                "Forecast outdoor temperature",
+                fc.outdoor_c,
+                options={
+                    "device_class": "temperature",
+                    "unit_of_measurement": "°C",
+                    "state_class": "measurement",
+                },
+            )
+        )
+    ents.append(
+        Entity(
+            "forecast_fetched_at",
+            "sensor",
+            "Forecast fetched at",
+            iso(fc.fetched_at),
+            options={"device_class": "timestamp", **DIAGNOSTIC},
+            attributes={"stale": fc.stale},
+        )
+    )
+    if fc.house_load_kw is not None:
+        ents.append(
+            Entity(
+                "house_base_load",
+                "sensor",
+                "House base load",
+                fc.house_load_kw,
+                options=power,
+                attributes={"source": "learned" if fc.house_load_learned else "configured"},
+            )
+        )
+    return ents
 
 
 def _oldest_fetch(snap: Snapshot, sig: Signals) -> datetime | None:
