@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import structlog
@@ -15,11 +15,12 @@ import structlog
 from kraken2mqtt.clock import SystemClock
 from kraken2mqtt.clock_sanity import ClockCheck
 from kraken2mqtt.daemon import Daemon, describe
+from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
 from kraken2mqtt.kraken.client import KrakenClient
 from kraken2mqtt.kraken.signals import of as signals_of
 from kraken2mqtt.settings import Settings
 from kraken2mqtt.store.commands import CommandQueue
-from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
+from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import TaskFailed
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,32 @@ async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> 
     return 0
 
 
+def forecast_status(store: SqliteForecastStore, now: datetime) -> dict[str, str]:
+    """One line per stored forecast: when it was fetched and what it says (kraken2mqtt.forecast)."""
+    out: dict[str, str] = {}
+    raw = store.load_forecast("solar")
+    if raw is not None:
+        try:
+            solar = SolarForecast.from_json(raw)
+            day = solar.energy_between(now, now + timedelta(hours=24))
+            fetched = f"{solar.fetched_at:%Y-%m-%d %H:%M} UTC"
+            out["solar"] = f"{day:.1f} kWh in the next 24 h ({solar.source}, fetched {fetched})"
+        except (KeyError, TypeError, ValueError):
+            out["solar"] = "unreadable"
+    raw = store.load_forecast("weather")
+    if raw is not None:
+        try:
+            weather = WeatherForecast.from_json(raw)
+            temp = weather.celsius_at(now.replace(minute=0, second=0, microsecond=0))
+            shown = f"{temp:.1f} °C now" if temp is not None else "no value for now"
+            out["weather"] = f"{shown} (fetched {weather.fetched_at:%Y-%m-%d %H:%M} UTC)"
+        except (KeyError, TypeError, ValueError):
+            out["weather"] = "unreadable"
+    if store.load_forecast("load_profile") is not None:
+        out["house load"] = "learning from the load sensor (forecast.load_topic)"
+    return out
+
+
 def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> int:
     """What the daemon knows, from its state file (works whether or not the daemon is running)."""
     status: dict[str, Any] = {
@@ -108,6 +135,7 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
             snapshot = store.load_snapshot(settings.kraken.deployment, settings.kraken.account_number)
             devices = store.get("devices.status")  # devices/driver.py: per device, today's commands
             status["devices"] = json.loads(devices) if devices else []
+            status["forecast"] = forecast_status(SqliteForecastStore(store), now)
             status["pending_commands"] = [
                 {
                     "device": p.command.device,
@@ -145,6 +173,8 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
             + (f"; last result: {d['result']}" if d.get("result") else ""),
             file=out,
         )
+    for name, f in status.get("forecast", {}).items():
+        print(f"  forecast {name}: {f}", file=out)
     for p in status["pending_commands"]:
         print(f"  pending: {p['device']} {p['control']}={p['value']} ({p['attempts']} attempts)", file=out)
     return 0

@@ -30,3 +30,23 @@ def test_outdoor_points_are_corrected_by_the_measurement() -> None:
 def test_the_plan_counts_on_a_share_of_the_sun() -> None:
     fc = SolarForecast("x", T0, (EnergySlot(T0, T0 + H, 2.0),))
     assert solar_slots(fc, T0, 24, weight=0.8)[0].kwh == pytest.approx(1.6)
+
+
+def test_status_says_what_the_stored_forecasts_say(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from kraken2mqtt.app import forecast_status
+    from kraken2mqtt.store.sqlite import SqliteForecastStore, StateStore
+
+    assert isinstance(tmp_path, Path)
+    store = StateStore(tmp_path)
+    try:
+        kv = SqliteForecastStore(store)
+        assert forecast_status(kv, T0) == {}
+        kv.save_forecast("solar", SolarForecast("open-meteo", T0, (EnergySlot(T0, T0 + H, 2.5),)).to_json())
+        kv.save_forecast("weather", WeatherForecast("Open-Meteo", T0, (TemperatureAt(T0, 3.0),)).to_json())
+        lines = forecast_status(kv, T0)
+        assert lines["solar"] == "2.5 kWh in the next 24 h (open-meteo, fetched 2026-06-01 10:00 UTC)"
+        assert lines["weather"] == "3.0 °C now (fetched 2026-06-01 10:00 UTC)"
+    finally:
+        store.close()
