@@ -125,7 +125,7 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
     now = datetime.now(UTC)
     if (settings.state_dir / "kraken2mqtt.db").exists():
         store = StateStore(settings.state_dir)
-        queue = CommandQueue(store.path)
+        queue = CommandQueue(store.database)  # one connection to the one file
         try:
             tokens = SqliteTokenStore(store).load()
             if tokens is not None:

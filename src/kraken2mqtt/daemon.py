@@ -136,7 +136,7 @@ class Daemon:
         self.clock_gate = ClockGate(clock_check, clock, self.store)  # no plan, command or Kraken call before
         self._kraken_failing: str | None = None  # what the last request failed with (terminal lines)
         self.client = make_client(settings, self.target, self.store, clock, self._observe_request)
-        self.queue = CommandQueue(self.store.path)
+        self.queue = CommandQueue(self.store.database)  # one connection to the one file
         self.forecast = self._make_forecast()
         fs = settings.forecast
         self.load_meter = (

@@ -169,8 +169,10 @@ class TokenManager:
         register_secret(token)
         refresh = body.get("refreshToken")
         refresh = refresh if isinstance(refresh, str) and refresh else None
-        register_secret(refresh)
         refresh_exp = body.get("refreshExpiresIn")
+        # With its expiry, so the redaction registry can forget it once stale (redact.py).
+        refresh_until = float(refresh_exp) if isinstance(refresh_exp, int | float) else None
+        register_secret(refresh, expires_at=refresh_until)
         now = self._clock.now().timestamp()
         expires = expiry_from_payload(body.get("payload"), token) or now + DEFAULT_LIFETIME
         self._tokens = TokenSet(
