@@ -71,6 +71,8 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
     assert kinds == [DeviceKind.VEHICLE, DeviceKind.INVERTER, DeviceKind.HEAT_PUMP]
     ev = snap.devices.devices[0]
     assert ev.plugged_in and ev.preferences is not None and len(ev.preferences.schedules) == 7
+    assert ev.soc_percent == Decimal(45) and ev.active_power_kw == Decimal(0)
+    assert ev.battery_size_kwh == Decimal(60) and ev.charge_point_power_kw == Decimal("7.4")
     inverter = snap.devices.devices[1]
     assert inverter.telemetry is not None and inverter.telemetry.battery_soc == Decimal("55.0")
     assert [d.state for d in snap.dispatches] == [
@@ -78,6 +80,10 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
         DispatchState.PLANNED,
         DispatchState.PLANNED,
     ]
+    # Planned dispatches come from flexPlannedDispatches(deviceId) of the EV, with their type.
+    assert [(d.type, d.device_id) for d in snap.dispatches[1:]] == [("SMART", ev.id)] * 2
+    assert all(d.energy_kwh is not None and d.energy_kwh > 0 for d in snap.dispatches[1:])
+    assert snap.dropped == {}
     assert snap.heat_pumps is not None and snap.heat_pumps.legacy is not None
     (ctrl,) = snap.heat_pumps.controllers
     assert ctrl.cop == Decimal("3.4") and [z.zone for z in ctrl.zones] == ["WATER", "ZONE1"]
@@ -88,22 +94,28 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
     )
     assert snap.rate_limit is not None and snap.rate_limit.limit is not None
     assert poller.client.budget.server is not None  # the allowance fed the budget
-    # one request per document: token, viewer, account, live+events, heat pump, prepay
+    # one request per document: token, viewer, account, heat-pump controllers, devices (no EV known yet,
+    # so its planned dispatches in a request of their own), events, heat pump, prepay
     assert fake.stats.requests == {
         "ObtainKrakenToken": 1,
         "Viewer": 1,
         "PollAccountGb": 1,
-        "PollLiveEventsGb": 1,
+        "HeatPumpControllersGb": 1,
+        "PollDevicesGb": 1,
+        "FlexPlannedDispatches": 1,
+        "PollEventsGb": 1,
         "PollHeatPumpGb": 1,
         "PollPrepayGb": 1,
     }
     sig = poller.signals()
     assert not sig.dispatching_now and sig.next_dispatch_start == snap.dispatches[1].start
     assert sig.import_rate is not None and sig.stale == frozenset()
-    # Next cycle: only the live query, and the prepay triggers once a config is known.
+    # Next cycle: only the live query (devices and the EV's dispatches in one), and the prepay triggers once
+    # a config is known.
     clock.advance(1800)
     await poller.poll_once()
     assert fake.stats.requests["PollLiveGb"] == 1
+    assert fake.stats.requests["FlexPlannedDispatches"] == 1
     assert fake.stats.requests["PollPrepayTriggersGb"] == 1
     assert fake.stats.requests["PollAccountGb"] == 1
     assert poller.snapshot.prepay is not None and len(poller.snapshot.prepay.triggers) == 1
@@ -112,7 +124,17 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
 @pytest.mark.parametrize(
     ("deployment", "expected_ops"),
     [
-        ("octopus-de", {"ObtainKrakenToken", "Viewer", "PollAccountDe", "PollAgreementDe", "PollLiveDe"}),
+        (
+            "octopus-de",
+            {
+                "ObtainKrakenToken",
+                "Viewer",
+                "PollAccountDe",
+                "PollAgreementDe",
+                "PollDevicesDe",
+                "FlexPlannedDispatches",
+            },
+        ),
         ("red-energy-au", {"ObtainKrakenToken", "Viewer", "PollAccountAu", "PollProductAu"}),
     ],
 )
@@ -162,7 +184,7 @@ async def test_server_errors_keep_last_good_data_with_age(
     poller = Poller(make_client(attempts=1), deployment="octopus-gb", clock=clock)
     await poller.poll_once()
     good = poller.snapshot
-    for op in ("PollLiveGb", "PollLiveEventsGb"):
+    for op in ("PollLiveGb", "PollDevicesGb", "FlexPlannedDispatches"):
         fake.faults.inject("http_500", times=50, operation=op)
     clock.advance(1800)
     result = await poller.poll_once()
@@ -189,7 +211,7 @@ async def test_server_errors_keep_last_good_data_with_age(
         {"kind": "invalid_json"},
         {
             "kind": "raw",
-            "body": {"data": {"plannedDispatches": {"oops": 1}, "completedDispatches": [], "devices": 7}},
+            "body": {"data": {"flexPlannedDispatches": {"oops": 1}, "completedDispatches": [], "devices": 7}},
         },
         {"kind": "raw", "body": {"data": None, "errors": "nope"}},
         {"kind": "reset"},
@@ -234,9 +256,11 @@ async def test_unknown_enum_values_from_server(
     await poller.poll_once()
     body = {
         "data": {
-            "plannedDispatches": [],
+            "flexPlannedDispatches": [],
             "completedDispatches": [],
-            "rateLimit": {"limit": 100, "remainingPoints": 99, "usedPoints": 1},
+            "rateLimitInfo": {
+                "pointsAllowanceRateLimit": {"limit": 100, "remainingPoints": 99, "usedPoints": 1}
+            },
             "devices": [
                 {
                     "__typename": "SmartFlexTeleporter",
@@ -366,38 +390,33 @@ async def test_request_counting_hook(fake: FakeKraken, make_client: MakeClient, 
     seen: list[RequestEvent] = []
     poller = Poller(make_client(on_request=seen.append), deployment="octopus-gb", clock=clock)
     await poller.poll_once()
-    assert [e.operation for e in seen if e.operation.startswith("Poll")] == [
+    assert [e.operation for e in seen if e.operation != "ObtainKrakenToken"] == [
+        "Viewer",
         "PollAccountGb",
-        "PollLiveEventsGb",
+        "HeatPumpControllersGb",
+        "PollDevicesGb",
+        "FlexPlannedDispatches",
+        "PollEventsGb",
         "PollHeatPumpGb",
-        "PollPrepayGb",
+        "PollPrepayGb",  # the ESME: no auto top-up config there
+        "PollPrepayGb",  # the meter's other smart device: the config is there
     ]
 
 
-async def test_legacy_devices_fallback(fake: FakeKraken, make_client: MakeClient, clock: ManualClock) -> None:
-    """devices() lists nothing (raw response) but the account has a legacy KrakenFlex EV."""
-    empty: dict[str, Any] = {
-        "data": {
-            "plannedDispatches": [],
-            "completedDispatches": [],
-            "devices": [],
-            "rateLimit": None,
-            "savingSessions": None,
-            "greennessForecast": [],
-            "energyMixData": None,
-        }
-    }
-    fake.faults.inject("raw", operation="PollLiveEventsGb", body=empty)
+async def test_legacy_battery_probe_when_devices_lists_none(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    """devices() lists nothing: the legacy KrakenFlex battery is probed once (the legacy EV queries are gone:
+    registeredKrakenflexDevice / vehicleChargingPreferences, removal on or after 2024-11-01)."""
+    empty: dict[str, Any] = {"data": {"completedDispatches": [], "devices": [], "rateLimitInfo": None}}
+    fake.faults.inject("raw", operation="PollDevicesGb", body=empty)
     poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
     await poller.poll_once()
     assert fake.stats.requests["PollLegacyDevicesGb"] == 1
-    assert poller.snapshot.devices is not None
-    (ev,) = poller.snapshot.devices.devices
-    assert ev.legacy and ev.kind == DeviceKind.VEHICLE and ev.preferences is not None
+    assert not any("registeredKrakenflexDevice" in (r.query or "") for r in fake.requests)
     clock.advance(1800)
     await poller.poll_once()
-    assert fake.stats.requests["PollLiveLegacyGb"] == 1
-    assert poller.snapshot.stream(Stream.DEVICES).error is None
+    assert fake.stats.requests["PollLegacyDevicesGb"] == 1
 
 
 async def test_failed_discovery_backs_off(

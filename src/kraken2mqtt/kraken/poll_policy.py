@@ -63,7 +63,7 @@ def streams_for(deployment: str) -> frozenset[Stream]:
     out: set[Stream] = set()
     if "account" in has:
         out |= {Stream.ACCOUNT, Stream.TARIFFS}
-    if "plannedDispatches" in has:
+    if "flexPlannedDispatches" in has or "plannedDispatches" in has:
         out.add(Stream.DISPATCHES)
     if "devices" in has:
         out.add(Stream.DEVICES)
