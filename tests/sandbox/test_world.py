@@ -378,8 +378,13 @@ def test_world_behind_the_fake_server(fk: FakeKraken, clock: ManualClock, authed
     clock.advance(12 * 3600)
     w.advance(clock.now())  # 08:20 next day: charged, left
     authed.login()
-    out = authed(dispatches, {"accountNumber": ACCOUNT})["data"]
-    assert out["plannedDispatches"] == [] and out["completedDispatches"]
+    # 2026-01-16: plannedDispatches is past its removal date now; per device from here.
+    after = (
+        "query($accountNumber: String!, $ev: String!) { flexPlannedDispatches(deviceId: $ev) { start }"
+        " completedDispatches(accountNumber: $accountNumber) { meta { location } } }"
+    )
+    out = authed(after, {"accountNumber": ACCOUNT, "ev": ev_id})["data"]
+    assert out["flexPlannedDispatches"] == [] and out["completedDispatches"]
     assert all(d["meta"]["location"] == "AT_HOME" for d in out["completedDispatches"])
     assert fk.account.devices[0].state == "NOT_PLUGGED_IN"
 

@@ -198,6 +198,8 @@ _OPTIONAL = re.compile(r"^\s*#\s*optional:\s*(.+?)\s*$", re.MULTILINE)
 _N = r"['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]"
 _REJECTED_FIELD = re.compile(r"Cannot query field " + _N + " on type " + _N)
 _UNKNOWN_TYPE = re.compile(r"Unknown type " + _N)
+_NEEDS_SUBFIELDS = re.compile(r"Field " + _N + " of type " + _N + " must have a selection of subfields")
+_NO_SUBFIELDS = re.compile(r"Field " + _N + " must not have a selection since type " + _N)
 _UNKNOWN_ARGUMENT = re.compile(
     r"Unknown argument " + _N + r" on field ['\"](?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)"
 )
@@ -218,9 +220,12 @@ class Rejection:
 
 def rejection(message: str) -> Rejection | None:
     """The field or type a server's validation message names (``Cannot query field 'x' on type 'Y'``,
-    ``Unknown type 'Y'``, ``Unknown argument 'a' on field 'Y.x'``), or None."""
+    ``Unknown type 'Y'``, ``Unknown argument 'a' on field 'Y.x'``, a scalar/object shape mismatch), or
+    None."""
     if m := _REJECTED_FIELD.search(message):
         return Rejection(m.group(1), m.group(2), message)
+    if m := _NEEDS_SUBFIELDS.search(message) or _NO_SUBFIELDS.search(message):
+        return Rejection(m.group(1), None, message)
     if m := _UNKNOWN_TYPE.search(message):
         return Rejection(m.group(1), None, message)
     if m := _UNKNOWN_ARGUMENT.search(message):

@@ -353,12 +353,17 @@ def _device(raw: dict[str, Any]) -> Device:
         preferences=_preferences(raw.get("preferences")),
         battery_size_kwh=_first(raw.get("vehicleBatterySize"), vehicle.get("batterySize")),
         charge_point_power_kw=_first(raw.get("chargePointPowerOutput"), charger.get("powerInKw")),
-        soc_percent=status.get("stateOfCharge"),
-        active_power_kw=status.get("activePower"),
+        soc_percent=_reading(status.get("stateOfCharge")),
+        active_power_kw=_reading(status.get("activePower")),
         max_power_kw=raw.get("powerInKw"),
         telemetry=_telemetry(raw.get("telemetry")),
         heat_pump=_heat_pump_status(status),
     )
+
+
+def _reading(value: Any) -> Any:
+    """A ``DecimalReading`` (``{value timestamp}``, as OEG selects it) or a bare number."""
+    return value.get("value") if isinstance(value, dict) else value
 
 
 def _first(*values: Any) -> Any:

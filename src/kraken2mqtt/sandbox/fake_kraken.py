@@ -23,15 +23,17 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache, lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, execute, parse, validate
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, execute, parse
 
 from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.sandbox.faults import Fault, FaultQueue
+from kraken2mqtt.sandbox.live_rules import validate_live
 from kraken2mqtt.sandbox.resolvers import RequestContext, Resolvers, attach
 from kraken2mqtt.sandbox.schema import build_schema
 from kraken2mqtt.sandbox.sim_account import SimAccount
@@ -225,7 +227,7 @@ class FakeKraken:
     def execute(
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
-        document, errors = _checked(self.schema, query)
+        document, errors = _checked(self.schema, query, self.clock.now().date())  # live_rules as of today
         if document is None:
             return {"errors": errors}
         result = execute(
@@ -246,13 +248,16 @@ def _schema(deployment: str, extra_fields: frozenset[str]) -> GraphQLSchema:
 
 
 @lru_cache(maxsize=512)
-def _checked(schema: GraphQLSchema, query: str) -> tuple[DocumentNode | None, list[dict[str, Any]]]:
-    """Parse and validate once per distinct document (the daemon sends the same few over and over)."""
+def _checked(
+    schema: GraphQLSchema, query: str, today: date
+) -> tuple[DocumentNode | None, list[dict[str, Any]]]:
+    """Parse and validate once per distinct document and day (the daemon sends the same few over and over;
+    fields past their removal date fail as on the live server, see :mod:`live_rules`)."""
     try:
         document = parse(query)
     except GraphQLError as exc:
         return None, [dict(exc.formatted)]
-    errors = validate(schema, document)
+    errors = validate_live(schema, document, today)
     if errors:
         return None, [dict(e.formatted) for e in errors]
     return document, []

@@ -4,13 +4,17 @@ The SDL (``schema.graphql``) is the union over deployments. :func:`build_schema`
 :data:`kraken2mqtt.kraken.capabilities.ROOT_FIELDS` lists for a deployment (plus any ``extra_fields``),
 applies that deployment's ``<Root>For<Deployment>`` field variants, and drops those variant types. So a
 document that selects an undocumented root field fails validation on that deployment.
+
+The docs lag the live API (``../shared/kraken-live-api.md``): :data:`LIVE_ROOT_FIELDS` adds the root fields
+the live clients use on a deployment, :data:`LIVE_ABSENT` removes those its live schema no longer has, and
+:data:`ENDPOINTS` names the extra endpoint schemas (GB's backend endpoint), each built on a deployment.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -31,6 +35,51 @@ from graphql import (
 )
 
 from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELDS
+
+_HAOE = "HAOE BottlecapDave/HomeAssistant-OctopusEnergy@4c25c726 api_client/__init__.py"
+_PB = "PB springfall2008/batpred@aaba48fc apps/predbat/octopus.py"
+_OEG = "OEG thecem/octopus_germany@213bdb0d graphql_schema.json (DE introspection)"
+
+#: Extra endpoint schemas: name -> the deployment whose root fields it starts from.
+ENDPOINTS: Mapping[str, str] = {"octopus-gb-backend": "octopus-gb"}
+
+#: Root fields the live API serves beyond the docs, per deployment or endpoint -> where that was seen.
+LIVE_ROOT_FIELDS: Mapping[str, Mapping[str, str]] = {
+    "octopus-gb": {
+        "flexPlannedDispatches": f"{_HAOE} intelligent_dispatches_query; {_PB}",
+        "rateLimitInfo": "PB (schema as of Dec 2025; kraken-live-api.md)",
+    },
+    "octopus-de": {
+        "flexPlannedDispatches": _OEG,
+    },
+    "octopus-gb-backend": {
+        "heatPumpControllersAtLocation": f"{_HAOE} heat_pump_ids_query",
+        "heatPumpLivePerformance": f"{_HAOE} heat_pump_status_and_config_query",
+        "heatPumpLifetimePerformance": f"{_HAOE} heat_pump_status_and_config_query",
+        "greenerNightsForecast": f"{_HAOE} greener_night_forecast_query (bafdb0d)",
+    },
+}
+
+#: Root fields a deployment documents but its live schema no longer has -> the evidence.
+LIVE_ABSENT: Mapping[str, Mapping[str, str]] = {
+    # The DE introspection lists only non-deprecated fields; the other documented fields it lacks stay,
+    # deprecated without a date, in the QueryForOctopusDe / MutationForOctopusDe variants of the SDL.
+    "octopus-de": {"plannedDispatches": f"{_OEG}; removed 2026-01-16 (kraken-live-api.md)"},
+}
+
+#: Every schema :func:`build_schema` can build: the deployments, then the extra endpoints.
+SCHEMAS: tuple[str, ...] = (*DEPLOYMENTS, *ENDPOINTS)
+
+
+def live_root_fields(name: str) -> frozenset[str]:
+    """Root fields of deployment or endpoint ``name`` on the live API: documented + live - absent."""
+    base = ENDPOINTS.get(name, name)
+    if base not in ROOT_FIELDS:
+        raise ValueError(f"unknown deployment {name!r}")
+    fields = set(ROOT_FIELDS[base]) | set(LIVE_ROOT_FIELDS.get(base, {}))
+    if name != base:
+        fields |= set(LIVE_ROOT_FIELDS.get(name, {}))
+    return frozenset(fields - set(LIVE_ABSENT.get(base, {})) - set(LIVE_ABSENT.get(name, {})))
 
 ROOTS = ("Query", "Mutation")
 _PLACEHOLDER = "_noDocumentedRootFields"
@@ -58,10 +107,10 @@ def _is_variant(name: str) -> bool:
 
 
 def build_schema(deployment: str, extra_fields: Iterable[str] = ()) -> GraphQLSchema:
-    """A fresh executable schema for ``deployment`` (resolvers can be attached to it)."""
-    if deployment not in ROOT_FIELDS:
-        raise ValueError(f"unknown deployment {deployment!r}")
-    allowed = ROOT_FIELDS[deployment] | frozenset(extra_fields)
+    """A fresh executable schema for ``deployment`` (or an endpoint of :data:`ENDPOINTS`; resolvers can be
+    attached to it)."""
+    allowed = live_root_fields(deployment) | frozenset(extra_fields)
+    variant_of = ENDPOINTS.get(deployment, deployment)
     doc = _sdl_document()
     by_name = {d.name.value: d for d in doc.definitions if isinstance(d, ObjectTypeDefinitionNode)}
     definitions = []
@@ -71,7 +120,7 @@ def build_schema(deployment: str, extra_fields: Iterable[str] = ()) -> GraphQLSc
             if _is_variant(name):
                 continue
             if name in ROOTS:
-                variant = by_name.get(variant_type_name(name, deployment))
+                variant = by_name.get(variant_type_name(name, variant_of))
                 overrides = {f.name.value: f for f in (variant.fields if variant else ())}
                 fields = [
                     overrides.get(f.name.value, f) for f in definition.fields if f.name.value in allowed
@@ -144,4 +193,4 @@ def target_deployments(source: str) -> tuple[str, ...]:
     if declared is not None:
         return declared
     roots = root_fields_of(source)
-    return tuple(d for d in DEPLOYMENTS if roots <= ROOT_FIELDS[d])
+    return tuple(d for d in DEPLOYMENTS if roots <= live_root_fields(d))

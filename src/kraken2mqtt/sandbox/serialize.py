@@ -458,8 +458,13 @@ def device(d: SimDevice, now: datetime) -> Json:
         "isSuspended": d.suspended,
     }
     if d.kind in ("vehicle", "charge_point"):
-        status["stateOfCharge"] = None if d.sim_soc_pct is None else round(d.sim_soc_pct)
-        status["activePower"] = dec(d.sim_power_kw) if d.sim_power_kw is not None else None
+        reading_at = iso(now)
+        status["stateOfCharge"] = (
+            None if d.sim_soc_pct is None else {"value": dec(d.sim_soc_pct), "timestamp": reading_at}
+        )
+        status["activePower"] = (
+            None if d.sim_power_kw is None else {"value": dec(d.sim_power_kw), "timestamp": reading_at}
+        )
         status["stateOfChargeLimit"] = (
             None
             if d.upper_soc_limit is None
