@@ -80,7 +80,7 @@ def test_optional_fragments_are_known_and_can_be_left_out() -> None:
 
 
 def test_leaving_out_every_use_of_a_variable_drops_its_definition() -> None:
-    doc = documents.load("PollHeatPumpGb", frozenset({"OctoHeatPumpStatus", "OctoHeatPumpLivePerformance"}))
+    doc = documents.load("PollHeatPumpGb", frozenset({"HeatPumpControllerStatus"}))
     assert "$euid" not in doc.source and "query PollHeatPumpGb($accountNumber: String!)" in doc.source
     with pytest.raises(documents.DocumentError):  # nothing left to ask
         documents.load("PollHeatPumpStatusGb", frozenset({"LegacyHeatPumpStatus"}))
@@ -120,7 +120,6 @@ def test_no_document_sends_a_field_past_its_removal_date() -> None:
         "vehicleChargingPreferences",
         "energyMixData",
         "possibleErrors",
-        "octoHeatPumpControllerEuids",
         "vehicleVariant",
         "chargePointVariant",
         "unitRatePerKwh",
@@ -129,12 +128,12 @@ def test_no_document_sends_a_field_past_its_removal_date() -> None:
     for name in documents.names():
         doc = documents.load(name)
         tokens = set(documents._tokens(doc.source))
-        allowed = {"octoHeatPumpControllerEuids"} if name == "HeatPumpControllersGb" else set()
-        assert not (tokens & gone) - allowed, name
+        assert not tokens & gone, name
+        assert not {t for t in tokens if t.startswith("octoHeatPump")}, name  # removal 2026-04-08
         if "octopus-de" in doc.source.splitlines()[0]:
             assert not tokens & {"plannedDispatches", "SmartFlexHeatPump", "SmartFlexHeatPumpStatus"}, name
     assert "id" not in documents._tokens(documents.load("AccountLedgers").source)  # LedgerType.id: 2025-06-25
-    assert "octoHeatPumpControllerEuids" not in documents.load("PollAccountGb").root_fields
+    assert documents.load("PollAccountGb").root_fields == {"account"}
 
 
 def test_a_missing_shared_fragment_is_a_package_bug(monkeypatch: pytest.MonkeyPatch) -> None:

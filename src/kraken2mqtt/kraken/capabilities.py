@@ -39,6 +39,10 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "agreement": ("001", "003"),  # different return types: DE agreement vs AU CommonAgreementType
         "product": ("003",),
         "devices": ("000", "001"),
+        # Past their removal date (2024-11-01): documented, so the fake knows them and rejects them by date
+        # (sandbox/live_rules.py); no document sends them (REMOVED_FIELDS).
+        "registeredKrakenflexDevice": ("000", "001"),
+        "vehicleChargingPreferences": ("000", "001"),
         "batteryDevice": ("000", "001"),
         "heatPumpDevice": ("000",),
         "heatPumpStatus": ("000",),
@@ -59,6 +63,7 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "autoTopupTriggers": ("000",),
         "prepayBalanceSnapshot": ("000",),
         "greennessForecast": ("000",),
+        "energyMixData": ("000", "001", "003"),  # removal on or after 2026-06-01 (REMOVED_FIELDS)
         "smartMeterTelemetry": ("000",),
         # --- mutations ---
         "obtainKrakenToken": ("004", "all"),

@@ -47,12 +47,13 @@ MAX_AGREEMENTS = 3
 QUIET = frozenset({Stream.RATE_LIMIT})
 
 ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
-#: Planned-dispatch sources per deployment, best first: ``flex`` = flexPlannedDispatches(deviceId) per
-#: smart-charging device; ``planned`` = the account-wide plannedDispatches (deprecated; removal on or after
-#: 2026-01-16), only as the fallback of a deployment that rejects flexPlannedDispatches. DE has no
-#: plannedDispatches at all.
-DISPATCH_SOURCES: Mapping[str, tuple[str, ...]] = {
-    "octopus-gb": ("flex", "planned"),
+#: Planned-dispatch sources per deployment, best first; the first is demoted when the server rejects it.
+#: ``flex`` = flexPlannedDispatches(deviceId) per smart-charging device; ``planned`` = the account-wide
+#: plannedDispatches through ``PollLivePlanned<Gb|De>``, for a deployment that still serves only that.
+#: plannedDispatches is past its removal date (2026-01-16) on GB and gone from DE, so no deployment lists
+#: it and no such document is shipped (never send a removed field).
+DISPATCH_SOURCES: dict[str, tuple[str, ...]] = {
+    "octopus-gb": ("flex",),
     "octopus-de": ("flex",),
 }
 _DISPATCH_FIELDS = frozenset({"flexPlannedDispatches", "plannedDispatches"})
@@ -479,7 +480,7 @@ class Poller:
 
     async def _heat_pump_euids(self, number: str) -> Any:
         """Octopus heat-pump controllers (optional: kept out of the account document)."""
-        if not capabilities.has(self.deployment, "octoHeatPumpControllerEuids"):
+        if not capabilities.has(self.deployment, "controllerEuids"):
             return None
         try:
             result = await self._query("HeatPumpControllersGb", {"accountNumber": number}, optional=True)
@@ -487,7 +488,7 @@ class Poller:
             log.info("poller.heat_pump_discovery_failed", error=str(exc)[:200])
             old = self._snapshot.account
             return list(old.heat_pump_controller_euids) if old else None
-        return _ok(result, "octoHeatPumpControllerEuids")
+        return _ok(result, "controllerEuids")
 
     async def _fetch_live(self, now: datetime, with_events: bool = False) -> None:
         number = self._account_number()
@@ -642,18 +643,11 @@ class Poller:
             )
             if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
                 legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
-            fields = ("octoHeatPumpControllerStatus", "octoHeatPumpLivePerformance")
-            asked = [f for f in fields if f in result.data or result.failed(f)]
-            if asked and all(result.failed(f) for f in asked):
-                err = result.failed(asked[0])
-                raise err if err is not None else KrakenError("heat pump controller failed")
-            controllers.append(
-                parse.controller(
-                    euid,
-                    _ok(result, "octoHeatPumpControllerStatus"),
-                    _ok(result, "octoHeatPumpLivePerformance"),
-                )
-            )
+            err = result.failed("heatPumpControllerStatus")
+            if err is not None and not result.data.get("heatPumpStatus"):
+                raise err
+            if "heatPumpControllerStatus" in result.data:
+                controllers.append(parse.controller(euid, _ok(result, "heatPumpControllerStatus"), None))
         self._set(
             Stream.HEAT_PUMPS, now, heat_pumps=HeatPumpData(legacy=legacy, controllers=tuple(controllers))
         )
