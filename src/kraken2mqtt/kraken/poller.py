@@ -121,6 +121,7 @@ class Poller:
         #: Where planned dispatches come from, best first; the first is demoted when the server rejects it.
         self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ("flex",)))
         self._critical_logged: dict[str, datetime] = {}
+        self._dispatch_rejected: RejectedFieldError | None = None
         mode: Mode = "full"
         if LIVE.isdisjoint(self.streams):
             mode = "tariff-only" if Stream.TARIFFS in self.streams else "commands-only"
@@ -525,26 +526,29 @@ class Poller:
         await self._dispatches(result, now, source, device_ids if "deviceId" in variables else [])
 
     def _demote_dispatch_source(self, exc: RejectedFieldError) -> bool:
-        """The server rejects the dispatch field we use: fall back to the next source (once each)."""
+        """The server rejects the dispatch field we use: fall back to the next source. With none left the
+        devices are still polled and the dispatch stream is stale with the reason. True: poll again now."""
         if not self._dispatch_sources:
             return False
         gone = self._dispatch_sources.pop(0)
+        self._dispatch_rejected = exc
         log.warning(
             "poller.dispatch_source_demoted",
             rejected=exc.rejection.label,
             source=gone,
             now_using=self._dispatch_sources[0] if self._dispatch_sources else None,
         )
-        self._snapshot = self._snapshot.model_copy(
-            update={"dropped": {**self._snapshot.dropped, f"dispatches/{gone}": exc.rejection.message[:200]}}
-        )
-        return bool(self._dispatch_sources)
+        return True
 
     async def _dispatches(
         self, result: GraphQLResult, now: datetime, source: str | None, asked: list[str]
     ) -> None:
         """Planned dispatches (per device, or the fallback's account-wide list) and completed ones."""
         data = result.data
+        if source is None:
+            err = self._dispatch_rejected or KrakenError("no source of planned dispatches")
+            self._fail({Stream.DISPATCHES}, now, err)
+            return
         try:
             completed = self._dispatch_list(result, "completedDispatches", None)
             planned_lists: list[tuple[Dispatch, ...]] = []
@@ -558,6 +562,11 @@ class Poller:
                         continue
                     res = await self._query("FlexPlannedDispatches", {"deviceId": device_id})
                     planned_lists.append(self._dispatch_list(res, "flexPlannedDispatches", device_id))
+        except RejectedFieldError as exc:
+            if exc.rejection.name in _DISPATCH_FIELDS:
+                self._demote_dispatch_source(exc)
+            self._fail({Stream.DISPATCHES}, now, exc)
+            return
         except (KrakenError, parse.ParseError) as exc:
             self._fail({Stream.DISPATCHES}, now, exc)
             return
