@@ -15,12 +15,12 @@ tariffs                      6 h        re-check agreements; half-hourly: every 
 account                      24 h       properties, meter points, heat-pump controllers
 heat pumps                   300        only when the account has one
 prepay                       1800       only for a smart prepay meter
-events                       3600       saving sessions, greenness; ride along with a live poll
-                                        when due within ``RIDE_ALONG``
+events                       3600       saving sessions, greenness (an optional document of its own)
 ===========================  =========  ==========================================================
 
-The rate-limit allowance rides along with the live query (GB ``rateLimit``, DE ``rateLimitInfo``) or the
-account query (AU), so it costs no request of its own. Until the account number is known only discovery
+The rate-limit allowance (``rateLimitInfo``) rides along with the live query (GB, DE) or the account query
+(AU), so it costs no request of its own. The live query carries the planned dispatches of the first
+smart-charging device (``flexPlannedDispatches``); each further device costs one request per live poll. Until the account number is known only discovery
 (``viewer``) is planned.
 
 A failed stream is retried after 60 s, doubling per consecutive failure up to its normal interval (at least
@@ -48,7 +48,6 @@ ACCOUNT = 24 * 3600.0
 HEAT_PUMPS = 300.0
 PREPAY = 1800.0
 EVENTS = 3600.0
-RIDE_ALONG = 900.0
 EDGE_BEFORE = timedelta(seconds=90)
 EDGE_AFTER = timedelta(seconds=120)
 RETRY_BASE = 60.0
@@ -175,11 +174,6 @@ def plan(
             due.add(stream)
         else:
             next_at = min(next_at, at)
-    # Events ride along with a live poll when they would be due soon anyway.
-    if Stream.EVENTS in intervals and Stream.EVENTS not in due and due & {Stream.DISPATCHES, Stream.DEVICES}:
-        fetched = snapshot.stream(Stream.EVENTS).fetched_at
-        if fetched is not None and (now - fetched).total_seconds() >= EVENTS * slowdown - RIDE_ALONG:
-            due.add(Stream.EVENTS)
     # Never sleep through the fast window before a dispatch edge.
     if Stream.DISPATCHES in intervals:
         for edge in dispatches.edges(snapshot.dispatches):
