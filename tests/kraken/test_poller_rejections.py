@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import structlog
@@ -27,14 +28,17 @@ from graphql import (
     parse,
     visit,
 )
+from prometheus_client import generate_latest
 
 from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.kraken import documents
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.kraken.snapshot import Stream
+from kraken2mqtt.ops.metrics import Metrics
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.sandbox.resolvers import attach
 from kraken2mqtt.sandbox.schema import build_schema
+from kraken2mqtt.store import StateStore
 from tests.kraken.conftest import MakeClient
 
 GB_DOCUMENTS = [
@@ -208,3 +212,24 @@ async def test_a_rejected_critical_field_makes_the_stream_stale_and_says_which(
     assert len([e for e in logs if e["event"] == "poller.critical_field_rejected"]) == 2
     assert "Query.flexPlannedDispatches" in (poller.snapshot.stream(Stream.DISPATCHES).error or "")
     assert poller.snapshot.stream(Stream.DEVICES).error is None
+
+
+async def test_dropped_selections_and_stream_errors_survive_a_restart_for_status(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock, tmp_path: Path
+) -> None:
+    fake.schema = _rejecting("octopus-gb", "SmartFlexVehicleStatus", "stateOfCharge")
+    with StateStore(tmp_path / "state") as store:
+        poller = Poller(make_client(), deployment="octopus-gb", clock=clock, store=store)
+        await poller.poll_once()
+        dropped = poller.snapshot.dropped
+        assert dropped
+        metrics = Metrics(clock=lambda: clock.now().timestamp())
+        metrics.set_dropped(dropped)
+        text = generate_latest(metrics.registry).decode()
+        assert (
+            'kraken2mqtt_kraken_dropped_selections{document="PollDevicesGb",selection="EvReadings"} 1.0'
+            in text
+        )
+    with StateStore(tmp_path / "state") as store:
+        loaded = store.load_snapshot("octopus-gb")
+    assert loaded is not None and loaded.dropped == dropped

@@ -20,8 +20,8 @@ events                       3600       saving sessions, greenness (an optional 
 
 The rate-limit allowance (``rateLimitInfo``) rides along with the live query (GB, DE) or the account query
 (AU), so it costs no request of its own. The live query carries the planned dispatches of the first
-smart-charging device (``flexPlannedDispatches``); each further device costs one request per live poll. Until the account number is known only discovery
-(``viewer``) is planned.
+smart-charging device (``flexPlannedDispatches``); each further device costs one request per live poll.
+Until the account number is known only discovery (``viewer``) is planned.
 
 A failed stream is retried after 60 s, doubling per consecutive failure up to its normal interval (at least
 60 s, at most 30 min). The next wake-up is also placed ``EDGE_BEFORE`` ahead of each dispatch edge so the
