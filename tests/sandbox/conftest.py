@@ -97,3 +97,30 @@ def gql(fk: FakeKraken) -> Iterator[Gql]:
 def authed(gql: Gql) -> Gql:
     gql.login()
     return gql
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a run that included test_live_queries: how many of the live clients' production documents the
+    fake's SDL accepts, which it rejects and why, and which select a field past its removal date."""
+    ran = any(
+        "test_live_queries" in getattr(report, "nodeid", "")
+        for reports in terminalreporter.stats.values()
+        for report in reports
+    )
+    if not ran:
+        return
+    from tests.sandbox.test_live_queries import AS_OF, KNOWN_REJECTED, acceptance, removed_as_of
+
+    accepted, total = acceptance()
+    tr = terminalreporter
+    tr.write_sep("-", "live clients' production queries (tests/sandbox/live_queries)")
+    tr.write_line(f"accepted by the fake's SDL: {accepted} of {total} ({100 * accepted / total:.0f} %)")
+    for name, why in sorted(KNOWN_REJECTED.items()):
+        tr.write_line(f"  rejected {name}: {why}")
+    removed = removed_as_of()
+    tr.write_line(
+        f"accepted with fields past their docs removal date rejected (as of {AS_OF}): "
+        f"{accepted - len(removed)} of {total} ({100 * (accepted - len(removed)) / total:.0f} %)"
+    )
+    for name, errors in sorted(removed.items()):
+        tr.write_line(f"  {name}: " + "; ".join(errors))

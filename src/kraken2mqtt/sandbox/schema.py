@@ -47,16 +47,34 @@ ENDPOINTS: Mapping[str, str] = {"octopus-gb-backend": "octopus-gb"}
 LIVE_ROOT_FIELDS: Mapping[str, Mapping[str, str]] = {
     "octopus-gb": {
         "flexPlannedDispatches": f"{_HAOE} intelligent_dispatches_query; {_PB}",
-        "rateLimitInfo": "PB (schema as of Dec 2025; kraken-live-api.md)",
+        "rateLimitInfo": "kraken-live-api.md (PB, Dec 2025; not in PB aaba48fc octopus.py)",
+        "octoplusAccountInfo": f"000; {_HAOE} account_query",
+        "electricVehicles": f"000; {_HAOE} intelligent_device_query; {_PB} intelligent_catalogue_query",
+        "chargePointVariants": f"000; {_HAOE} intelligent_device_query; {_PB} intelligent_catalogue_query",
+        "loyaltyPointLedgers": f"000; {_HAOE} octoplus_points_query",
+        "customerFlexibilityCampaignEvents": f"{_PB} flexibility_campaign_query",
+        "electricityMeterReadings": "000",
+        "gasMeterReadings": "000",
+        "redeemLoyaltyPointsForAccountCredit": f"004; {_HAOE} redeem_octoplus_points_account_credit_mutation",
     },
     "octopus-de": {
-        "flexPlannedDispatches": _OEG,
+        "flexPlannedDispatches": f"{_OEG}; OEG octopus_germany.py fetch_flex_planned_dispatches",
+        "electricityMeterReadings": "001; OEG ELECTRICITY_METER_READINGS_QUERY",
+        "gasMeterReadings": "001; OEG GAS_METER_READINGS_QUERY",
+        "electricVehicles": "001",
+        "loyaltyPointLedgers": "001",
     },
     "octopus-gb-backend": {
         "heatPumpControllersAtLocation": f"{_HAOE} heat_pump_ids_query",
         "heatPumpLivePerformance": f"{_HAOE} heat_pump_status_and_config_query",
         "heatPumpLifetimePerformance": f"{_HAOE} heat_pump_status_and_config_query",
         "greenerNightsForecast": f"{_HAOE} greener_night_forecast_query (bafdb0d)",
+        "joinSavingSessionsEvent": f"{_HAOE} and {_PB} octoplus_saving_session_join_mutation",
+        "wheelOfFortuneSpinsAllowed": f"{_HAOE} wheel_of_fortune_query (HAOE issue 1795)",
+        "spinWheelOfFortune": f"{_HAOE} wheel_of_fortune_mutation",
+        "heatPumpSetZoneMode": f"{_HAOE} heat_pump_set_zone_mode_*_mutation, heat_pump_boost_zone_mutation",
+        "heatPumpSetHushMode": f"{_HAOE} heat_pump_set_hush_mode_mutation",
+        "heatPumpUpdateFlowTemperatureConfiguration": f"{_HAOE} heat_pump_update_flow_temp_config_mutation",
     },
 }
 

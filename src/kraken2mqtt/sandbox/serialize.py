@@ -742,7 +742,10 @@ def controller_configuration(c: SimHeatPumpController, now: datetime) -> Json:
                 "currentTemperature": temp(45.0),
                 "allowableRange": {"minimum": temp(30.0), "maximum": temp(55.0)},
             },
-            "weatherCompensation": True,
+            "weatherCompensation": {
+                "enabled": True,
+                "currentRange": {"minimum": temp(30.0), "maximum": temp(45.0)},
+            },
             "manifoldEnabled": False,
             "hasHeatPumpCompatibleCylinder": True,
         },
