@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from kraken2mqtt.clock import ManualClock
+from kraken2mqtt.kraken import documents
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
@@ -436,3 +437,108 @@ async def test_failed_discovery_backs_off(
     assert poller.snapshot.account_number == "A-SANDBOX1"
     assert fake.stats.requests["Viewer"] == 4
     assert poller.snapshot.tariffs is not None
+
+
+def _live_body(errors: list[dict[str, Any]], **data: Any) -> dict[str, Any]:
+    ev = {
+        "__typename": "SmartFlexVehicle",
+        "id": "00000000-0000-4000-8000-00000000e001",
+        "deviceType": "ELECTRIC_VEHICLES",
+        "provider": "ENODE",
+        "status": {"current": "LIVE", "currentState": "SMART_CONTROL_CAPABLE", "isSuspended": False},
+    }
+    base: dict[str, Any] = {"devices": [ev], "flexPlannedDispatches": [], "completedDispatches": []}
+    return {"data": {**base, **data}, "errors": errors}
+
+
+def _field_error(field: str, code: str, message: str) -> dict[str, Any]:
+    # The live error shape: errorCode / errorType in extensions, the failing root field in path.
+    return {
+        "message": message,
+        "path": [field],
+        "extensions": {"errorCode": code, "errorType": "APPLICATION"},
+    }
+
+
+async def test_kt_ct_4301_on_dispatch_fields_means_no_dispatches(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    assert any(d.state == DispatchState.PLANNED for d in poller.snapshot.dispatches)
+    errors = [
+        _field_error("flexPlannedDispatches", "KT-CT-4301", "Unable to find device for given account."),
+        _field_error("completedDispatches", "KT-CT-4301", "Unable to find device for given account."),
+    ]
+    body = _live_body(errors, flexPlannedDispatches=None, completedDispatches=None)
+    fake.faults.inject("raw", operation="PollLiveGb", body=body)
+    clock.advance(1800)
+    result = await poller.poll_once()
+    assert Stream.DISPATCHES not in result.failed
+    assert poller.snapshot.stream(Stream.DISPATCHES).error is None
+    assert not any(d.state == DispatchState.PLANNED for d in poller.snapshot.dispatches)  # cancelled
+
+
+@pytest.mark.parametrize("code", ["KT-CT-4340", "KT-CT-4341"])
+async def test_transient_dispatch_errors_keep_the_last_data(
+    code: str, fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    good = poller.snapshot.dispatches
+    field = "flexPlannedDispatches" if code == "KT-CT-4340" else "completedDispatches"
+    body = _live_body([_field_error(field, code, "Unable to fetch dispatches.")], **{field: None})
+    fake.faults.inject("raw", operation="PollLiveGb", body=body)
+    clock.advance(1800)
+    result = await poller.poll_once()
+    assert result.failed == {Stream.DISPATCHES}
+    assert poller.snapshot.dispatches == good
+    assert code in (poller.snapshot.stream(Stream.DISPATCHES).error or "")
+    assert poller.snapshot.stream(Stream.DEVICES).error is None  # the devices arrived all the same
+    clock.advance(60)
+    await poller.poll_once()  # retried after 60 s, not after the normal interval
+    assert poller.snapshot.stream(Stream.DISPATCHES).error is None
+
+
+async def test_auto_top_up_config_is_found_on_the_meters_other_smart_device(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    """Issue 13: the config sits on the meter's PPMID, not on the ESME; meters.smartDevices (documented on
+    the meter type, 002) lists both. The device found is remembered: later polls ask only it."""
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    prepay = poller.snapshot.prepay
+    assert prepay is not None and prepay.topup_device_id == TOPUP_DEVICE
+    assert [c.topup_amount for c in prepay.topup_configs] == [2000]
+    assert poller.snapshot.account is not None
+    assert poller.snapshot.account.smart_device_ids == ("12-34-5A-FF-FF-6B-C7-89", TOPUP_DEVICE)
+    asked = [
+        r.variables.get("topupDevice")
+        for r in fake.requests
+        if r.operation_name == "PollPrepayGb" and r.variables
+    ]
+    assert asked == ["12-34-5A-FF-FF-6B-C7-89", TOPUP_DEVICE]
+    clock.advance(1800)
+    await poller.poll_once()
+    later = [r.variables for r in fake.requests if r.operation_name == "PollPrepayTriggersGb" and r.variables]
+    assert [v.get("topupDevice") for v in later] == [TOPUP_DEVICE]
+    assert poller.snapshot.prepay is not None and len(poller.snapshot.prepay.triggers) == 1
+
+
+async def test_germany_devices_and_dispatches_per_device(
+    deployment_client: Callable[[str], tuple[FakeKraken, KrakenClient]], clock: ManualClock
+) -> None:
+    fk, client = deployment_client("octopus-de")
+    poller = Poller(client, deployment="octopus-de", clock=clock)
+    await poller.poll_once()
+    clock.advance(1800)
+    await poller.poll_once()
+    sent = " ".join(documents._strip_comments(r.query or "") for r in fk.requests)
+    for gone in ("plannedDispatches(", "SmartFlexHeatPump", "vehicleVariant", "unitRatePerKwh"):
+        assert gone not in sent
+    assert "marketSupplyAgreements(active: true, first:" in sent
+    snap = poller.snapshot
+    assert snap.dropped == {}
+    assert fk.stats.requests["PollLiveDe"] == 1
+    assert snap.devices is not None and snap.devices.devices[0].soc_percent is not None
+    assert [d.type for d in snap.dispatches if d.state == DispatchState.PLANNED] == ["SMART", "SMART"]
