@@ -24,8 +24,9 @@ smart-charging device (``flexPlannedDispatches``); each further device costs one
 Until the account number is known only discovery (``viewer``) is planned.
 
 A failed stream is retried after 60 s, doubling per consecutive failure up to its normal interval (at least
-60 s, at most 30 min). The next wake-up is also placed ``EDGE_BEFORE`` ahead of each dispatch edge so the
-fast window is never missed.
+60 s, at most 30 min); one that failed only because the server was unreachable or erroring is retried as
+soon as another stream has been fetched since (the outage is over). The next wake-up is also placed
+``EDGE_BEFORE`` ahead of each dispatch edge so the fast window is never missed.
 """
 
 from __future__ import annotations
@@ -160,10 +161,19 @@ def plan(
 
     due: set[Stream] = set()
     next_at = now + timedelta(days=2)
+    # The server answered since: a stream that failed only because it could not be reached is due now.
+    answered = max((s.fetched_at for s in snapshot.status.values() if s.fetched_at is not None), default=None)
     for stream, interval in intervals.items():
         status = snapshot.stream(stream)
         stretched = interval * slowdown
-        if status.fetched_at is None and status.attempted_at is None:
+        recovered = (
+            status.error is not None
+            and status.transient
+            and status.attempted_at is not None
+            and answered is not None
+            and answered > status.attempted_at
+        )
+        if (status.fetched_at is None and status.attempted_at is None) or recovered:
             at = now
         elif status.error is not None and status.attempted_at is not None:
             at = status.attempted_at + timedelta(seconds=_retry_delay(status.failures, stretched))

@@ -275,7 +275,7 @@ class Poller:
             log.warning("poller.stream_failed", streams=sorted(s.value for s in streams), error=text[:200])
         snap = self._snapshot
         for stream in streams:
-            snap = snap.with_failure(stream, now, text)
+            snap = snap.with_failure(stream, now, text, transient=bool(getattr(exc, "retryable", False)))
         self._snapshot = snap
 
     async def _guard(
@@ -491,7 +491,7 @@ class Poller:
             return list(old.heat_pump_controller_euids) if old else None
         return _ok(result, "controllerEuids")
 
-    async def _fetch_live(self, now: datetime, with_events: bool = False) -> None:
+    async def _fetch_live(self, now: datetime) -> None:
         number = self._account_number()
         suffix = "Gb" if self.deployment == "octopus-gb" else "De"
         device_ids = self._dispatch_device_ids()

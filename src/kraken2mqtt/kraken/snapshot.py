@@ -655,6 +655,9 @@ class StreamStatus(Model):
     attempted_at: UtcDateTime | None = None
     error: str | None = None  # last failure, cleared on success
     failures: int = 0  # consecutive
+    #: The last failure was the server being unreachable or erroring (transport, 5xx), not this stream's
+    #: own data: once the server answers again, it is retried at once instead of after its backoff.
+    transient: bool = False
 
     def age(self, now: datetime) -> float | None:
         return None if self.fetched_at is None else max(0.0, (now - self.fetched_at).total_seconds())
@@ -714,12 +717,17 @@ class Snapshot(Model):
         status[stream] = StreamStatus(fetched_at=now, attempted_at=now)
         return self.model_copy(update={**fields, "status": status})
 
-    def with_failure(self, stream: Stream, now: datetime, error: str) -> Self:
+    def with_failure(self, stream: Stream, now: datetime, error: str, *, transient: bool = False) -> Self:
         """A copy keeping the last good data of ``stream``, recording the failure."""
         old = self.stream(stream)
         status = dict(self.status)
         status[stream] = old.model_copy(
-            update={"attempted_at": now, "error": error[:300], "failures": old.failures + 1}
+            update={
+                "attempted_at": now,
+                "error": error[:300],
+                "failures": old.failures + 1,
+                "transient": transient,
+            }
         )
         return self.model_copy(update={"status": status})
 
