@@ -154,6 +154,8 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
         status["data_age_seconds"] = {
             s.value: (round(a) if (a := snapshot.age(s, now)) is not None else None) for s in snapshot.status
         }
+        status["stream_errors"] = {s.value: st.error for s, st in snapshot.status.items() if st.error}
+        status["not_sent"] = dict(snapshot.dropped)  # optional selections the server rejected
     if as_json:
         print(json.dumps(status, indent=2), file=out)
         return 0
@@ -165,6 +167,10 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
         print(describe(snapshot, signals_of(snapshot, now)), file=out)
         ages = ", ".join(f"{k} {v}s" for k, v in status["data_age_seconds"].items() if v is not None)
         print(f"  data ages: {ages}", file=out)
+        for stream, error in status["stream_errors"].items():
+            print(f"  {stream} stale: {error}", file=out)
+        for selection, why in status["not_sent"].items():
+            print(f"  not sent any more: {selection} (the server rejected it: {why})", file=out)
     for d in status.get("devices", []):
         sent = d["sent_today"]
         print(

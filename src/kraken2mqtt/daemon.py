@@ -523,6 +523,7 @@ class Daemon:
         for stream, status in snapshot.status.items():
             if status.fetched_at is not None:
                 m.mark_fetched(stream.value, status.fetched_at.timestamp())
+        m.set_dropped(snapshot.dropped)
         for device_id, state in self.driver.reported().items():
             soc = state.soc_pct / 100 if state.soc_pct is not None else None
             power = state.power_kw * 1000 if state.power_kw is not None else None

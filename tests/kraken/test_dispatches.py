@@ -140,7 +140,8 @@ def test_off_peak_signal_and_adjusted_rate() -> None:
             }
         ],
     }
-    intelligent = tariffs.gb_tariffs(account, T0).import_
+    # Intelligent because the account has a dispatch-capable device and the tariff a day/night shape.
+    intelligent = tariffs.intelligent(tariffs.gb_tariffs(account, T0), dispatch_capable=True).import_
     tr = DispatchTracker()
     # a smart-charge dispatch at 19:00-20:00 (day rate) and a bump charge at 20:00-21:00
     tr.update([_d(-3, -2), _d(-2, -1, source="bump-charge")], [], _at(-4))

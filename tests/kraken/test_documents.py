@@ -55,12 +55,85 @@ def test_root_fields_follow_fragments_on_the_root_type_only() -> None:
 
 def test_shared_fragments_are_appended_once() -> None:
     doc = documents.load("PollLiveGb")
-    assert {"plannedDispatches", "completedDispatches", "devices", "rateLimit"} <= doc.root_fields
-    assert doc.source.count("fragment Dispatches on Query") == 1
+    assert {"flexPlannedDispatches", "completedDispatches", "devices", "rateLimitInfo"} <= doc.root_fields
+    assert doc.source.count("fragment FlexPlannedDispatches on Query") == 1
     assert doc.source.count("fragment SmartFlexDevices on Query") == 1
     assert doc.source.startswith("# deployments: octopus-gb")
-    legacy = documents.load("PollLegacyDevicesDe")
-    assert legacy.root_fields == {"registeredKrakenflexDevice", "vehicleChargingPreferences", "batteryDevice"}
+    legacy = documents.load("PollLegacyDevicesGb")
+    assert legacy.root_fields == {"batteryDevice"}
+
+
+def test_optional_fragments_are_known_and_can_be_left_out() -> None:
+    doc = documents.load("PollLiveGb")
+    assert [p.name for p in doc.optional] == [
+        "EvReadings",
+        "EvSpecs",
+        "DeviceAlerts",
+        "InverterTelemetry",
+        "HeatPumpDevices",
+        "RateLimitInfo",
+    ]
+    slim = documents.load("PollLiveGb", frozenset({"EvReadings", "RateLimitInfo"}))
+    assert "activePower" not in slim.source and "fragment EvReadings" not in slim.source
+    assert "rateLimitInfo" not in slim.root_fields and "flexPlannedDispatches" in slim.root_fields
+    assert documents.parse(slim.source).root_fields == slim.root_fields
+
+
+def test_leaving_out_every_use_of_a_variable_drops_its_definition() -> None:
+    doc = documents.load("PollHeatPumpGb", frozenset({"HeatPumpControllerStatus"}))
+    assert "$euid" not in doc.source and "query PollHeatPumpGb($accountNumber: String!)" in doc.source
+    with pytest.raises(documents.DocumentError):  # nothing left to ask
+        documents.load("PollHeatPumpStatusGb", frozenset({"LegacyHeatPumpStatus"}))
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # graphql-core's and the live server's validation messages
+        ("Cannot query field 'stateOfCharge' on type 'SmartFlexVehicleStatus'.", {"EvReadings"}),
+        ("Cannot query field 'make' on type 'SmartFlexInverter'. Did you mean?", {"InverterTelemetry"}),
+        ("Unknown type 'SmartFlexHeatPump'.", {"HeatPumpDevices"}),
+        ("Unknown type 'SmartFlexHeatPumpStatus'.", {"HeatPumpDevices"}),
+        ("Cannot query field 'rateLimitInfo' on type 'Query'.", {"RateLimitInfo"}),
+        ("Cannot query field 'flexPlannedDispatches' on type 'Query'.", set()),  # critical
+        ("Cannot query field 'currentState' on type 'SmartFlexDeviceStatusInterface'.", set()),
+        ("Cannot query field 'nothingWeSend' on type 'Query'.", None),
+    ],
+)
+def test_a_rejection_names_what_to_drop(message: str, expected: set[str] | None) -> None:
+    found = documents.rejection(message)
+    assert found is not None
+    culprits = documents.culprits(documents.load("PollLiveGb"), found)
+    assert (None if culprits is None else set(culprits)) == expected
+
+
+def test_messages_without_a_field_name_are_not_rejections() -> None:
+    assert documents.rejection("Variable '$x' is never used.") is None
+    found = documents.rejection("Unknown argument 'first' on field 'AccountType.marketSupplyAgreements'.")
+    assert found is not None and found.label == "AccountType.marketSupplyAgreements"
+
+
+def test_no_document_sends_a_field_past_its_removal_date() -> None:
+    """The removed fields of issue 10 (by name; sdl's NoDeprecatedCustomRule test covers the rest)."""
+    gone = {
+        "registeredKrakenflexDevice",
+        "vehicleChargingPreferences",
+        "energyMixData",
+        "possibleErrors",
+        "vehicleVariant",
+        "chargePointVariant",
+        "unitRatePerKwh",
+        "monthlyStandingCharge",
+    }
+    for name in documents.names():
+        doc = documents.load(name)
+        tokens = set(documents._tokens(doc.source))
+        assert not tokens & gone, name
+        assert not {t for t in tokens if t.startswith("octoHeatPump")}, name  # removal 2026-04-08
+        if "octopus-de" in doc.source.splitlines()[0]:
+            assert not tokens & {"plannedDispatches", "SmartFlexHeatPump", "SmartFlexHeatPumpStatus"}, name
+    assert "id" not in documents._tokens(documents.load("AccountLedgers").source)  # LedgerType.id: 2025-06-25
+    assert documents.load("PollAccountGb").root_fields == {"account"}
 
 
 def test_a_missing_shared_fragment_is_a_package_bug(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -162,16 +162,16 @@ def test_prepay_and_heat_pump_only_when_present() -> None:
     assert plan.due == {Stream.PREPAY, Stream.HEAT_PUMPS}
 
 
-def test_events_ride_along_with_live_poll() -> None:
+def test_events_are_polled_hourly_on_their_own() -> None:
+    """Events are an optional document of their own now: no ride-along (it would only add requests)."""
     streams = LIVE_ONLY | {Stream.EVENTS}
     snap = _snap(devices=(_ev(DeviceState.NOT_PLUGGED_IN),)).with_data(Stream.EVENTS, T0)
-    t = T0 + timedelta(seconds=pp.EVENTS - pp.RIDE_ALONG)
+    t = T0 + timedelta(seconds=pp.EVENTS - 600)
     snap = snap.with_data(Stream.DEVICES, t - timedelta(seconds=pp.IDLE)).with_data(
         Stream.DISPATCHES, t - timedelta(seconds=pp.IDLE)
     )
-    assert pp.plan(snap, t, streams=streams).due == streams
-    early = t - timedelta(seconds=60)
-    assert Stream.EVENTS not in pp.plan(snap, early, streams=streams).due
+    assert pp.plan(snap, t, streams=streams).due == LIVE_ONLY
+    assert Stream.EVENTS in pp.plan(snap, T0 + timedelta(seconds=pp.EVENTS), streams=streams).due
 
 
 def test_stays_fast_just_after_a_dispatch_ends() -> None:

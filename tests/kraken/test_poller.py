@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from kraken2mqtt.clock import ManualClock
+from kraken2mqtt.kraken import documents
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
@@ -71,6 +72,8 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
     assert kinds == [DeviceKind.VEHICLE, DeviceKind.INVERTER, DeviceKind.HEAT_PUMP]
     ev = snap.devices.devices[0]
     assert ev.plugged_in and ev.preferences is not None and len(ev.preferences.schedules) == 7
+    assert ev.soc_percent == Decimal(45) and ev.active_power_kw == Decimal(0)
+    assert ev.battery_size_kwh == Decimal(60) and ev.charge_point_power_kw == Decimal("7.4")
     inverter = snap.devices.devices[1]
     assert inverter.telemetry is not None and inverter.telemetry.battery_soc == Decimal("55.0")
     assert [d.state for d in snap.dispatches] == [
@@ -78,9 +81,13 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
         DispatchState.PLANNED,
         DispatchState.PLANNED,
     ]
+    # Planned dispatches come from flexPlannedDispatches(deviceId) of the EV, with their type.
+    assert [(d.type, d.device_id) for d in snap.dispatches[1:]] == [("SMART", ev.id)] * 2
+    assert all(d.energy_kwh is not None and d.energy_kwh > 0 for d in snap.dispatches[1:])
+    assert snap.dropped == {}
     assert snap.heat_pumps is not None and snap.heat_pumps.legacy is not None
     (ctrl,) = snap.heat_pumps.controllers
-    assert ctrl.cop == Decimal("3.4") and [z.zone for z in ctrl.zones] == ["WATER", "ZONE1"]
+    assert [z.zone for z in ctrl.zones] == ["WATER", "ZONE1"]
     assert snap.prepay is not None and snap.prepay.balance is not None and snap.prepay.balance.credit == 1850
     assert snap.prepay.topup_configs[0].topup_amount == 2000
     assert (
@@ -88,22 +95,28 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
     )
     assert snap.rate_limit is not None and snap.rate_limit.limit is not None
     assert poller.client.budget.server is not None  # the allowance fed the budget
-    # one request per document: token, viewer, account, live+events, heat pump, prepay
+    # one request per document: token, viewer, account, heat-pump controllers, devices (no EV known yet,
+    # so its planned dispatches in a request of their own), events, heat pump, prepay
     assert fake.stats.requests == {
         "ObtainKrakenToken": 1,
         "Viewer": 1,
         "PollAccountGb": 1,
-        "PollLiveEventsGb": 1,
+        "HeatPumpControllersGb": 1,
+        "PollDevicesGb": 1,
+        "FlexPlannedDispatches": 1,
+        "PollEventsGb": 1,
         "PollHeatPumpGb": 1,
         "PollPrepayGb": 1,
     }
     sig = poller.signals()
     assert not sig.dispatching_now and sig.next_dispatch_start == snap.dispatches[1].start
     assert sig.import_rate is not None and sig.stale == frozenset()
-    # Next cycle: only the live query, and the prepay triggers once a config is known.
+    # Next cycle: only the live query (devices and the EV's dispatches in one), and the prepay triggers once
+    # a config is known.
     clock.advance(1800)
     await poller.poll_once()
     assert fake.stats.requests["PollLiveGb"] == 1
+    assert fake.stats.requests["FlexPlannedDispatches"] == 1
     assert fake.stats.requests["PollPrepayTriggersGb"] == 1
     assert fake.stats.requests["PollAccountGb"] == 1
     assert poller.snapshot.prepay is not None and len(poller.snapshot.prepay.triggers) == 1
@@ -112,7 +125,17 @@ async def test_gb_full_snapshot(fake: FakeKraken, make_client: MakeClient, clock
 @pytest.mark.parametrize(
     ("deployment", "expected_ops"),
     [
-        ("octopus-de", {"ObtainKrakenToken", "Viewer", "PollAccountDe", "PollAgreementDe", "PollLiveDe"}),
+        (
+            "octopus-de",
+            {
+                "ObtainKrakenToken",
+                "Viewer",
+                "PollAccountDe",
+                "PollAgreementDe",
+                "PollDevicesDe",
+                "FlexPlannedDispatches",
+            },
+        ),
         ("red-energy-au", {"ObtainKrakenToken", "Viewer", "PollAccountAu", "PollProductAu"}),
     ],
 )
@@ -162,7 +185,7 @@ async def test_server_errors_keep_last_good_data_with_age(
     poller = Poller(make_client(attempts=1), deployment="octopus-gb", clock=clock)
     await poller.poll_once()
     good = poller.snapshot
-    for op in ("PollLiveGb", "PollLiveEventsGb"):
+    for op in ("PollLiveGb", "PollDevicesGb", "FlexPlannedDispatches"):
         fake.faults.inject("http_500", times=50, operation=op)
     clock.advance(1800)
     result = await poller.poll_once()
@@ -189,7 +212,7 @@ async def test_server_errors_keep_last_good_data_with_age(
         {"kind": "invalid_json"},
         {
             "kind": "raw",
-            "body": {"data": {"plannedDispatches": {"oops": 1}, "completedDispatches": [], "devices": 7}},
+            "body": {"data": {"flexPlannedDispatches": {"oops": 1}, "completedDispatches": [], "devices": 7}},
         },
         {"kind": "raw", "body": {"data": None, "errors": "nope"}},
         {"kind": "reset"},
@@ -234,9 +257,11 @@ async def test_unknown_enum_values_from_server(
     await poller.poll_once()
     body = {
         "data": {
-            "plannedDispatches": [],
+            "flexPlannedDispatches": [],
             "completedDispatches": [],
-            "rateLimit": {"limit": 100, "remainingPoints": 99, "usedPoints": 1},
+            "rateLimitInfo": {
+                "pointsAllowanceRateLimit": {"limit": 100, "remainingPoints": 99, "usedPoints": 1}
+            },
             "devices": [
                 {
                     "__typename": "SmartFlexTeleporter",
@@ -366,38 +391,33 @@ async def test_request_counting_hook(fake: FakeKraken, make_client: MakeClient, 
     seen: list[RequestEvent] = []
     poller = Poller(make_client(on_request=seen.append), deployment="octopus-gb", clock=clock)
     await poller.poll_once()
-    assert [e.operation for e in seen if e.operation.startswith("Poll")] == [
+    assert [e.operation for e in seen if e.operation != "ObtainKrakenToken"] == [
+        "Viewer",
         "PollAccountGb",
-        "PollLiveEventsGb",
+        "HeatPumpControllersGb",
+        "PollDevicesGb",
+        "FlexPlannedDispatches",
+        "PollEventsGb",
         "PollHeatPumpGb",
-        "PollPrepayGb",
+        "PollPrepayGb",  # the ESME: no auto top-up config there
+        "PollPrepayGb",  # the meter's other smart device: the config is there
     ]
 
 
-async def test_legacy_devices_fallback(fake: FakeKraken, make_client: MakeClient, clock: ManualClock) -> None:
-    """devices() lists nothing (raw response) but the account has a legacy KrakenFlex EV."""
-    empty: dict[str, Any] = {
-        "data": {
-            "plannedDispatches": [],
-            "completedDispatches": [],
-            "devices": [],
-            "rateLimit": None,
-            "savingSessions": None,
-            "greennessForecast": [],
-            "energyMixData": None,
-        }
-    }
-    fake.faults.inject("raw", operation="PollLiveEventsGb", body=empty)
+async def test_legacy_battery_probe_when_devices_lists_none(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    """devices() lists nothing: the legacy KrakenFlex battery is probed once (the legacy EV queries are gone:
+    registeredKrakenflexDevice / vehicleChargingPreferences, removal on or after 2024-11-01)."""
+    empty: dict[str, Any] = {"data": {"completedDispatches": [], "devices": [], "rateLimitInfo": None}}
+    fake.faults.inject("raw", operation="PollDevicesGb", body=empty)
     poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
     await poller.poll_once()
     assert fake.stats.requests["PollLegacyDevicesGb"] == 1
-    assert poller.snapshot.devices is not None
-    (ev,) = poller.snapshot.devices.devices
-    assert ev.legacy and ev.kind == DeviceKind.VEHICLE and ev.preferences is not None
+    assert not any("registeredKrakenflexDevice" in (r.query or "") for r in fake.requests)
     clock.advance(1800)
     await poller.poll_once()
-    assert fake.stats.requests["PollLiveLegacyGb"] == 1
-    assert poller.snapshot.stream(Stream.DEVICES).error is None
+    assert fake.stats.requests["PollLegacyDevicesGb"] == 1
 
 
 async def test_failed_discovery_backs_off(
@@ -417,3 +437,108 @@ async def test_failed_discovery_backs_off(
     assert poller.snapshot.account_number == "A-SANDBOX1"
     assert fake.stats.requests["Viewer"] == 4
     assert poller.snapshot.tariffs is not None
+
+
+def _live_body(errors: list[dict[str, Any]], **data: Any) -> dict[str, Any]:
+    ev = {
+        "__typename": "SmartFlexVehicle",
+        "id": "00000000-0000-4000-8000-00000000e001",
+        "deviceType": "ELECTRIC_VEHICLES",
+        "provider": "ENODE",
+        "status": {"current": "LIVE", "currentState": "SMART_CONTROL_CAPABLE", "isSuspended": False},
+    }
+    base: dict[str, Any] = {"devices": [ev], "flexPlannedDispatches": [], "completedDispatches": []}
+    return {"data": {**base, **data}, "errors": errors}
+
+
+def _field_error(field: str, code: str, message: str) -> dict[str, Any]:
+    # The live error shape: errorCode / errorType in extensions, the failing root field in path.
+    return {
+        "message": message,
+        "path": [field],
+        "extensions": {"errorCode": code, "errorType": "APPLICATION"},
+    }
+
+
+async def test_kt_ct_4301_on_dispatch_fields_means_no_dispatches(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    assert any(d.state == DispatchState.PLANNED for d in poller.snapshot.dispatches)
+    errors = [
+        _field_error("flexPlannedDispatches", "KT-CT-4301", "Unable to find device for given account."),
+        _field_error("completedDispatches", "KT-CT-4301", "Unable to find device for given account."),
+    ]
+    body = _live_body(errors, flexPlannedDispatches=None, completedDispatches=None)
+    fake.faults.inject("raw", operation="PollLiveGb", body=body)
+    clock.advance(1800)
+    result = await poller.poll_once()
+    assert Stream.DISPATCHES not in result.failed
+    assert poller.snapshot.stream(Stream.DISPATCHES).error is None
+    assert not any(d.state == DispatchState.PLANNED for d in poller.snapshot.dispatches)  # cancelled
+
+
+@pytest.mark.parametrize("code", ["KT-CT-4340", "KT-CT-4341"])
+async def test_transient_dispatch_errors_keep_the_last_data(
+    code: str, fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    good = poller.snapshot.dispatches
+    field = "flexPlannedDispatches" if code == "KT-CT-4340" else "completedDispatches"
+    body = _live_body([_field_error(field, code, "Unable to fetch dispatches.")], **{field: None})
+    fake.faults.inject("raw", operation="PollLiveGb", body=body)
+    clock.advance(1800)
+    result = await poller.poll_once()
+    assert result.failed == {Stream.DISPATCHES}
+    assert poller.snapshot.dispatches == good
+    assert code in (poller.snapshot.stream(Stream.DISPATCHES).error or "")
+    assert poller.snapshot.stream(Stream.DEVICES).error is None  # the devices arrived all the same
+    clock.advance(60)
+    await poller.poll_once()  # retried after 60 s, not after the normal interval
+    assert poller.snapshot.stream(Stream.DISPATCHES).error is None
+
+
+async def test_auto_top_up_config_is_found_on_the_meters_other_smart_device(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    """Issue 13: the config sits on the meter's PPMID, not on the ESME; meters.smartDevices (documented on
+    the meter type, 002) lists both. The device found is remembered: later polls ask only it."""
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    prepay = poller.snapshot.prepay
+    assert prepay is not None and prepay.topup_device_id == TOPUP_DEVICE
+    assert [c.topup_amount for c in prepay.topup_configs] == [2000]
+    assert poller.snapshot.account is not None
+    assert poller.snapshot.account.smart_device_ids == ("12-34-5A-FF-FF-6B-C7-89", TOPUP_DEVICE)
+    asked = [
+        r.variables.get("topupDevice")
+        for r in fake.requests
+        if r.operation_name == "PollPrepayGb" and r.variables
+    ]
+    assert asked == ["12-34-5A-FF-FF-6B-C7-89", TOPUP_DEVICE]
+    clock.advance(1800)
+    await poller.poll_once()
+    later = [r.variables for r in fake.requests if r.operation_name == "PollPrepayTriggersGb" and r.variables]
+    assert [v.get("topupDevice") for v in later] == [TOPUP_DEVICE]
+    assert poller.snapshot.prepay is not None and len(poller.snapshot.prepay.triggers) == 1
+
+
+async def test_germany_devices_and_dispatches_per_device(
+    deployment_client: Callable[[str], tuple[FakeKraken, KrakenClient]], clock: ManualClock
+) -> None:
+    fk, client = deployment_client("octopus-de")
+    poller = Poller(client, deployment="octopus-de", clock=clock)
+    await poller.poll_once()
+    clock.advance(1800)
+    await poller.poll_once()
+    sent = " ".join(documents._strip_comments(r.query or "") for r in fk.requests)
+    for gone in ("plannedDispatches(", "SmartFlexHeatPump", "vehicleVariant", "unitRatePerKwh"):
+        assert gone not in sent
+    assert "marketSupplyAgreements(active: true, first:" in sent
+    snap = poller.snapshot
+    assert snap.dropped == {}
+    assert fk.stats.requests["PollLiveDe"] == 1
+    assert snap.devices is not None and snap.devices.devices[0].soc_percent is not None
+    assert [d.type for d in snap.dispatches if d.state == DispatchState.PLANNED] == ["SMART", "SMART"]

@@ -70,7 +70,7 @@ def test_day_night_tariff_windows() -> None:
 
 
 def test_intelligent_tariff_night_and_dispatch_discount() -> None:
-    t = tariffs.gb_tariffs(
+    found = tariffs.gb_tariffs(
         _account(
             _agreement(
                 {
@@ -82,10 +82,75 @@ def test_intelligent_tariff_night_and_dispatch_discount() -> None:
             )
         ),
         T0,
-    ).import_
+    )
+    # The product code alone decides nothing: a dispatch-capable device on the account does.
+    assert found.import_ is not None and not found.import_.dispatch_discount
+    t = tariffs.intelligent(found, dispatch_capable=True).import_
     assert t is not None and t.dispatch_discount
     assert t.price_at(T0.replace(hour=23, minute=45)) == Decimal("7")
     assert t.price_at(T0.replace(hour=5, minute=45)) == Decimal("27")
+
+
+def _iog_slots(cheap: float, peak: float) -> list[dict[str, Any]]:
+    """A day of Intelligent Octopus Go as a HalfHourlyTariff: 23:30-05:30 cheap, the rest peak."""
+    day = T0.replace(hour=0)
+    out = []
+    for i in range(48):
+        start = day + timedelta(minutes=30 * i)
+        minute = start.hour * 60 + start.minute
+        value = cheap if minute >= 23 * 60 + 30 or minute < 5 * 60 + 30 else peak
+        out.append(
+            {
+                "validFrom": start.isoformat(),
+                "validTo": (start + timedelta(minutes=30)).isoformat(),
+                "value": value,
+            }
+        )
+    return out
+
+
+def test_iog_smb_tou_is_intelligent_by_shape_not_by_name() -> None:
+    # IOG-SMB-TOU (HAOE api_client/__init__.py @ 4c25c726, `intelligent_tariffs = ["IOG-SMB-TOU"]`):
+    # no "INTELLI" in it.
+    account = _account(
+        _agreement(
+            {"__typename": "HalfHourlyTariff", "productCode": "IOG-SMB-TOU", "unitRates": _iog_slots(7, 30)}
+        )
+    )
+    plain = tariffs.gb_tariffs(account, T0)
+    assert plain.import_ is not None and not plain.import_.dispatch_discount
+    t = tariffs.intelligent(plain, dispatch_capable=True).import_
+    assert t is not None and t.dispatch_discount and t.off_peak_rate == Decimal("7")
+    # Agile (dozens of distinct prices) is never Intelligent, whatever devices the account has.
+    agile = [{**s, "value": 10 + i * 0.5} for i, s in enumerate(_iog_slots(7, 30))]
+    agile_set = tariffs.gb_tariffs(
+        _account(_agreement({"__typename": "HalfHourlyTariff", "unitRates": agile})), T0
+    )
+    assert not tariffs.intelligent(agile_set, dispatch_capable=True).import_.dispatch_discount  # type: ignore[union-attr]
+
+
+def test_four_rate_ev_tariff() -> None:
+    # FourRateEvTariff: HAOE and batpred select it; its rate fields as a live client reads them
+    # (dayRate, nightRate, evDevicePeakRate, evDeviceOffPeakRate, standingCharge).
+    t = tariffs.gb_tariffs(
+        _account(
+            _agreement(
+                {
+                    "__typename": "FourRateEvTariff",
+                    "productCode": "INTELLI-FOUR",
+                    "standingCharge": 50,
+                    "dayRate": 28,
+                    "nightRate": 9,
+                    "evDevicePeakRate": 30,
+                    "evDeviceOffPeakRate": 7.5,
+                }
+            )
+        ),
+        T0,
+    ).import_
+    assert t is not None and t.kind == TariffKind.FOUR_RATE_EV and t.dispatch_discount
+    assert t.rates == {"day": 28, "night": 9, "ev_peak": 30, "ev_off_peak": Decimal("7.5")}
+    assert t.price_at(T0) == Decimal("28") and t.off_peak_rate == Decimal("7.5")
 
 
 def test_three_rate_tariff() -> None:
@@ -204,7 +269,7 @@ def test_de_and_au_tariffs() -> None:
         T0,
     ).import_
     assert de is not None and de.unit == "ct" and de.currency == "EUR" and de.price_at(T0) == Decimal("29.5")
-    assert de.standing_charge == Decimal("0.4110")
+    assert de.standing_charge == Decimal("41.0959")  # 12.50 €/month as ct/day
     refs = [{"id": "3", "validFrom": "2025-01-01T00:00:00Z", "isActive": True, "product": {"code": "P"}}]
     banded = tariffs.au_tariffs(
         refs,
@@ -257,3 +322,58 @@ def test_history_builds_up_across_polls_for_the_planners_forecast() -> None:
     assert pruned is not None and pruned.slots[0].start == t0 + 500 * half
     other = tariffs.with_history(timeline(96, 48, "E-1R-GO-A"), timeline(0, 100), now)
     assert other.import_ is not None and len(other.import_.slots) == 48
+
+
+# OEG's agreement shape (thecem/octopus_germany custom_components/octopus_germany/octopus_germany.py
+# @ 213bdb0d, COMPREHENSIVE_QUERY: unitRateInformation { ... on SimpleProductUnitRateInformation {
+# latestGrossUnitRateCentsPerKwh netUnitRateCentsPerKwh } ... on TimeOfUseProductUnitRateInformation {
+# rates { timeslotName latestGrossUnitRateCentsPerKwh timeslotActivationRules { activeFromTime
+# activeToTime } } } }); standingChargeGrossRateInformation (€/month) from the DE introspection dump
+# (graphql_schema.json @ 213bdb0d).
+DE_SIMPLE = {
+    "id": 7,
+    "validFrom": "2025-01-01T00:00:00Z",
+    "isActive": True,
+    "product": {"code": "OEG-DYN", "displayName": "Octopus Dynamic"},
+    "unitRateInformation": {
+        "__typename": "SimpleProductUnitRateInformation",
+        "latestGrossUnitRateCentsPerKwh": "31.2",
+        "netUnitRateCentsPerKwh": "26.22",
+    },
+    "standingChargeGrossRateInformation": [
+        {"date": "2025-01-01", "grossRate": "13.90", "rateValidToDate": None, "vatRate": "0.19"}
+    ],
+}
+DE_TOU = {
+    **DE_SIMPLE,
+    "unitRateInformation": {
+        "__typename": "TimeOfUseProductUnitRateInformation",
+        "rates": [
+            {
+                "timeslotName": "HEAT_PUMP_LOW",
+                "latestGrossUnitRateCentsPerKwh": "22.0",
+                "netUnitRateCentsPerKwh": "18.49",
+                "timeslotActivationRules": [{"activeFromTime": "00:00:00", "activeToTime": "06:00:00"}],
+            },
+            {
+                "timeslotName": "STANDARD",
+                "latestGrossUnitRateCentsPerKwh": "32.0",
+                "netUnitRateCentsPerKwh": "26.89",
+                "timeslotActivationRules": [{"activeFromTime": "06:00:00", "activeToTime": "00:00:00"}],
+            },
+        ],
+    },
+}
+
+
+def test_de_unit_rate_information_simple_and_time_of_use() -> None:
+    simple = tariffs.de_tariffs([DE_SIMPLE], T0).import_
+    assert (
+        simple is not None and simple.kind == TariffKind.STANDARD and simple.price_at(T0) == Decimal("31.2")
+    )
+    assert simple.product_code == "OEG-DYN" and simple.standing_charge == Decimal("45.6986")
+    tou = tariffs.de_tariffs([DE_TOU], T0).import_
+    assert tou is not None and tou.kind == TariffKind.TIME_OF_USE
+    assert tou.price_at(T0.replace(hour=3)) == Decimal("22.0")  # 03:00 Berlin is 02:00 UTC in winter
+    assert tou.price_at(T0) == Decimal("32.0")
+    assert tou.off_peak_rate == Decimal("22.0")

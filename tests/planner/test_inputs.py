@@ -95,3 +95,32 @@ def test_no_prices_no_plan() -> None:
 
     empty = Snapshot(deployment="octopus-gb")
     assert build_inputs(empty, datetime(2026, 1, 1, tzinfo=UTC), PlannerSettings(), [], {}, {}) is None
+
+
+async def test_an_ev_without_its_own_soc_uses_what_kraken_reports(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    """A charger (OpenEVSE) rarely knows the car's SoC: the car's own reading through Kraken
+    (``status.stateOfCharge``) stands in for it while fresh."""
+    fake.account.devices[0].sim_soc_pct = 37.0
+    poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
+    await poller.poll_once()
+    settings = load_settings(None, devices=DEVICES)
+    reported = {"ev": ReportedState(plugged_in=True)}
+    inputs = build_inputs(poller.snapshot, clock.now(), PlannerSettings(), settings.devices, reported, {})
+    assert inputs is not None
+    ev = next(d for d in inputs.devices if d.id == "ev")
+    assert isinstance(ev, EV) and ev.state.soc_pct == 37.0
+    own = build_inputs(
+        poller.snapshot,
+        clock.now(),
+        PlannerSettings(),
+        settings.devices,
+        {"ev": ReportedState(soc_pct=55.0)},
+        {},
+    )
+    assert own is not None and next(d for d in own.devices if d.id == "ev").state.soc_pct == 55.0  # type: ignore[union-attr]
+    clock.advance(2 * 3600)  # stale Kraken data is not used
+    later = build_inputs(poller.snapshot, clock.now(), PlannerSettings(), settings.devices, reported, {})
+    assert later is not None
+    assert next(d for d in later.devices if d.id == "ev").state.soc_pct != 37.0  # type: ignore[union-attr]

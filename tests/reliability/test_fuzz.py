@@ -82,7 +82,14 @@ def test_zz_mqtt_tally() -> None:
 ROOTS = sorted(
     {
         f
-        for name in ("PollAccountGb", "PollLiveEventsGb", "PollHeatPumpGb", "PollPrepayGb", "Viewer")
+        for name in (
+            "PollAccountGb",
+            "PollLiveGb",
+            "PollEventsGb",
+            "PollHeatPumpGb",
+            "PollPrepayGb",
+            "Viewer",
+        )
         for f in documents.load(name).root_fields
     }
 )

@@ -257,7 +257,7 @@ def test_signals(authed: Gql) -> None:
     )
     assert len(data["greennessForecast"]) == 48
     assert {g["greennessIndex"] for g in data["greennessForecast"]} <= {"LOW", "MEDIUM", "HIGH"}
-    assert data["energyMixData"] == {"carbonIntensityIndex": "MODERATE"}
+    # energyMixData is no longer sent (removal on or after 2026-06-01 on the AU page).
     assert len(data["smartMeterTelemetry"]) == 6  # 10 s grouping over one minute
     assert float(data["smartMeterTelemetry"][0]["demand"]) > 0
     assert data["savingSessions"]["eventCount"] == 1

@@ -29,7 +29,7 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         # --- queries ---
         "rateLimit": ("000",),
-        "rateLimitInfo": ("001", "003"),
+        "rateLimitInfo": ("001", "003", "live-gb"),
         "krakenVersion": ("000", "001", "003"),
         "viewer": ("000", "001", "003"),
         "account": ("000", "001", "003"),
@@ -39,6 +39,8 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "agreement": ("001", "003"),  # different return types: DE agreement vs AU CommonAgreementType
         "product": ("003",),
         "devices": ("000", "001"),
+        # Past their removal date (2024-11-01): documented, so the fake knows them and rejects them by date
+        # (sandbox/live_rules.py); no document sends them (REMOVED_FIELDS).
         "registeredKrakenflexDevice": ("000", "001"),
         "vehicleChargingPreferences": ("000", "001"),
         "batteryDevice": ("000", "001"),
@@ -51,14 +53,17 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "octoHeatPumpControllerConfiguration": ("000",),
         "heatPumpControllerConfiguration": ("000",),
         "octoHeatPumpLivePerformance": ("000",),
-        "plannedDispatches": ("000", "001"),
+        # Deprecated 2025-05-27, removal on or after 2026-01-16; absent from the DE live schema. Kept for GB
+        # only as the fallback of a lagging deployment (PollLivePlannedGb).
+        "plannedDispatches": ("000",),
+        "flexPlannedDispatches": ("live-gb", "live-de"),
         "completedDispatches": ("000", "001"),
         "savingSessions": ("000",),
         "autoTopupConfigs": ("000",),
         "autoTopupTriggers": ("000",),
         "prepayBalanceSnapshot": ("000",),
         "greennessForecast": ("000",),
-        "energyMixData": ("000", "001", "003"),
+        "energyMixData": ("000", "001", "003"),  # removal on or after 2026-06-01 (REMOVED_FIELDS)
         "smartMeterTelemetry": ("000",),
         # --- mutations ---
         "obtainKrakenToken": ("004", "all"),
@@ -79,7 +84,14 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 #: In our SDL but in no seed file (digest Appendix B). Enable per deployment only after live verification.
-UNDOCUMENTED_FIELDS: frozenset[str] = frozenset({"flexPlannedDispatches"})
+UNDOCUMENTED_FIELDS: frozenset[str] = frozenset()
+
+#: Fields the docs list but whose removal date has passed: in no deployment, whatever the docs say.
+#: (registeredKrakenflexDevice / vehicleChargingPreferences: removal on or after 2024-11-01; energyMixData:
+#: 2026-06-01.)
+REMOVED_FIELDS: frozenset[str] = frozenset(
+    {"registeredKrakenflexDevice", "vehicleChargingPreferences", "energyMixData"}
+)
 
 #: Where the "004*" (Kraken-wide) mutations count as available: JP, where 004 documents them, plus GB and DE.
 _KRAKEN_WIDE_MUTATIONS_ON = ("octopus-gb", "octopus-de", "octopus-jp")
@@ -89,12 +101,18 @@ _FILE_OF: Mapping[str, str] = MappingProxyType(
 )
 
 
+#: "live-gb" / "live-de": root fields the live clients send (``../shared/kraken-live-api.md``; HAOE, batpred,
+#: OEG and the DE introspection dump), not (or no longer) in the scraped docs.
+_LIVE_OF: Mapping[str, str] = MappingProxyType({"octopus-gb": "live-gb", "octopus-de": "live-de"})
+
+
 def _fields_for(deployment: str) -> frozenset[str]:
     prefix = _FILE_OF[deployment]
+    live = _LIVE_OF.get(deployment)
     out: set[str] = set()
     for field, sources in ROOT_FIELD_SOURCES.items():
         kraken_wide = "004*" in sources and deployment in _KRAKEN_WIDE_MUTATIONS_ON
-        if prefix in sources or "all" in sources or kraken_wide:
+        if prefix in sources or "all" in sources or kraken_wide or (live is not None and live in sources):
             out.add(field)
     return frozenset(out)
 

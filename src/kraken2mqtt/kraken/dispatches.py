@@ -1,10 +1,11 @@
 """Dispatch lifecycle (planned → started → completed, or cancelled) and the signals derived from it (pure).
 
-Kraken's ``plannedDispatches`` ("24 hours ahead, usually in time order") often drops a dispatch just before or
-as it starts, and ``completedDispatches`` ("12 hours behind, in reverse time order") lists it only once it is
-over. In between the dispatch is in neither list. The tracker keeps such a dispatch as *started* (``held``)
-until its end, so "a device is being dispatched now" and the off-peak rate do not flicker off mid-charge.
-A planned dispatch that disappears well before its start was cancelled (kept in history, ignored by signals).
+Kraken's planned dispatches (``flexPlannedDispatches`` per device, formerly ``plannedDispatches``: "24 hours
+ahead, usually in time order") often drop a dispatch just before or as it starts, and
+``completedDispatches`` ("12 hours behind, in reverse time order") lists it only once it is over. In between
+the dispatch is in neither list. The tracker keeps such a dispatch as *started* (``held``) until its end, so
+"a device is being dispatched now" and the off-peak rate do not flicker off mid-charge. A planned dispatch
+that disappears well before its start was cancelled (kept in history, ignored by signals).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class DispatchTracker:
                 delta_kwh=p.delta_kwh,
                 source=p.source,
                 location=p.location,
+                type=p.type,
+                energy_kwh=p.energy_kwh,
+                device_id=p.device_id,
                 state=_state_at(p.start, p.end, now),
                 first_seen=old.first_seen if old and old.first_seen else now,
                 updated_at=now,
@@ -115,6 +119,9 @@ class DispatchTracker:
                 delta_kwh=c.delta_kwh,
                 source=old.source if old else c.source,
                 location=c.location,
+                type=old.type if old else None,
+                energy_kwh=old.energy_kwh if old else None,
+                device_id=old.device_id if old else None,
                 state=DispatchState.COMPLETED,
                 first_seen=old.first_seen if old and old.first_seen else now,
                 updated_at=old.updated_at if old and _same(old, c) else now,
@@ -139,7 +146,23 @@ def _same(old: TrackedDispatch, c: Dispatch) -> bool:
 
 
 def _signature(items: Sequence[TrackedDispatch]) -> list[tuple[object, ...]]:
-    return [(d.start, d.end, d.delta_kwh, d.source, d.location, d.state, d.held) for d in items]
+    return [(d.start, d.end, d.delta_kwh, d.source, d.location, d.state, d.held, *_flex(d)) for d in items]
+
+
+def _flex(d: TrackedDispatch) -> tuple[object, ...]:
+    return (d.type, d.energy_kwh, d.device_id)
+
+
+def merge_planned(lists: Iterable[Sequence[Dispatch]]) -> tuple[Dispatch, ...]:
+    """Several devices' ``flexPlannedDispatches`` as one list for the tracker (keyed by start: of two
+    dispatches starting together the longer is kept; the windows they make are the same)."""
+    by_start: dict[datetime, Dispatch] = {}
+    for items in lists:
+        for d in items:
+            old = by_start.get(d.start)
+            if old is None or d.end > old.end:
+                by_start[d.start] = d
+    return tuple(by_start[k] for k in sorted(by_start))
 
 
 # ------------------------------------------------------------------------------------------- signals

@@ -22,6 +22,15 @@ class DocumentError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class OptionalPart:
+    """A shared fragment marked ``# optional: <feature>``: a selection the daemon can do without."""
+
+    name: str
+    feature: str
+    tokens: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """One named GraphQL operation."""
 
@@ -29,6 +38,10 @@ class Document:
     kind: str  # "query" or "mutation"
     source: str
     root_fields: frozenset[str]
+    optional: tuple[OptionalPart, ...] = ()
+    #: Names (fields, types) in the parts that are not optional: a rejection of one of them is critical.
+    critical_tokens: frozenset[str] = frozenset()
+    dropped: frozenset[str] = frozenset()
 
     @property
     def requires_auth(self) -> bool:
@@ -156,15 +169,84 @@ def parse(source: str, *, origin: str = "<string>") -> Document:
 
 
 @cache
-def load(name: str) -> Document:
+def load(name: str, without: frozenset[str] = frozenset()) -> Document:
     """Load ``graphql/<name>.graphql`` from the package, with the shared fragments it spreads
-    (``graphql/fragments/<Fragment>.graphql``) appended."""
+    (``graphql/fragments/<Fragment>.graphql``) appended; ``without`` names optional fragments to leave out
+    (their spreads are removed, and variables nothing uses any more)."""
     source = _read(f"{name}.graphql", f"no GraphQL document named {name!r}")
-    source = _with_fragments(source, origin=f"{name}.graphql")
+    source, optional, critical = _with_fragments(source, origin=f"{name}.graphql", without=without)
     doc = parse(source, origin=f"{name}.graphql")
     if doc.name != name:
         raise DocumentError(f"{name}.graphql declares operation {doc.name!r}; the names must match")
-    return doc
+    return Document(
+        name=doc.name,
+        kind=doc.kind,
+        source=doc.source,
+        root_fields=doc.root_fields,
+        optional=optional,
+        critical_tokens=critical,
+        dropped=without,
+    )
+
+
+def optional_parts(name: str) -> tuple[OptionalPart, ...]:
+    """Every optional fragment the document ``name`` spreads (directly or through other fragments)."""
+    return load(name).optional
+
+
+_OPTIONAL = re.compile(r"^\s*#\s*optional:\s*(.+?)\s*$", re.MULTILINE)
+_N = r"['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]"
+_REJECTED_FIELD = re.compile(r"Cannot query field " + _N + " on type " + _N)
+_UNKNOWN_TYPE = re.compile(r"Unknown type " + _N)
+_NEEDS_SUBFIELDS = re.compile(r"Field " + _N + " of type " + _N + " must have a selection of subfields")
+_NO_SUBFIELDS = re.compile(r"Field " + _N + " must not have a selection since type " + _N)
+_UNKNOWN_ARGUMENT = re.compile(
+    r"Unknown argument " + _N + r" on field ['\"](?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """What a GraphQL validation error names: a field (on a type) or a type."""
+
+    name: str
+    on_type: str | None
+    message: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.on_type}.{self.name}" if self.on_type else self.name
+
+
+def rejection(message: str) -> Rejection | None:
+    """The field or type a server's validation message names (``Cannot query field 'x' on type 'Y'``,
+    ``Unknown type 'Y'``, ``Unknown argument 'a' on field 'Y.x'``, a scalar/object shape mismatch), or
+    None."""
+    if m := _REJECTED_FIELD.search(message):
+        return Rejection(m.group(1), m.group(2), message)
+    if m := _NEEDS_SUBFIELDS.search(message) or _NO_SUBFIELDS.search(message):
+        return Rejection(m.group(1), None, message)
+    if m := _UNKNOWN_TYPE.search(message):
+        return Rejection(m.group(1), None, message)
+    if m := _UNKNOWN_ARGUMENT.search(message):
+        return Rejection(m.group(3), m.group(2), message)
+    return None
+
+
+def culprits(doc: Document, found: Rejection) -> frozenset[str] | None:
+    """The optional fragments of ``doc`` to drop for ``found``; an empty set when what the server rejects
+    is in a critical part (nothing to drop); None when ``doc`` does not select it at all."""
+    active = [p for p in doc.optional if p.name not in doc.dropped]
+    names = {found.name} | ({found.on_type} if found.on_type else set())
+    both = frozenset(p.name for p in active if names <= p.tokens)
+    if both and not names <= doc.critical_tokens:
+        return both
+    only = frozenset(p.name for p in active if found.name in p.tokens)
+    if only and found.name not in doc.critical_tokens:
+        return only
+    if found.name in doc.critical_tokens:
+        return frozenset()
+    return None
 
 
 def _read(relative: str, missing: str) -> str:
@@ -175,9 +257,24 @@ def _read(relative: str, missing: str) -> str:
         raise DocumentError(missing) from exc
 
 
-def _with_fragments(source: str, *, origin: str) -> str:
+def _drop_spreads(source: str, without: frozenset[str]) -> str:
+    for name in without:
+        source = re.sub(r"\.\.\.\s*" + re.escape(name) + r"(?![A-Za-z0-9_])", "", source)
+    return source
+
+
+def _tokens(source: str) -> set[str]:
+    return {t for t in _TOKEN.findall(_strip_comments(source)) if _is_name(t)}
+
+
+def _with_fragments(
+    source: str, *, origin: str, without: frozenset[str] = frozenset()
+) -> tuple[str, tuple[OptionalPart, ...], frozenset[str]]:
+    source = _drop_spreads(source, without)
     defined = {d.name for d in _definitions(source) if d.kind == "fragment"}
     parts = [source.rstrip("\n")]
+    optional: list[OptionalPart] = []
+    critical = _tokens(source)
     todo = _named_spreads(source)
     while todo:
         name = todo.pop(0)
@@ -186,10 +283,59 @@ def _with_fragments(source: str, *, origin: str) -> str:
         fragment = _read(f"fragments/{name}.graphql", f"{origin}: no shared fragment named {name!r}")
         if [(d.kind, d.name) for d in _definitions(fragment)] != [("fragment", name)]:
             raise DocumentError(f"fragments/{name}.graphql must define exactly the fragment {name!r}")
+        fragment = _drop_spreads(fragment, without)
         defined.add(name)
         parts.append(fragment.rstrip("\n"))
+        marker = _optional_marker(fragment)
+        body = _tokens(fragment) - {"fragment", "on", name}
+        if marker:
+            optional.append(OptionalPart(name, marker.group(1), frozenset(body)))
+        else:
+            critical |= body
         todo += _named_spreads(fragment)
-    return "\n".join(parts) + "\n"
+    text = _without_unused_variables("\n".join(parts) + "\n")
+    # Optional parts already dropped still count (so a later rejection is matched to them, not critical).
+    for name in sorted(without):
+        try:
+            fragment = _read(f"fragments/{name}.graphql", "")
+        except DocumentError:
+            continue
+        marker = _optional_marker(fragment)
+        if marker:
+            body = _tokens(fragment) - {"fragment", "on", name}
+            optional.append(OptionalPart(name, marker.group(1), frozenset(body)))
+    critical -= {"query", "mutation", "on", "fragment"}
+    return text, tuple(optional), frozenset(critical)
+
+
+def _optional_marker(fragment: str) -> re.Match[str] | None:
+    head = "\n".join(
+        line for line in itertools.takewhile(lambda x: x.lstrip().startswith("#"), fragment.splitlines())
+    )
+    return _OPTIONAL.search(head)
+
+
+_VARIABLE_DEF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*:\s*[A-Za-z_][A-Za-z0-9_]*!?\s*,?\s*")
+
+
+def _without_unused_variables(source: str) -> str:
+    """Remove the operation's variable definitions that nothing references any more."""
+    match = re.search(r"\b(query|mutation)\s+[A-Za-z_][A-Za-z0-9_]*\s*\(([^)]*)\)", source)
+    if match is None:
+        return source
+    header = match.group(2)
+    rest = source[: match.start(2)] + source[match.end(2) :]
+    kept = [
+        m.group(0)
+        for m in _VARIABLE_DEF.finditer(header)
+        if re.search(r"\$" + m.group(1) + r"(?![A-Za-z0-9_])", rest)
+    ]
+    new_header = ", ".join(k.strip().rstrip(",").strip() for k in kept)
+    if new_header == header:
+        return source
+    start, end = match.start(2) - 1, match.end(2) + 1  # the parentheses
+    replacement = f"({new_header})" if new_header else ""
+    return source[:start] + replacement + source[end:]
 
 
 def names() -> list[str]:

@@ -120,6 +120,7 @@ def _meter_point(raw: dict[str, Any]) -> MeterPoint:
     serials: list[str] = []
     esme: str | None = None
     mode: str | None = None
+    others: list[str] = []
     for meter in items(raw.get("meters"), "meters"):
         if not isinstance(meter, dict):
             continue
@@ -129,6 +130,11 @@ def _meter_point(raw: dict[str, Any]) -> MeterPoint:
         if isinstance(smart, dict) and smart.get("deviceId") and esme is None:
             esme = str(smart["deviceId"])
             mode = _str(smart.get("paymentMode"))
+        for dev in items(meter.get("smartDevices"), "smartDevices"):
+            if isinstance(dev, dict) and dev.get("deviceId") and str(dev["deviceId"]) not in others:
+                others.append(str(dev["deviceId"]))
+                if mode is None and dev.get("type") == "ESME":
+                    mode = _str(dev.get("paymentMode"))
     return MeterPoint(
         mpan=str(raw["mpan"]),
         direction=raw.get("direction") or "unknown",
@@ -136,6 +142,7 @@ def _meter_point(raw: dict[str, Any]) -> MeterPoint:
         meter_serials=tuple(serials),
         esme_device_id=esme,
         payment_mode=mode,
+        smart_device_ids=tuple(others),
     )
 
 
@@ -172,23 +179,43 @@ def account_info(
 # ---------------------------------------------------------------------------------------- dispatches
 
 
+#: ``SmartFlexDispatch.type`` -> the ``meta.source`` of the account-wide lists (what billing and signals use).
+SOURCE_OF_TYPE = {"SMART": "smart-charge", "BOOST": "bump-charge", "TEST": "test-charge"}
+
+
 def _dispatch(raw: dict[str, Any]) -> Dispatch:
     meta = sub(raw, "meta")
     delta = raw.get("delta")
     if delta is None and raw.get("deltaKwh") is not None:
         delta = raw["deltaKwh"]
+    kind = _str(raw.get("type"))
+    source = _str(meta.get("source"))
+    if source is None and kind is not None:
+        source = SOURCE_OF_TYPE.get(kind.upper())
+        if source is None:
+            log_unknown_once("dispatch type", kind)
     return Dispatch(
         start=raw["start"],
         end=raw["end"],
         delta_kwh=delta,
-        source=_str(meta.get("source")),
+        source=source,
         location=_str(meta.get("location")),
+        type=kind,
+        energy_kwh=raw.get("energyAddedKwh"),
     )
 
 
 def dispatches(value: Any, what: str) -> tuple[Dispatch, ...]:
     return tuple(
         d for d in each(items(value, what), _dispatch, what) if d.end > d.start or _bad_interval(d, what)
+    )
+
+
+def flex_dispatches(value: Any, device_id: str) -> tuple[Dispatch, ...]:
+    """``flexPlannedDispatches(deviceId)``: one device's planned dispatches (``start end type
+    energyAddedKwh``)."""
+    return tuple(
+        d.model_copy(update={"device_id": device_id}) for d in dispatches(value, "flexPlannedDispatches")
     )
 
 
@@ -324,12 +351,23 @@ def _device(raw: dict[str, Any]) -> Device:
         test_dispatch_failure_reason=_str(status.get("testDispatchFailureReason")),
         alerts=alerts,
         preferences=_preferences(raw.get("preferences")),
-        battery_size_kwh=vehicle.get("batterySize"),
-        charge_point_power_kw=charger.get("powerInKw"),
+        battery_size_kwh=_first(raw.get("vehicleBatterySize"), vehicle.get("batterySize")),
+        charge_point_power_kw=_first(raw.get("chargePointPowerOutput"), charger.get("powerInKw")),
+        soc_percent=_reading(status.get("stateOfCharge")),
+        active_power_kw=_reading(status.get("activePower")),
         max_power_kw=raw.get("powerInKw"),
         telemetry=_telemetry(raw.get("telemetry")),
         heat_pump=_heat_pump_status(status),
     )
+
+
+def _reading(value: Any) -> Any:
+    """A ``DecimalReading`` (``{value timestamp}``, as OEG selects it) or a bare number."""
+    return value.get("value") if isinstance(value, dict) else value
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
 
 
 def devices(value: Any) -> tuple[Device, ...]:
@@ -517,7 +555,7 @@ def prepay(balance: Any, configs: Any, triggers: Any = None) -> PrepayData:
 # -------------------------------------------------------------------------------------------- events
 
 
-def events(saving: Any, greenness: Any, energy_mix: Any) -> EventsData:
+def events(saving: Any, greenness: Any, energy_mix: Any = None) -> EventsData:
     ss = opt_obj(saving, "savingSessions") or {}
     account = sub(ss, "account")
     joined = {
@@ -562,7 +600,8 @@ def events(saving: Any, greenness: Any, energy_mix: Any) -> EventsData:
 
 
 def rate_limit(data: Mapping[str, Any]) -> RateLimitData | None:
-    """From ``rateLimit`` (GB) or ``rateLimitInfo.pointsAllowanceRateLimit`` (DE, AU)."""
+    """From ``rateLimitInfo.pointsAllowanceRateLimit`` (GB, DE, AU: what the live clients read), or the
+    docs-only ``rateLimit`` (GB)."""
     if isinstance(data.get("rateLimit"), dict):
         raw = data["rateLimit"]
         ttl = None

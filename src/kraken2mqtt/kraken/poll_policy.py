@@ -15,17 +15,18 @@ tariffs                      6 h        re-check agreements; half-hourly: every 
 account                      24 h       properties, meter points, heat-pump controllers
 heat pumps                   300        only when the account has one
 prepay                       1800       only for a smart prepay meter
-events                       3600       saving sessions, greenness; ride along with a live poll
-                                        when due within ``RIDE_ALONG``
+events                       3600       saving sessions, greenness (an optional document of its own)
 ===========================  =========  ==========================================================
 
-The rate-limit allowance rides along with the live query (GB ``rateLimit``, DE ``rateLimitInfo``) or the
-account query (AU), so it costs no request of its own. Until the account number is known only discovery
-(``viewer``) is planned.
+The rate-limit allowance (``rateLimitInfo``) rides along with the live query (GB, DE) or the account query
+(AU), so it costs no request of its own. The live query carries the planned dispatches of the first
+smart-charging device (``flexPlannedDispatches``); each further device costs one request per live poll.
+Until the account number is known only discovery (``viewer``) is planned.
 
 A failed stream is retried after 60 s, doubling per consecutive failure up to its normal interval (at least
-60 s, at most 30 min). The next wake-up is also placed ``EDGE_BEFORE`` ahead of each dispatch edge so the
-fast window is never missed.
+60 s, at most 30 min); one that failed only because the server was unreachable or erroring is retried as
+soon as another stream has been fetched since (the outage is over). The next wake-up is also placed
+``EDGE_BEFORE`` ahead of each dispatch edge so the fast window is never missed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ ACCOUNT = 24 * 3600.0
 HEAT_PUMPS = 300.0
 PREPAY = 1800.0
 EVENTS = 3600.0
-RIDE_ALONG = 900.0
 EDGE_BEFORE = timedelta(seconds=90)
 EDGE_AFTER = timedelta(seconds=120)
 RETRY_BASE = 60.0
@@ -63,7 +63,7 @@ def streams_for(deployment: str) -> frozenset[Stream]:
     out: set[Stream] = set()
     if "account" in has:
         out |= {Stream.ACCOUNT, Stream.TARIFFS}
-    if "plannedDispatches" in has:
+    if "flexPlannedDispatches" in has or "plannedDispatches" in has:
         out.add(Stream.DISPATCHES)
     if "devices" in has:
         out.add(Stream.DEVICES)
@@ -161,10 +161,19 @@ def plan(
 
     due: set[Stream] = set()
     next_at = now + timedelta(days=2)
+    # The server answered since: a stream that failed only because it could not be reached is due now.
+    answered = max((s.fetched_at for s in snapshot.status.values() if s.fetched_at is not None), default=None)
     for stream, interval in intervals.items():
         status = snapshot.stream(stream)
         stretched = interval * slowdown
-        if status.fetched_at is None and status.attempted_at is None:
+        recovered = (
+            status.error is not None
+            and status.transient
+            and status.attempted_at is not None
+            and answered is not None
+            and answered > status.attempted_at
+        )
+        if (status.fetched_at is None and status.attempted_at is None) or recovered:
             at = now
         elif status.error is not None and status.attempted_at is not None:
             at = status.attempted_at + timedelta(seconds=_retry_delay(status.failures, stretched))
@@ -175,11 +184,6 @@ def plan(
             due.add(stream)
         else:
             next_at = min(next_at, at)
-    # Events ride along with a live poll when they would be due soon anyway.
-    if Stream.EVENTS in intervals and Stream.EVENTS not in due and due & {Stream.DISPATCHES, Stream.DEVICES}:
-        fetched = snapshot.stream(Stream.EVENTS).fetched_at
-        if fetched is not None and (now - fetched).total_seconds() >= EVENTS * slowdown - RIDE_ALONG:
-            due.add(Stream.EVENTS)
     # Never sleep through the fast window before a dispatch edge.
     if Stream.DISPATCHES in intervals:
         for edge in dispatches.edges(snapshot.dispatches):

@@ -11,23 +11,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import BaseModel
 
 from kraken2mqtt.clock import Clock
-from kraken2mqtt.kraken import capabilities, parse, poll_policy, signals, tariffs
+from kraken2mqtt.kraken import capabilities, documents, parse, poll_policy, signals, tariffs
 from kraken2mqtt.kraken.budget import ServerAllowance
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
-from kraken2mqtt.kraken.dispatches import DispatchTracker
-from kraken2mqtt.kraken.errors import KrakenError
+from kraken2mqtt.kraken.dispatches import DispatchTracker, merge_planned
+from kraken2mqtt.kraken.errors import KrakenError, NotFoundError, ValidationError
 from kraken2mqtt.kraken.snapshot import (
     DevicesData,
+    Dispatch,
     EventsData,
     HeatPumpData,
+    Lifecycle,
     Mode,
+    PrepayData,
     Snapshot,
     Stream,
     comparable,
@@ -44,6 +47,38 @@ MAX_AGREEMENTS = 3
 QUIET = frozenset({Stream.RATE_LIMIT})
 
 ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
+#: Planned-dispatch sources per deployment, best first; the first is demoted when the server rejects it.
+#: ``flex`` = flexPlannedDispatches(deviceId) per smart-charging device; ``planned`` = the account-wide
+#: plannedDispatches through ``PollLivePlanned<Gb|De>``, for a deployment that still serves only that.
+#: plannedDispatches is past its removal date (2026-01-16) on GB and gone from DE, so no deployment lists
+#: it and no such document is shipped (never send a removed field).
+DISPATCH_SOURCES: dict[str, tuple[str, ...]] = {
+    "octopus-gb": ("flex",),
+    "octopus-de": ("flex",),
+}
+_DISPATCH_FIELDS = frozenset({"flexPlannedDispatches", "plannedDispatches"})
+#: Dispatch-field errors that mean "this account has no smart-charging device": no dispatches.
+NO_DISPATCHES = frozenset({"KT-CT-4301"})
+#: How many rejected optional selections one call may drop before giving up.
+MAX_DROPS_PER_CALL = 8
+#: A rejected critical field is logged at most this often (the stream's error says it all the time).
+CRITICAL_LOG_EVERY = timedelta(hours=1)
+
+
+class RejectedFieldError(KrakenError):
+    """The server rejects a field or type the plan needs (a critical part of a document)."""
+
+    def __init__(self, rejection: documents.Rejection, document: str) -> None:
+        super().__init__(
+            f"the server rejects {rejection.label} (needed; document {document}): {rejection.message}",
+            operation=document,
+        )
+        self.rejection = rejection
+        self.document = document
+
+
+class DroppedError(KrakenError):
+    """An optional document the server rejected as a whole is no longer sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +114,14 @@ class Poller:
         self._wake = asyncio.Event()
         self._tracker = DispatchTracker()
         self._legacy_devices: bool | None = None  # None: not probed
+        #: Per document, the optional fragments the server rejected (never sent again by this process).
+        self._dropped: dict[str, frozenset[str]] = {}
+        #: Optional documents the server rejected as a whole -> why.
+        self._dropped_documents: dict[str, str] = {}
+        #: Where planned dispatches come from, best first; the first is demoted when the server rejects it.
+        self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ("flex",)))
+        self._critical_logged: dict[str, datetime] = {}
+        self._dispatch_rejected: RejectedFieldError | None = None
         mode: Mode = "full"
         if LIVE.isdisjoint(self.streams):
             mode = "tariff-only" if Stream.TARIFFS in self.streams else "commands-only"
@@ -212,15 +255,27 @@ class Poller:
 
     # -- fetching -------------------------------------------------------------------------------------
 
-    async def _execute(self, document: str, variables: Mapping[str, Any]) -> GraphQLResult:
+    async def _execute(
+        self, document: documents.Document | str, variables: Mapping[str, Any]
+    ) -> GraphQLResult:
         return await self.client.execute(document, variables, allow_partial=True, max_wait=30.0)
 
     def _fail(self, streams: frozenset[Stream] | set[Stream], now: datetime, exc: BaseException) -> None:
         text = str(exc) or type(exc).__name__
-        log.warning("poller.stream_failed", streams=sorted(s.value for s in streams), error=text[:200])
+        if isinstance(exc, RejectedFieldError):
+            last = self._critical_logged.get(text)
+            if last is None or now - last >= CRITICAL_LOG_EVERY:
+                self._critical_logged[text] = now
+                log.error(
+                    "poller.critical_field_rejected",
+                    streams=sorted(s.value for s in streams),
+                    error=text[:300],
+                )
+        else:
+            log.warning("poller.stream_failed", streams=sorted(s.value for s in streams), error=text[:200])
         snap = self._snapshot
         for stream in streams:
-            snap = snap.with_failure(stream, now, text)
+            snap = snap.with_failure(stream, now, text, transient=bool(getattr(exc, "retryable", False)))
         self._snapshot = snap
 
     async def _guard(
@@ -256,19 +311,21 @@ class Poller:
         if due & {Stream.ACCOUNT, Stream.TARIFFS}:
             streams = frozenset({Stream.ACCOUNT, Stream.TARIFFS})
             polled |= await self._guard(streams, now, lambda: self._fetch_account(now))
-        if due & (LIVE | {Stream.EVENTS}) and LIVE & self.streams:
-            with_events = (
-                Stream.EVENTS in due and self.deployment == "octopus-gb" and not self._legacy_devices
-            )
-            streams = (LIVE & self.streams) | ({Stream.EVENTS} if with_events else set())
-            polled |= await self._guard(frozenset(streams), now, lambda: self._fetch_live(now, with_events))
-        if Stream.HEAT_PUMPS in due:
+        if due & LIVE and LIVE & self.streams:
+            streams = frozenset(LIVE & self.streams)
+            polled |= await self._guard(streams, now, lambda: self._fetch_live(now))
+        if Stream.EVENTS in due and "PollEventsGb" not in self._dropped_documents:
+            polled |= await self._guard(frozenset({Stream.EVENTS}), now, lambda: self._fetch_events(now))
+        if Stream.HEAT_PUMPS in due and not self._heat_pumps_dropped():
             polled |= await self._guard(
                 frozenset({Stream.HEAT_PUMPS}), now, lambda: self._fetch_heat_pumps(now)
             )
         if Stream.PREPAY in due:
             polled |= await self._guard(frozenset({Stream.PREPAY}), now, lambda: self._fetch_prepay(now))
         return polled
+
+    def _heat_pumps_dropped(self) -> bool:
+        return {"PollHeatPumpGb", "PollHeatPumpStatusGb"} <= set(self._dropped_documents)
 
     def _account_number(self) -> str:
         number = self._snapshot.account_number
@@ -297,28 +354,27 @@ class Poller:
     async def _fetch_account(self, now: datetime) -> None:
         number = self._account_number()
         if self.deployment == "octopus-gb":
-            result = await self._execute("PollAccountGb", {"accountNumber": number})
+            result = await self._query("PollAccountGb", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = result.data.get("account")
-            euids = _ok(result, "octoHeatPumpControllerEuids")
-            info = parse.account_info(account, euids=euids)
+            info = parse.account_info(account, euids=await self._heat_pump_euids(number))
             tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
         elif self.deployment == "octopus-de":
-            result = await self._execute("PollAccountDe", {"accountNumber": number})
+            result = await self._query("PollAccountDe", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = parse.obj(result.data.get("account"), "account")
             refs = parse.edges(account.get("marketSupplyAgreements"), "marketSupplyAgreements")
             ids = [str(r["id"]) for r in refs if isinstance(r, dict) and r.get("id") is not None]
             agreements = []
             for agreement_id in ids[:MAX_AGREEMENTS]:
-                res = await self._execute("PollAgreementDe", {"id": agreement_id})
+                res = await self._query("PollAgreementDe", {"id": agreement_id})
                 _raise_if_failed(res, "agreement")
                 if res.data.get("agreement") is not None:
                     agreements.append(res.data["agreement"])
             info = parse.account_info(account, agreement_ids=ids)
             tariff_set = tariffs.de_tariffs(agreements, now)
         elif self.deployment == "red-energy-au":
-            result = await self._execute("PollAccountAu", {"accountNumber": number})
+            result = await self._query("PollAccountAu", {"accountNumber": number})
             _raise_if_failed(result, "account")
             self._rate_limit(result.data, now)
             account = parse.obj(result.data.get("account"), "account")
@@ -330,7 +386,7 @@ class Poller:
                     codes.append(str(product["code"]))
             products: dict[str, Any] = {}
             for code in codes[:MAX_AGREEMENTS]:
-                res = await self._execute("PollProductAu", {"code": code})
+                res = await self._query("PollProductAu", {"code": code})
                 _raise_if_failed(res, "product")
                 if res.data.get("product") is not None:
                     products[code] = res.data["product"]
@@ -341,34 +397,122 @@ class Poller:
         else:
             return
         self._set(Stream.ACCOUNT, now, account=info)
+        tariff_set = tariffs.intelligent(tariff_set, self._dispatch_capable())
         self._set(Stream.TARIFFS, now, tariffs=tariffs.with_history(tariff_set, self._snapshot.tariffs, now))
 
-    async def _fetch_live(self, now: datetime, with_events: bool) -> None:
+    def _dispatch_capable(self) -> bool:
+        """The account has a smart-charging device that is live (what makes a tariff Intelligent)."""
+        devices = self._snapshot.devices
+        return any(
+            d.is_ev and d.lifecycle == Lifecycle.LIVE for d in (devices.devices if devices else ())
+        ) or any(d.end > d.start for d in self._snapshot.dispatches)
+
+    def _reassess_intelligent(self) -> None:
+        current = self._snapshot.tariffs
+        if current is None:
+            return
+        updated = tariffs.intelligent(current, self._dispatch_capable())
+        if updated is not current:
+            self._snapshot = self._snapshot.model_copy(update={"tariffs": updated})
+
+    # -- documents, optional selections and rejected fields ---------------------------------------------
+
+    async def _query(
+        self, name: str, variables: Mapping[str, Any], *, optional: bool = False
+    ) -> GraphQLResult:
+        """Run the document ``name`` without the optional selections the server rejected so far. A GraphQL
+        validation error naming a field or type of an optional fragment drops that fragment (one warning,
+        a ``dropped`` entry in the snapshot) and the document is sent again at once. One naming a critical
+        part raises :class:`RejectedFieldError`; with ``optional`` the whole document is dropped instead."""
+        for _ in range(MAX_DROPS_PER_CALL):
+            if name in self._dropped_documents:
+                raise DroppedError(f"{name} was dropped: {self._dropped_documents[name]}")
+            try:
+                doc = documents.load(name, self._dropped.get(name, frozenset()))
+            except documents.DocumentError:  # every optional part of it is dropped
+                self._drop_document(name, "every optional selection was rejected")
+                continue
+            try:
+                return await self._execute(doc, variables)
+            except ValidationError as exc:
+                found = documents.rejection(exc.message) if exc.code is None else None
+                parts = documents.culprits(doc, found) if found is not None else None
+                if found is None or parts is None:
+                    raise
+                if not parts:
+                    if optional:
+                        self._drop_document(name, found.message)
+                        continue
+                    raise RejectedFieldError(found, name) from None
+                self._drop_parts(name, parts, found)
+        raise KrakenError(f"{name}: too many rejected selections", operation=name)
+
+    def _drop_parts(self, name: str, parts: frozenset[str], found: documents.Rejection) -> None:
+        self._dropped[name] = self._dropped.get(name, frozenset()) | parts
+        dropped = dict(self._snapshot.dropped)
+        for part in sorted(parts):
+            log.warning(
+                "poller.selection_dropped",
+                document=name,
+                selection=part,
+                rejected=found.label,
+                error=found.message[:200],
+            )
+            dropped[f"{name}/{part}"] = found.message[:200]
+        self._snapshot = self._snapshot.model_copy(update={"dropped": dropped})
+
+    def _drop_document(self, name: str, reason: str) -> None:
+        self._dropped_documents[name] = reason[:200]
+        log.warning("poller.document_dropped", document=name, error=reason[:200])
+        self._snapshot = self._snapshot.model_copy(
+            update={"dropped": {**self._snapshot.dropped, name: reason[:200]}}
+        )
+
+    # -- the fast cycle: devices and dispatches --------------------------------------------------------
+
+    def _dispatch_device_ids(self) -> list[str]:
+        """The smart-charging devices the last device poll found (their planned dispatches are asked)."""
+        devices = self._snapshot.devices
+        return sorted(
+            d.id
+            for d in (devices.devices if devices else ())
+            if d.is_ev and not d.legacy and d.lifecycle != Lifecycle.RETIRED
+        )
+
+    async def _heat_pump_euids(self, number: str) -> Any:
+        """Octopus heat-pump controllers (optional: kept out of the account document)."""
+        if not capabilities.has(self.deployment, "controllerEuids"):
+            return None
+        try:
+            result = await self._query("HeatPumpControllersGb", {"accountNumber": number}, optional=True)
+        except (DroppedError, KrakenError) as exc:
+            log.info("poller.heat_pump_discovery_failed", error=str(exc)[:200])
+            old = self._snapshot.account
+            return list(old.heat_pump_controller_euids) if old else None
+        return _ok(result, "controllerEuids")
+
+    async def _fetch_live(self, now: datetime) -> None:
         number = self._account_number()
         suffix = "Gb" if self.deployment == "octopus-gb" else "De"
-        if self._legacy_devices:
-            document = f"PollLiveLegacy{suffix}"
+        device_ids = self._dispatch_device_ids()
+        source = self._dispatch_sources[0] if self._dispatch_sources else None
+        variables: dict[str, Any] = {"accountNumber": number}
+        if source == "planned":
+            document = f"PollLivePlanned{suffix}"
+        elif source == "flex" and device_ids:
+            document = f"PollLive{suffix}"
+            variables["deviceId"] = device_ids[0]
         else:
-            document = "PollLiveEventsGb" if with_events else f"PollLive{suffix}"
-        result = await self._execute(document, {"accountNumber": number})
+            document = f"PollDevices{suffix}"
+        try:
+            result = await self._query(document, variables)
+        except RejectedFieldError as exc:
+            if exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(exc):
+                return await self._fetch_live(now)
+            raise
         data = result.data
         self._rate_limit(data, now)
-        failed_dispatch = result.failed("plannedDispatches") or result.failed("completedDispatches")
-        if failed_dispatch is not None:
-            self._fail({Stream.DISPATCHES}, now, failed_dispatch)
-        else:
-            try:
-                planned = parse.dispatches(data.get("plannedDispatches"), "plannedDispatches")
-                completed = parse.dispatches(data.get("completedDispatches"), "completedDispatches")
-            except parse.ParseError as exc:
-                self._fail({Stream.DISPATCHES}, now, exc)
-            else:
-                self._tracker.update(planned, completed, now)
-                self._set(Stream.DISPATCHES, now, dispatches=self._tracker.dispatches)
-        if self._legacy_devices:
-            device_error = result.failed("registeredKrakenflexDevice")
-        else:
-            device_error = result.failed("devices")
+        device_error = result.failed("devices")
         if device_error is not None:
             self._fail({Stream.DEVICES}, now, device_error)
         else:
@@ -378,24 +522,78 @@ class Poller:
                 self._fail({Stream.DEVICES}, now, exc)
             else:
                 self._set(Stream.DEVICES, now, devices=devices)
-        if with_events:
-            self._events(result, now)
+                self._reassess_intelligent()
+        await self._dispatches(result, now, source, device_ids if "deviceId" in variables else [])
+
+    def _demote_dispatch_source(self, exc: RejectedFieldError) -> bool:
+        """The server rejects the dispatch field we use: fall back to the next source. With none left the
+        devices are still polled and the dispatch stream is stale with the reason. True: poll again now."""
+        if not self._dispatch_sources:
+            return False
+        gone = self._dispatch_sources.pop(0)
+        self._dispatch_rejected = exc
+        log.warning(
+            "poller.dispatch_source_demoted",
+            rejected=exc.rejection.label,
+            source=gone,
+            now_using=self._dispatch_sources[0] if self._dispatch_sources else None,
+        )
+        return True
+
+    async def _dispatches(
+        self, result: GraphQLResult, now: datetime, source: str | None, asked: list[str]
+    ) -> None:
+        """Planned dispatches (per device, or the fallback's account-wide list) and completed ones."""
+        data = result.data
+        if source is None:
+            err = self._dispatch_rejected or KrakenError("no source of planned dispatches")
+            self._fail({Stream.DISPATCHES}, now, err)
+            return
+        try:
+            completed = self._dispatch_list(result, "completedDispatches", None)
+            planned_lists: list[tuple[Dispatch, ...]] = []
+            if source == "planned":
+                planned_lists.append(self._dispatch_list(result, "plannedDispatches", None))
+            elif source == "flex":
+                wanted = self._dispatch_device_ids()
+                for device_id in wanted:
+                    if asked and device_id == asked[0] and "flexPlannedDispatches" in data:
+                        planned_lists.append(self._dispatch_list(result, "flexPlannedDispatches", device_id))
+                        continue
+                    res = await self._query("FlexPlannedDispatches", {"deviceId": device_id})
+                    planned_lists.append(self._dispatch_list(res, "flexPlannedDispatches", device_id))
+        except RejectedFieldError as exc:
+            if exc.rejection.name in _DISPATCH_FIELDS:
+                self._demote_dispatch_source(exc)
+            self._fail({Stream.DISPATCHES}, now, exc)
+            return
+        except (KrakenError, parse.ParseError) as exc:
+            self._fail({Stream.DISPATCHES}, now, exc)
+            return
+        self._tracker.update(merge_planned(planned_lists), completed, now)
+        self._set(Stream.DISPATCHES, now, dispatches=self._tracker.dispatches)
+
+    @staticmethod
+    def _dispatch_list(result: GraphQLResult, field: str, device_id: str | None) -> tuple[Dispatch, ...]:
+        err = result.failed(field)
+        if err is not None:
+            if isinstance(err, NotFoundError) and err.code in NO_DISPATCHES:
+                return ()  # no smart-charging device (KT-CT-4301): no dispatches, not a failure
+            raise err  # KT-CT-4340 / 4341 and the rest: keep the last data
+        if device_id is not None:
+            return parse.flex_dispatches(result.data.get(field), device_id)
+        return parse.dispatches(result.data.get(field), field)
 
     async def _devices(self, data: Mapping[str, Any], now: datetime) -> DevicesData:
         old = self._snapshot.devices
-        if self._legacy_devices:
-            return parse.devices_data(
-                None,
-                legacy_ev=data.get("registeredKrakenflexDevice"),
-                legacy_prefs=data.get("vehicleChargingPreferences"),
-            ).model_copy(update={"legacy_battery": old.legacy_battery if old else None})
         found = parse.devices_data(data.get("devices"))
-        if not found.devices and self._legacy_devices is None:
+        if not found.devices and self._legacy_devices is None and self.deployment == "octopus-gb":
             return await self._probe_legacy(found)
         return found.model_copy(update={"legacy_battery": old.legacy_battery if old else None})
 
     async def _probe_legacy(self, found: DevicesData) -> DevicesData:
-        """``devices`` lists nothing: the account may be on the legacy KrakenFlex API (asked once)."""
+        """``devices`` lists nothing: the account may have a battery on the legacy KrakenFlex API (asked
+        once; the legacy EV queries are gone)."""
         self._legacy_devices = False
         account = self._snapshot.account
         property_id = next(
@@ -403,47 +601,38 @@ class Poller:
         )
         if property_id is None:
             return found
-        document = "PollLegacyDevicesGb" if self.deployment == "octopus-gb" else "PollLegacyDevicesDe"
-        result = await self._execute(
-            document, {"accountNumber": self._account_number(), "propertyId": property_id}
-        )
-        legacy = parse.devices_data(
-            None,
-            legacy_ev=_ok(result, "registeredKrakenflexDevice"),
-            legacy_prefs=_ok(result, "vehicleChargingPreferences"),
-            battery=_ok(result, "batteryDevice"),
-        )
-        if any(d.legacy for d in legacy.devices):
+        try:
+            result = await self._query(
+                "PollLegacyDevicesGb",
+                {"accountNumber": self._account_number(), "propertyId": property_id},
+                optional=True,
+            )
+        except (DroppedError, ValidationError) as exc:
+            log.info("poller.legacy_probe_skipped", error=str(exc)[:200])
+            return found
+        legacy = parse.devices_data(None, battery=_ok(result, "batteryDevice"))
+        if legacy.legacy_battery is not None:
             self._legacy_devices = True
-            log.info("poller.legacy_devices", count=len(legacy.devices))
+            log.info("poller.legacy_battery")
         return legacy
 
-    def _events(self, result: GraphQLResult, now: datetime) -> None:
+    async def _fetch_events(self, now: datetime) -> None:
         old = self._snapshot.events or EventsData()
-        fields = ("savingSessions", "greennessForecast", "energyMixData")
+        result = await self._query("PollEventsGb", {"accountNumber": self._account_number()}, optional=True)
+        dropped = self._dropped.get("PollEventsGb", frozenset())
+        fields = ("savingSessions", "greennessForecast")
         failed = [f for f in fields if result.failed(f)]
         if len(failed) == len(fields):
-            self._fail({Stream.EVENTS}, now, result.failed(fields[0]) or KrakenError("events failed"))
-            return
-        try:
-            new = parse.events(
-                result.data.get("savingSessions"),
-                result.data.get("greennessForecast"),
-                result.data.get("energyMixData"),
-            )
-        except parse.ParseError as exc:
-            self._fail({Stream.EVENTS}, now, exc)
-            return
+            raise result.failed(fields[0]) or KrakenError("events failed")
+        new = parse.events(result.data.get("savingSessions"), result.data.get("greennessForecast"))
         update: dict[str, Any] = {}
-        if "savingSessions" in failed:
+        if "savingSessions" in failed and "SavingSessions" not in dropped:
             update |= {
                 "saving_sessions": old.saving_sessions,
                 "has_joined_saving_campaign": old.has_joined_saving_campaign,
             }
-        if "greennessForecast" in failed:
+        if "greennessForecast" in failed and "Greenness" not in dropped:
             update["greenness"] = old.greenness
-        if "energyMixData" in failed:
-            update["carbon_intensity_index"] = old.carbon_intensity_index
         self._set(Stream.EVENTS, now, events=new.model_copy(update=update))
 
     async def _fetch_heat_pumps(self, now: datetime) -> None:
@@ -454,54 +643,63 @@ class Poller:
         legacy = old.legacy if old else None
         controllers = []
         if not euids:
-            result = await self._execute("PollHeatPumpStatusGb", {"accountNumber": number})
-            if not result.failed("heatPumpStatus"):
+            result = await self._query("PollHeatPumpStatusGb", {"accountNumber": number}, optional=True)
+            if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
                 legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
         for euid in euids[:MAX_AGREEMENTS]:
-            result = await self._execute("PollHeatPumpGb", {"accountNumber": number, "euid": euid})
-            if not result.failed("heatPumpStatus"):
-                legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
-            if result.failed("octoHeatPumpControllerStatus") and result.failed("octoHeatPumpLivePerformance"):
-                err = result.failed("octoHeatPumpControllerStatus")
-                raise err if err is not None else KrakenError("heat pump controller failed")
-            controllers.append(
-                parse.controller(
-                    euid,
-                    _ok(result, "octoHeatPumpControllerStatus"),
-                    _ok(result, "octoHeatPumpLivePerformance"),
-                )
+            result = await self._query(
+                "PollHeatPumpGb", {"accountNumber": number, "euid": euid}, optional=True
             )
+            if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
+                legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+            err = result.failed("heatPumpControllerStatus")
+            if err is not None and not result.data.get("heatPumpStatus"):
+                raise err
+            if "heatPumpControllerStatus" in result.data:
+                controllers.append(parse.controller(euid, _ok(result, "heatPumpControllerStatus"), None))
         self._set(
             Stream.HEAT_PUMPS, now, heat_pumps=HeatPumpData(legacy=legacy, controllers=tuple(controllers))
         )
 
     async def _fetch_prepay(self, now: datetime) -> None:
+        """Balance from the ESME; the auto top-up config from the meter's smart device that holds it
+        (``autoTopupConfigs`` is per device: the ESME is asked first, then the meter's other smart devices,
+        until one has configs; the one found is remembered)."""
         account = self._snapshot.account
         esme = account.esme_device_id if account else None
         if esme is None:
             raise parse.ParseError("no smart import meter to read a prepay balance from")
-        variables: dict[str, Any] = {
-            "accountNumber": self._account_number(),
-            "esme": esme,
-            "topupDevice": self.topup_device_id or esme,
-        }
         old = self._snapshot.prepay
+        candidates = list(account.smart_device_ids if account else (esme,))
+        known = self.topup_device_id or (old.topup_device_id if old else None)
+        if known is not None:
+            candidates = [known]
+        number = self._account_number()
         config = old.current_config(now) if old else None
-        if config is not None:
-            result = await self._execute("PollPrepayTriggersGb", {**variables, "configId": config.id})
-        else:
-            result = await self._execute("PollPrepayGb", variables)
-        _raise_if_failed(result, "prepayBalanceSnapshot")
-        data = parse.prepay(
-            result.data.get("prepayBalanceSnapshot"),
-            _ok(result, "autoTopupConfigs"),
-            _ok(result, "autoTopupTriggers"),
-        )
-        if old is not None and result.failed("autoTopupConfigs"):
-            data = data.model_copy(update={"topup_configs": old.topup_configs})
-        if old is not None and (config is None or result.failed("autoTopupTriggers")):
-            data = data.model_copy(update={"triggers": old.triggers})
-        self._set(Stream.PREPAY, now, prepay=data)
+        data: PrepayData | None = None
+        topup_device: str | None = known
+        for device in candidates:
+            variables: dict[str, Any] = {"accountNumber": number, "esme": esme, "topupDevice": device}
+            if config is not None and device == known:
+                result = await self._query("PollPrepayTriggersGb", {**variables, "configId": config.id})
+            else:
+                result = await self._query("PollPrepayGb", variables)
+            _raise_if_failed(result, "prepayBalanceSnapshot")
+            data = parse.prepay(
+                result.data.get("prepayBalanceSnapshot"),
+                _ok(result, "autoTopupConfigs"),
+                _ok(result, "autoTopupTriggers"),
+            )
+            if old is not None and result.failed("autoTopupConfigs"):
+                data = data.model_copy(update={"topup_configs": old.topup_configs})
+            if old is not None and (config is None or result.failed("autoTopupTriggers")):
+                data = data.model_copy(update={"triggers": old.triggers})
+            if data.topup_configs:
+                topup_device = device
+                break
+        if data is None:
+            return
+        self._set(Stream.PREPAY, now, prepay=data.model_copy(update={"topup_device_id": topup_device}))
 
 
 def _ok(result: GraphQLResult, field: str) -> Any:

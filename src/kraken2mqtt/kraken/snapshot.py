@@ -174,7 +174,9 @@ class TariffKind(TolerantEnum):
     STANDARD = "standard"
     DAY_NIGHT = "day_night"
     THREE_RATE = "three_rate"
+    FOUR_RATE_EV = "four_rate_ev"  # day/night for the home, EV peak/off-peak for the charger
     HALF_HOURLY = "half_hourly"
+    TIME_OF_USE = "time_of_use"  # DE TimeOfUseProductUnitRateInformation: named timeslots
     PREPAY = "prepay"
     BANDED = "banded"  # rates by band without documented time windows (AU productRates)
     UNKNOWN = "unknown"
@@ -197,6 +199,9 @@ class MeterPoint(Model):
     meter_serials: tuple[str, ...] = ()
     esme_device_id: str | None = None  # smart import meter EUI64 (prepay balance, telemetry)
     payment_mode: str | None = None
+    #: Every smart device on the meter point's meters (``meters.smartDevices``): the auto top-up config
+    #: sits on one of them, not necessarily on the ESME.
+    smart_device_ids: tuple[str, ...] = ()
 
 
 class Property(Model):
@@ -219,6 +224,19 @@ class AccountInfo(Model):
                 if mp.direction == Direction.IMPORT and mp.esme_device_id:
                     return mp.esme_device_id
         return None
+
+    @property
+    def smart_device_ids(self) -> tuple[str, ...]:
+        """The import meters' smart devices, the ESME first (candidates for the auto top-up config)."""
+        out: list[str] = []
+        for prop in self.properties:
+            for mp in prop.meter_points:
+                if mp.direction != Direction.IMPORT:
+                    continue
+                for device_id in (mp.esme_device_id, *mp.smart_device_ids):
+                    if device_id and device_id not in out:
+                        out.append(device_id)
+        return tuple(out)
 
     @property
     def is_prepay(self) -> bool:
@@ -316,9 +334,11 @@ class PriceTimeline(Model):
     @property
     def off_peak_rate(self) -> Decimal | None:
         """The cheapest rate of a time-of-use tariff (night / off-peak), else None."""
-        if self.kind in (TariffKind.DAY_NIGHT, TariffKind.THREE_RATE):
-            cheap = [self.rates[k] for k in ("night", "off_peak") if k in self.rates]
+        if self.kind in (TariffKind.DAY_NIGHT, TariffKind.THREE_RATE, TariffKind.FOUR_RATE_EV):
+            cheap = [self.rates[k] for k in ("night", "off_peak", "ev_off_peak") if k in self.rates]
             return min(cheap) if cheap else None
+        if self.kind == TariffKind.TIME_OF_USE and len(set(self.rates.values())) > 1:
+            return min(self.rates.values())
         if self.kind == TariffKind.HALF_HOURLY and self.dispatch_discount and self.slots:
             return min(s.value for s in self.slots)
         return None
@@ -353,13 +373,16 @@ class Tariffs(Model):
 
 
 class Dispatch(Model):
-    """One ``UpsideDispatchType`` as fetched."""
+    """One ``UpsideDispatchType`` or ``SmartFlexDispatch`` as fetched."""
 
     start: UtcDateTime
     end: UtcDateTime
     delta_kwh: Dec | None = None  # import negative
     source: str | None = None  # planned: smart-charge | test-charge | bump-charge
     location: str | None = None  # completed: AT_HOME
+    type: str | None = None  # flexPlannedDispatches: SMART | BOOST | TEST
+    energy_kwh: Dec | None = None  # flexPlannedDispatches: energyAddedKwh
+    device_id: str | None = None  # flexPlannedDispatches: the device it was asked for
 
 
 class TrackedDispatch(Model):
@@ -372,6 +395,9 @@ class TrackedDispatch(Model):
     location: str | None = None
     state: DispatchState = DispatchState.PLANNED
     held: bool = False  # vanished from plannedDispatches around its start; kept as started
+    type: str | None = None  # SMART | BOOST | TEST (flexPlannedDispatches)
+    energy_kwh: Dec | None = None
+    device_id: str | None = None
     first_seen: UtcDateTime | None = None
     updated_at: UtcDateTime | None = None
 
@@ -446,6 +472,8 @@ class Device(Model):
     preferences: Preferences | None = None
     battery_size_kwh: Dec | None = None
     charge_point_power_kw: Dec | None = None
+    soc_percent: Dec | None = None  # the EV's latest state of charge (status.stateOfCharge, 0-100)
+    active_power_kw: Dec | None = None  # status.activePower: positive charging, negative discharging
     max_power_kw: Dec | None = None  # heat pump
     telemetry: InverterTelemetry | None = None
     heat_pump: HeatPumpDeviceStatus | None = None
@@ -560,6 +588,8 @@ class AutoTopupTrigger(Model):
 
 class PrepayData(Model):
     balance: PrepayBalance | None = None
+    #: The smart device whose auto top-up configs were found (probed among the meter's smart devices).
+    topup_device_id: str | None = None
     topup_configs: tuple[AutoTopupConfig, ...] = ()
     triggers: tuple[AutoTopupTrigger, ...] = ()
 
@@ -625,6 +655,9 @@ class StreamStatus(Model):
     attempted_at: UtcDateTime | None = None
     error: str | None = None  # last failure, cleared on success
     failures: int = 0  # consecutive
+    #: The last failure was the server being unreachable or erroring (transport, 5xx), not this stream's
+    #: own data: once the server answers again, it is retried at once instead of after its backoff.
+    transient: bool = False
 
     def age(self, now: datetime) -> float | None:
         return None if self.fetched_at is None else max(0.0, (now - self.fetched_at).total_seconds())
@@ -663,6 +696,9 @@ class Snapshot(Model):
     events: EventsData | None = None
     rate_limit: RateLimitData | None = None
     status: dict[Stream, StreamStatus] = Field(default_factory=dict)
+    #: Optional selections the server rejected and the daemon stopped sending: "Document/Fragment" -> the
+    #: server's message. Critical rejections are stream errors instead (``status[stream].error``).
+    dropped: dict[str, str] = Field(default_factory=dict)
 
     def stream(self, stream: Stream) -> StreamStatus:
         return self.status.get(stream) or StreamStatus()
@@ -681,12 +717,17 @@ class Snapshot(Model):
         status[stream] = StreamStatus(fetched_at=now, attempted_at=now)
         return self.model_copy(update={**fields, "status": status})
 
-    def with_failure(self, stream: Stream, now: datetime, error: str) -> Self:
+    def with_failure(self, stream: Stream, now: datetime, error: str, *, transient: bool = False) -> Self:
         """A copy keeping the last good data of ``stream``, recording the failure."""
         old = self.stream(stream)
         status = dict(self.status)
         status[stream] = old.model_copy(
-            update={"attempted_at": now, "error": error[:300], "failures": old.failures + 1}
+            update={
+                "attempted_at": now,
+                "error": error[:300],
+                "failures": old.failures + 1,
+                "transient": transient,
+            }
         )
         return self.model_copy(update={"status": status})
 

@@ -1,12 +1,13 @@
 """Agreements → the current import / export price timelines (pure).
 
-GB: ``account.properties.electricityMeterPoints.agreements.tariff`` (a union of five tariff types, digest
-§2.4-2.5). DE: ``agreement(id).unitRatePerKwh`` (001). AU: ``account.agreements`` → ``product(code)
-.productRates`` (003). Prices are in the deployment's minor unit per kWh including VAT, as the API gives them.
+GB: ``account.properties.electricityMeterPoints.agreements.tariff`` (a union of six tariff types incl.
+``FourRateEvTariff``, digest §2.4-2.5). DE: ``agreement(id).unitRateInformation`` (live). AU:
+``account.agreements`` → ``product(code).productRates`` (003). Prices are in the deployment's minor unit
+per kWh including VAT, as the API gives them.
 
 The docs do not say *when* day/night or three-rate tariffs switch. The windows below are assumptions (UK local
-time), overridable per call: Economy-7 style night 00:00-07:00; Intelligent Octopus (product code containing
-``INTELLI``) night 23:30-05:30, plus the dispatch discount; three-rate off-peak 13:00-16:00 besides the night.
+time), overridable per call: Economy-7 style night 00:00-07:00; Intelligent Octopus (see :func:`intelligent`)
+night 23:30-05:30, plus the dispatch discount; three-rate off-peak 13:00-16:00 besides the night.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ _KIND_BY_TYPENAME = {
     "StandardTariff": TariffKind.STANDARD,
     "DayNightTariff": TariffKind.DAY_NIGHT,
     "ThreeRateTariff": TariffKind.THREE_RATE,
+    "FourRateEvTariff": TariffKind.FOUR_RATE_EV,
     "HalfHourlyTariff": TariffKind.HALF_HOURLY,
     "PrepayTariff": TariffKind.PREPAY,
 }
@@ -73,6 +75,8 @@ def _kind(tariff: Mapping[str, Any]) -> TariffKind:
         return kind
     if "unitRates" in tariff:
         return TariffKind.HALF_HOURLY
+    if tariff.get("evDeviceOffPeakRate") is not None:
+        return TariffKind.FOUR_RATE_EV
     if tariff.get("offPeakRate") is not None:
         return TariffKind.THREE_RATE
     if tariff.get("nightRate") is not None:
@@ -101,8 +105,7 @@ def gb_timeline(
     """One GB agreement (with its ``tariff``) as a timeline."""
     tariff = obj(agreement.get("tariff"), "agreement.tariff")
     kind = _kind(tariff)
-    product = str(tariff.get("productCode") or "")
-    intelligent = "INTELLI" in product.upper()
+    intelligent = kind == TariffKind.FOUR_RATE_EV  # decided for the others by intelligent() below
     dep = DEPLOYMENTS.get(deployment)
     common: dict[str, Any] = {
         "kind": kind,
@@ -144,10 +147,60 @@ def gb_timeline(
             windows=(_window(night_span, "night"), _window(THREE_RATE_OFF_PEAK, "off_peak")),
             default_rate="day",
         )
+    if kind == TariffKind.FOUR_RATE_EV:
+        named = (
+            ("day", "dayRate"),
+            ("night", "nightRate"),
+            ("ev_peak", "evDevicePeakRate"),
+            ("ev_off_peak", "evDeviceOffPeakRate"),
+        )
+        four = {k: _dec(tariff.get(field)) for k, field in named}
+        return PriceTimeline(
+            **common,
+            rates={k: v for k, v in four.items() if v is not None},
+            windows=(_window(night_span, "night"),),
+            default_rate="day",
+        )
     if kind == TariffKind.HALF_HOURLY:
         slots = each(items(tariff.get("unitRates"), "unitRates"), _slot, "unit rate")
         return PriceTimeline(**common, slots=_clean_slots(slots, now))
     return PriceTimeline(**common)
+
+
+#: At most this many distinct half-hourly prices in a day make a time-of-use shape (Intelligent Octopus Go
+#: is a HalfHourlyTariff whose unitRates carry its change windows); Agile has dozens.
+TOU_MAX_DISTINCT = 3
+
+
+def time_of_use_shape(timeline: PriceTimeline) -> bool:
+    """Whether the tariff has a cheap period a dispatch can be billed at (a two- or three-level shape)."""
+    if timeline.kind in (TariffKind.DAY_NIGHT, TariffKind.THREE_RATE, TariffKind.FOUR_RATE_EV):
+        return timeline.off_peak_rate is not None
+    if timeline.kind == TariffKind.HALF_HOURLY:
+        values = {s.value for s in timeline.slots[-48:]}
+        return 2 <= len(values) <= TOU_MAX_DISTINCT
+    return False
+
+
+def intelligent(tariff_set: Tariffs, dispatch_capable: bool) -> Tariffs:
+    """Mark the import tariff as Intelligent (dispatches billed at its off-peak rate) from what the account
+    is, not from its product code (``IOG-SMB-TOU`` has no "INTELLI"): a four-rate EV tariff, or a
+    time-of-use shape on an account with a dispatch-capable (smart-charging, live) device."""
+    out: dict[str, Any] = {}
+    for key in ("import_", "upcoming_import"):
+        timeline: PriceTimeline | None = getattr(tariff_set, key)
+        if timeline is None or timeline.direction != Direction.IMPORT:
+            continue
+        wanted = timeline.kind == TariffKind.FOUR_RATE_EV or (
+            dispatch_capable and time_of_use_shape(timeline)
+        )
+        if wanted != timeline.dispatch_discount:
+            update: dict[str, Any] = {"dispatch_discount": wanted}
+            if timeline.kind == TariffKind.DAY_NIGHT and timeline.windows:
+                span = INTELLIGENT_NIGHT if wanted else NIGHT
+                update["windows"] = (_window(span, "night"),)
+            out[key] = timeline.model_copy(update=update)
+    return tariff_set.model_copy(update=out) if out else tariff_set
 
 
 def _clean_slots(slots: Sequence[PriceSlot], now: datetime) -> tuple[PriceSlot, ...]:
@@ -211,28 +264,81 @@ def gb_tariffs(account: Any, now: datetime, *, deployment: str = "octopus-gb") -
     )
 
 
+def _de_rate(info: Mapping[str, Any]) -> Decimal | None:
+    return _dec(info.get("latestGrossUnitRateCentsPerKwh"))
+
+
+def _hhmm(value: Any) -> int | None:
+    try:
+        h, m = str(value).split(":")[:2]
+        return int(h) * 60 + int(m)
+    except (ValueError, TypeError):
+        return None
+
+
 def de_tariffs(agreements: Sequence[Any], now: datetime) -> Tariffs:
-    """DE ``agreement(id)`` results: a flat ``unitRatePerKwh`` (ct) and a monthly standing charge."""
+    """DE ``agreement(id)`` results: ``unitRateInformation`` (simple: one gross rate; time-of-use: named
+    timeslots with their activation times) in ct/kWh and ``standingChargeGrossRateInformation`` (€/month,
+    gross), as OEG reads them. The old ``unitRatePerKwh`` / ``monthlyStandingCharge`` are still understood
+    when a (lagging) server sends them."""
     for raw in agreements:
         agreement = obj(raw, "agreement")
         if agreement.get("isActive") is False or not _active(agreement, now):
             continue
-        rate = _dec(agreement.get("unitRatePerKwh"))
-        monthly = _dec(agreement.get("monthlyStandingCharge"))
         product = sub(agreement, "product")
+        info = agreement.get("unitRateInformation")
+        info = info if isinstance(info, dict) else {}
+        kind = TariffKind.STANDARD
+        rates: dict[str, Decimal] = {}
+        windows: list[TimeWindow] = []
+        default: str | None = "unit"
+        if info.get("__typename") == "TimeOfUseProductUnitRateInformation" or "rates" in info:
+            kind, default = TariffKind.TIME_OF_USE, None
+            for slot in items(info.get("rates"), "unitRateInformation.rates"):
+                if not isinstance(slot, dict):
+                    continue
+                name = str(slot.get("timeslotName") or f"slot{len(rates) + 1}")
+                rate = _de_rate(slot)
+                if rate is None:
+                    continue
+                rates[name] = rate
+                for rule in items(slot.get("timeslotActivationRules"), "timeslotActivationRules"):
+                    start = _hhmm(rule.get("activeFromTime")) if isinstance(rule, dict) else None
+                    end = _hhmm(rule.get("activeToTime")) if isinstance(rule, dict) else None
+                    if start is not None and end is not None:
+                        windows.append(TimeWindow(start_min=start, end_min=end or 24 * 60, rate=name))
+                        if default is None and end - start >= 12 * 60:
+                            default = name
+            if default is None and rates:
+                default = max(rates, key=lambda k: rates[k])  # outside every window: the dearest
+        else:
+            rate = _de_rate(info) if info else _dec(agreement.get("unitRatePerKwh"))
+            if rate is not None:
+                rates["unit"] = rate
+        monthly = None
+        for gross in items(agreement.get("standingChargeGrossRateInformation"), "standingCharge"):
+            if isinstance(gross, dict) and gross.get("grossRate") is not None:
+                monthly = _dec(gross["grossRate"])
+                break
+        if monthly is None:
+            monthly = _dec(agreement.get("monthlyStandingCharge"))
         return Tariffs.model_validate(
             {
                 "import": PriceTimeline(
-                    kind=TariffKind.STANDARD,
+                    kind=kind,
                     product_code=product.get("code"),
                     display_name=product.get("displayName"),
                     unit="ct",
                     currency="EUR",
-                    standing_charge=(monthly * 12 / 365).quantize(Decimal("0.0001")) if monthly else None,
+                    # €/month gross -> ct/day
+                    standing_charge=(monthly * 100 * 12 / 365).quantize(Decimal("0.0001"))
+                    if monthly
+                    else None,
                     valid_from=agreement.get("validFrom"),
                     valid_to=agreement.get("validTo"),
-                    rates={"unit": rate} if rate is not None else {},
-                    default_rate="unit",
+                    rates=rates,
+                    windows=tuple(windows),
+                    default_rate=default,
                     timezone=LOCAL_TZ["octopus-de"],
                 )
             }

@@ -29,7 +29,7 @@ import platform
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Protocol
 from wsgiref.simple_server import WSGIServer
 
@@ -297,6 +297,12 @@ class Metrics:
             ["device"],
             registry=r,
         )
+        self.dropped_selections = Gauge(
+            f"{p}_kraken_dropped_selections",
+            "Optional document selections the server rejected and the daemon no longer sends (value 1).",
+            ["document", "selection"],
+            registry=r,
+        )
         self.device_soc = Gauge(
             f"{p}_device_state_of_charge_ratio",
             "Device state of charge, 0 to 1.",
@@ -404,6 +410,12 @@ class Metrics:
         """Current unit rates in currency per kWh (e.g. 0.245 for 24.5 p/kWh); ``None``: unknown."""
         self.import_price.set(_number(import_per_kwh))
         self.export_price.set(_number(export_per_kwh))
+
+    def set_dropped(self, dropped: Mapping[str, str]) -> None:
+        """Snapshot ``dropped`` keys (``Document/Fragment`` or ``Document``) as one series each."""
+        for key in dropped:
+            document, _, selection = key.partition("/")
+            self.dropped_selections.labels(self._operations(document), selection or "*").set(1)
 
     def set_dispatch_active(self, active: bool) -> None:
         self.dispatch_active.set(1 if active else 0)

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from kraken2mqtt.devices.base import ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
-from kraken2mqtt.kraken.snapshot import DispatchState, Snapshot
+from kraken2mqtt.kraken.snapshot import Device as KrakenDevice
+from kraken2mqtt.kraken.snapshot import DispatchState, Snapshot, Stream
 from kraken2mqtt.planner.config import DevicePlanConfig, PlannerSettings
 from kraken2mqtt.planner.model import (
     EV,
@@ -80,14 +81,35 @@ def dispatch_windows(snapshot: Snapshot, now: datetime) -> tuple[DispatchWindow,
     )
 
 
-def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetime, tz: str) -> Device | None:
-    """The planner's model of a configured device, or None when it has no ``plan`` table."""
+#: Kraken's EV readings older than this are not used in place of the local device's.
+KRAKEN_EV_MAX_AGE_S = 3600.0
+
+
+def kraken_ev(snapshot: Snapshot, now: datetime) -> KrakenDevice | None:
+    """The account's one smart-charging EV as Kraken last reported it (``stateOfCharge``, plugged in), when
+    there is exactly one and its data is fresh: it stands in for what a local charger cannot report."""
+    evs = [d for d in snapshot.ev_devices if not d.legacy]
+    age = snapshot.age(Stream.DEVICES, now)
+    if len(evs) != 1 or age is None or age > KRAKEN_EV_MAX_AGE_S:
+        return None
+    return evs[0]
+
+
+def local_device(
+    cfg: DeviceConfig,
+    reported: ReportedState | None,
+    now: datetime,
+    tz: str,
+    kraken: KrakenDevice | None = None,
+) -> Device | None:
+    """The planner's model of a configured device, or None when it has no ``plan`` table. ``kraken``: the
+    account's EV as Kraken reports it, used for an EV's SoC / plugged-in state the device does not report."""
     p = cfg.plan
     if p is None:
         return None
     kind = cfg.kind.value
     if kind == "ev":
-        return _ev(cfg.id, p, reported, now, tz)
+        return _ev(cfg.id, p, reported, now, tz, kraken)
     if kind == "battery":
         assert p.capacity_kwh and p.max_charge_kw and p.max_discharge_kw
         model = BatteryModel(
@@ -144,7 +166,14 @@ def local_device(cfg: DeviceConfig, reported: ReportedState | None, now: datetim
     return None
 
 
-def _ev(device_id: str, p: DevicePlanConfig, reported: ReportedState | None, now: datetime, tz: str) -> EV:
+def _ev(
+    device_id: str,
+    p: DevicePlanConfig,
+    reported: ReportedState | None,
+    now: datetime,
+    tz: str,
+    kraken: KrakenDevice | None = None,
+) -> EV:
     assert p.capacity_kwh and p.max_kw
     model = EVModel(
         p.capacity_kwh,
@@ -154,8 +183,18 @@ def _ev(device_id: str, p: DevicePlanConfig, reported: ReportedState | None, now
         p.continuous,
         min_run_minutes=p.min_run_minutes,
     )
-    soc = reported.soc_pct if reported is not None and reported.soc_pct is not None else p.assumed_soc_pct
-    plugged = reported.plugged_in if reported is not None and reported.plugged_in is not None else True
+    if reported is not None and reported.soc_pct is not None:
+        soc = reported.soc_pct
+    elif kraken is not None and kraken.soc_percent is not None:
+        soc = float(kraken.soc_percent)  # the car's own reading, through Kraken
+    else:
+        soc = p.assumed_soc_pct
+    if reported is not None and reported.plugged_in is not None:
+        plugged = reported.plugged_in
+    elif kraken is not None and kraken.plugged_in is not None:
+        plugged = kraken.plugged_in
+    else:
+        plugged = True
     target = EVTarget(next_local(now, p.ready_by, tz), p.target_soc_pct)
     return EV(device_id, model, EVState(min(100.0, max(0.0, soc)), plugged), target)
 
@@ -193,10 +232,11 @@ def build_inputs(
     if tariff is None:
         return None
     planned: list[Device] = []
+    ev_from_kraken = kraken_ev(snapshot, now)
     for cfg in devices:
         if modes.get(cfg.id, PLANNED) != PLANNED:
             continue  # the user forces this one on or off: not the planner's to decide
-        dev = local_device(cfg, reported.get(cfg.id), now, settings.timezone)
+        dev = local_device(cfg, reported.get(cfg.id), now, settings.timezone, ev_from_kraken)
         if dev is not None:
             planned.append(dev)
     return PlanInputs(

@@ -460,15 +460,26 @@ class Resolvers:
         ]
 
     def flex_planned_dispatches(self, args: Json) -> list[Json]:
-        self._device(args["deviceId"])
+        """One device's planned dispatches (``start end type energyAddedKwh``, HAOE's shape). A device that
+        cannot be dispatched answers KT-CT-4301, as the live API does for accounts without one."""
+        device = self._device(args["deviceId"])
+        if device.kind not in ("vehicle", "charge_point"):
+            raise kraken_error("KT-CT-4301", "Unable to find device.", error_type="VALIDATION")
+        first_ev = next((d.id for d in self.acc.devices if d.kind in ("vehicle", "charge_point")), None)
+        mine = [
+            d
+            for d in self.acc.planned_dispatches
+            if d.device_id == device.id or (d.device_id is None and device.id == first_ev)
+        ]
+        types = {"bump-charge": "BOOST", "test-charge": "TEST"}
         return [
             {
                 "start": ser.iso(d.start),
                 "end": ser.iso(d.end),
-                "type": "BOOST" if d.source == "bump-charge" else "SMART",
+                "type": types.get(d.source or "", "SMART"),
                 "energyAddedKwh": ser.dec(-d.delta_kwh),
             }
-            for d in sorted(self.acc.planned_dispatches, key=lambda d: d.start)
+            for d in sorted(mine, key=lambda d: d.start)
         ]
 
     def saving_sessions(self, args: Json) -> Json:

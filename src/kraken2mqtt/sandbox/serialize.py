@@ -25,6 +25,7 @@ from kraken2mqtt.sandbox.sim_account import (
     SimMeterPoint,
     SimPaymentSchedule,
     SimProduct,
+    SimSmartMeter,
     SimTariff,
 )
 
@@ -216,28 +217,14 @@ def agreement(a: SimAgreement, mp: SimMeterPoint, now: datetime) -> Json:
 
 
 def meter_point(mp: SimMeterPoint, now: datetime) -> Json:
-    smart = None
-    if mp.smart_meter is not None:
-        sm = mp.smart_meter
-        smart = {
-            "id": sm.device_id,
-            "deviceId": sm.device_id,
-            "type": sm.type,
-            "status": "COMMISSIONED",
-            "paymentMode": sm.payment_mode,
-            "manufacturer": sm.manufacturer,
-            "model": sm.model,
-            "firmwareVersion": sm.firmware_version,
-            "serialNumber": sm.serial_number,
-            "weeklyDebtRecoveryRateInPence": 0,
-        }
+    smart = _smart_device(mp.smart_meter) if mp.smart_meter is not None else None
     meter = {
         "id": mp.meter_serial,
         "serialNumber": mp.meter_serial,
         "meterType": "MAIN",
         "smartImportElectricityMeter": smart if mp.direction == "IMPORT" else None,
         "smartExportElectricityMeter": smart if mp.direction == "EXPORT" else None,
-        "smartDevices": [smart] if smart else [],
+        "smartDevices": ([smart] if smart else []) + [_smart_device(o) for o in mp.other_smart_devices],
         "isReadyForTopup": bool(smart and smart["paymentMode"] == "PREPAY"),
         "isTradPrepay": False,
     }
@@ -253,6 +240,21 @@ def meter_point(mp: SimMeterPoint, now: datetime) -> Json:
         "status": "ON_SUPPLY",
         "isDueTariffRenewal": False,
         "canRenewTariff": False,
+    }
+
+
+def _smart_device(sm: SimSmartMeter) -> Json:
+    return {
+        "id": sm.device_id,
+        "deviceId": sm.device_id,
+        "type": sm.type,
+        "status": "COMMISSIONED",
+        "paymentMode": sm.payment_mode,
+        "manufacturer": sm.manufacturer,
+        "model": sm.model,
+        "firmwareVersion": sm.firmware_version,
+        "serialNumber": sm.serial_number,
+        "weeklyDebtRecoveryRateInPence": 0,
     }
 
 
@@ -333,6 +335,32 @@ def product(p: SimProduct) -> Json:
     }
 
 
+def _de_unit_rates(a: SimMarketAgreement) -> Json | None:
+    """``unitRateInformation`` in the shape OEG reads (simple or time-of-use, gross ct/kWh)."""
+    if a.tou_rates:
+        return {
+            "__typename": "TimeOfUseProductUnitRateInformation",
+            "rates": [
+                {
+                    "timeslotName": name,
+                    "timeslotActivationRules": [{"activeFromTime": start, "activeToTime": end}],
+                    "latestGrossUnitRateCentsPerKwh": dec(rate),
+                    "netUnitRateCentsPerKwh": dec(round(rate / 1.19, 4)),
+                    "grossRateInformation": [],
+                }
+                for name, start, end, rate in a.tou_rates
+            ],
+        }
+    if a.unit_rate_per_kwh is None:
+        return None
+    return {
+        "__typename": "SimpleProductUnitRateInformation",
+        "latestGrossUnitRateCentsPerKwh": dec(a.unit_rate_per_kwh),
+        "netUnitRateCentsPerKwh": dec(round(a.unit_rate_per_kwh / 1.19, 4)),
+        "grossRateInformation": [],
+    }
+
+
 def de_agreement(a: SimMarketAgreement, account: SimAccount, now: datetime) -> Json:
     p = account.products.get(a.product_code)
     return {
@@ -343,6 +371,19 @@ def de_agreement(a: SimMarketAgreement, account: SimAccount, now: datetime) -> J
         if a.monthly_standing_charge is None
         else round(a.monthly_standing_charge / 1.19, 4),
         "unitRatePerKwh": a.unit_rate_per_kwh,
+        "unitRateInformation": _de_unit_rates(a),
+        "standingChargeGrossRateInformation": (
+            []
+            if a.monthly_standing_charge is None
+            else [
+                {
+                    "date": a.valid_from.date().isoformat(),
+                    "grossRate": dec(a.monthly_standing_charge),
+                    "rateValidToDate": None,
+                    "vatRate": "0.19",
+                }
+            ]
+        ),
         "estimatedMonthlyBillInEuros": None,
         "estimatedAnnualConsumption": None,
         "validFrom": iso(a.valid_from),
@@ -379,9 +420,9 @@ def account(acc: SimAccount, now: datetime) -> Json:
     market_active = [m for m in market if m["isActive"]]
     schedules = [payment_schedule(s) for s in acc.payment_schedules]
 
-    def market_supply_agreements(_info: Any, active: bool | None = None) -> Json:
+    def market_supply_agreements(_info: Any, active: bool | None = None, **page: Any) -> Json:
         # "when active is set to false it actually means 'return both active and inactive agreements'"
-        return connection(market if active is False else market_active, {})
+        return connection(market if active is False else market_active, page)
 
     return {
         "__typename": "AccountType",
@@ -417,6 +458,13 @@ def device(d: SimDevice, now: datetime) -> Json:
         "isSuspended": d.suspended,
     }
     if d.kind in ("vehicle", "charge_point"):
+        reading_at = iso(now)
+        status["stateOfCharge"] = (
+            None if d.sim_soc_pct is None else {"value": dec(d.sim_soc_pct), "timestamp": reading_at}
+        )
+        status["activePower"] = (
+            None if d.sim_power_kw is None else {"value": dec(d.sim_power_kw), "timestamp": reading_at}
+        )
         status["stateOfChargeLimit"] = (
             None
             if d.upper_soc_limit is None
@@ -500,6 +548,10 @@ def device(d: SimDevice, now: datetime) -> Json:
         out["make"] = d.make
         out["model"] = d.model
     if d.kind in ("vehicle", "charge_point"):
+        out["vehicleBatterySize"] = dec(d.battery_size_kwh) if d.battery_size_kwh is not None else None
+        out["chargePointPowerOutput"] = (
+            dec(d.charge_point_power_kw) if d.charge_point_power_kw is not None else None
+        )
         out["vehicleVariant"] = (
             None
             if d.battery_size_kwh is None

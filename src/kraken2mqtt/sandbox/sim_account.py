@@ -57,7 +57,7 @@ class SimAgreement:
 @dataclass
 class SimSmartMeter:
     device_id: str  # EUI64, e.g. 12-34-5A-FF-FF-6B-C7-89
-    type: Literal["ESME", "GSME"] = "ESME"
+    type: Literal["ESME", "GSME", "PPMID"] = "ESME"
     payment_mode: Literal["PREPAY", "CREDIT"] = "CREDIT"
     serial_number: str = "SANDBOXSMETS2"
     manufacturer: str = "Sandbox"
@@ -73,6 +73,8 @@ class SimMeterPoint:
     meter_serial: str = "21E0000001"
     smart_meter: SimSmartMeter | None = None
     gsp_group_id: str = "_A"
+    #: The meter's other smart devices (``meters.smartDevices`` lists them after the meter itself).
+    other_smart_devices: list[SimSmartMeter] = field(default_factory=list)
 
 
 @dataclass
@@ -163,6 +165,9 @@ class SimDevice:
     upper_soc_limit: int | None = None
     battery_size_kwh: float | None = None
     charge_point_power_kw: float | None = None
+    #: What the car reports (status.stateOfCharge / activePower); set by the simulated world.
+    sim_soc_pct: float | None = None
+    sim_power_kw: float | None = None
     telemetry: SimInverterTelemetry | None = None
     power_in_kw: float | None = None  # heat pump max power
     hp_zone_temperatures: dict[str, float] = field(default_factory=dict)
@@ -195,6 +200,7 @@ class SimDispatch:
     delta_kwh: float  # import negative (UpsideDispatchType.delta)
     source: str | None = "smart-charge"  # planned: smart-charge | test-charge | bump-charge
     location: str | None = None  # completed: AT_HOME
+    device_id: str | None = None  # flexPlannedDispatches(deviceId); None: the account's first EV
 
 
 @dataclass
@@ -336,8 +342,10 @@ class SimMarketAgreement:
     product_code: str
     valid_from: datetime
     valid_to: datetime | None = None
-    unit_rate_per_kwh: float | None = None  # DE agreement.unitRatePerKwh
-    monthly_standing_charge: float | None = None  # DE
+    unit_rate_per_kwh: float | None = None  # DE: the gross unit rate (ct/kWh, unitRateInformation)
+    monthly_standing_charge: float | None = None  # DE: gross €/month (standingChargeGrossRateInformation)
+    #: DE time-of-use: (timeslot name, active from "HH:MM:SS", active to, gross ct/kWh).
+    tou_rates: list[tuple[str, str, str, float]] | None = None
 
 
 @dataclass
@@ -416,6 +424,8 @@ class SimAccount:
             mpan="1900000000001",
             direction="IMPORT",
             smart_meter=esme,
+            # The auto top-up config below sits on this device, not on the ESME (issue 13).
+            other_smart_devices=[SimSmartMeter(device_id="A1-BC-D2-00-01-23-EF-4G", type="PPMID")],
             agreements=[
                 SimAgreement(
                     1001,
@@ -465,6 +475,9 @@ class SimAccount:
             model="Model 3",
             upper_soc_limit=100,
             battery_size_kwh=60.0,
+            charge_point_power_kw=7.4,
+            sim_soc_pct=45.0,
+            sim_power_kw=0.0,
             preferences=SimPreferences(schedules=[SimSchedule(d, "07:00", 80.0) for d in DAYS]),
             preference_setting=ev_setting,
             charging_sessions=[

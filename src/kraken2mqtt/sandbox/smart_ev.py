@@ -175,6 +175,9 @@ class SmartEV:
         """Charge the car from ``t0`` to ``t1``; grid kWh drawn."""
         kw, limit, planned = self.demand(t0)
         kwh = self.ev.charge(kw, (t1 - t0).total_seconds(), limit)
+        seconds = (t1 - t0).total_seconds()
+        self.device.sim_soc_pct = round(self.ev.soc_pct, 1)
+        self.device.sim_power_kw = round(kwh * 3600 / seconds, 2) if seconds > 0 else 0.0
         if planned is not None:
             planned.delivered_kwh += kwh
         s = self.session

@@ -120,6 +120,9 @@ class StateStore:
                 "deployment": snapshot.deployment,
                 "account_number": snapshot.account_number,
                 "mode": snapshot.mode,
+                # What `status` shows: selections the server rejected, and each stream's current error.
+                "dropped": snapshot.dropped,
+                "errors": {s.value: st.error for s, st in snapshot.status.items() if st.error},
             }
         )
         # Timestamps of unchanged streams are refreshed at most once per HEARTBEAT, all together.
@@ -220,10 +223,17 @@ class StateStore:
         disp = rows.get(Stream.DISPATCHES.value)
         if disp is not None and disp.fetched_at is not None:
             status[Stream.DISPATCHES] = StreamStatus(fetched_at=datetime.fromtimestamp(disp.fetched_at, UTC))
+        errors = meta.get("errors") if isinstance(meta.get("errors"), dict) else {}
+        for name, error in errors.items():
+            if name in Stream._value2member_map_ and isinstance(error, str):
+                key = Stream(name)
+                status[key] = (status.get(key) or StreamStatus()).model_copy(update={"error": error})
+        dropped = meta.get("dropped") if isinstance(meta.get("dropped"), dict) else {}
         return Snapshot(
             deployment=deployment,
             account_number=meta.get("account_number"),
             mode=meta.get("mode", "full"),
+            dropped={str(k): str(v) for k, v in dropped.items()},
             dispatches=tuple(self.load_dispatches()),
             status=status,
             **fields,
