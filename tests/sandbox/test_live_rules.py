@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from graphql import build_schema as build_sdl
 from graphql import parse
 
@@ -93,7 +92,6 @@ def _sent() -> list[tuple[str, str]]:
     return [(name, documents.load(name).source) for name in documents.names()]
 
 
-@pytest.mark.xfail(strict=False, reason="livedocs removes these")
 def test_no_document_the_daemon_sends_selects_a_removed_field() -> None:
     """Every document as sent (fragments appended), on each of its deployments, as of the real today."""
     today = datetime.now(UTC).date()

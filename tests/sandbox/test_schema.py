@@ -172,23 +172,8 @@ def _documents() -> list[tuple[str, str]]:
     return client + own
 
 
-#: The daemon's DE fast-cycle documents still select plannedDispatches, gone from the DE live schema;
-#: livedocs moves them to flexPlannedDispatches (issue 10). Remove after merging that.
-_LIVEDOCS_REWRITES = {"client:PollLiveDe", "client:PollLiveLegacyDe"}
-
-
 def _document_params() -> list[object]:
-    return [
-        pytest.param(
-            n,
-            s,
-            id=n,
-            marks=[pytest.mark.xfail(strict=False, reason="livedocs removes plannedDispatches on DE")]
-            if n in _LIVEDOCS_REWRITES
-            else [],
-        )
-        for n, s in _documents()
-    ]
+    return [pytest.param(n, s, id=n) for n, s in _documents()]
 
 
 @pytest.mark.parametrize(("name", "source"), _document_params())
