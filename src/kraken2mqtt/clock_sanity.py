@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
-from contextlib import closing, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,11 +90,11 @@ def last_seen(store: StateStore) -> datetime | None:
     """The latest wall-clock time in the state file: fetch times, kv writes, the ``clock.last_seen`` mark."""
     times: list[float] = []
     try:
-        with closing(sqlite3.connect(f"{store.path.as_uri()}?mode=ro", uri=True)) as db:
-            for query in ("SELECT max(fetched_at) FROM snapshot_stream", "SELECT max(updated_at) FROM kv"):
-                value = db.execute(query).fetchone()[0]
-                if value is not None:
-                    times.append(float(value))
+        for table, column in (("snapshot_stream", "fetched_at"), ("kv", "updated_at")):
+            query = f"SELECT max({column}) AS t FROM {table}"  # noqa: S608 (constant names)
+            row = store.database.row(query)
+            if row is not None and row["t"] is not None:
+                times.append(float(row["t"]))
     except sqlite3.Error:
         pass
     mark = store.get(LAST_SEEN_KEY)
