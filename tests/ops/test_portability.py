@@ -43,7 +43,7 @@ def test_no_file_names_an_absolute_path_of_this_machine() -> None:
 @pytest.mark.parametrize(
     ("line", "bad"),
     [
-        ('Path("/work/shared/data/agile/a.csv")', True),
+        ('Path("/work/proj/data/agile/a.csv")', True),
         ("see /home/pi/kraken2mqtt", True),
         ("/Users/alice/src", True),
         ("`/home` invisible, `/tmp` private", False),
