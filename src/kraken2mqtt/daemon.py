@@ -358,22 +358,18 @@ class Daemon:
     def _forecast_changed(self) -> None:
         """A new forecast: plan again now; one terminal line with what the sun will bring."""
         self._wake.set()
-        fc = self.forecast
-        if self.out is None or fc is None:
-            return
         now = self.clock.now()
+        shown = self._forecast_shown(now)
+        if self.out is None or shown is None:
+            return
         parts = []
-        solar = fc.solar_now()
-        if solar is not None:
-            tz = ZoneInfo(self.settings.planner.timezone)
-            midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-            today = solar.energy_between(now, midnight + timedelta(days=1))
-            tomorrow = solar.energy_between(midnight + timedelta(days=1), midnight + timedelta(days=2))
-            parts.append(f"sun {today:.1f} kWh for the rest of today, {tomorrow:.1f} kWh tomorrow")
-        weather = fc.weather_now()
-        temp = weather.celsius_at(now) if weather is not None else None
-        if temp is not None:
-            parts.append(f"outdoor {temp:.1f} °C now")
+        if shown.solar_rest_of_today_kwh is not None and shown.solar_tomorrow_kwh is not None:
+            parts.append(
+                f"sun {shown.solar_rest_of_today_kwh:.1f} kWh for the rest of today, "
+                f"{shown.solar_tomorrow_kwh:.1f} kWh tomorrow"
+            )
+        if shown.outdoor_c is not None:
+            parts.append(f"outdoor {shown.outdoor_c:.1f} °C now")
         # Only when the sun's totals change (the temperature alone moves every hour).
         if parts and parts[0] != self._forecast_said:
             self._forecast_said = parts[0]
