@@ -122,3 +122,58 @@ def test_wear_and_minimum_run_are_in_the_scenario_format() -> None:
     assert bat.model.cycle_cost_p == 3
     ev = load_scenario(ROOT / "config/scenarios/ev_overnight.toml").devices[0]
     assert isinstance(ev, EV) and ev.model.min_run_minutes == 15
+
+
+MIXED = """
+now = 2024-01-10T12:00:00Z
+[tariff]
+start = 2024-01-10T12:00:00Z
+import_p = [10, 12]
+export_p = [1, 2, 3]
+[[ev]]
+id = "car"
+capacity_kwh = 60
+max_kw = 2
+min_kw = 3
+soc_pct = 10
+deadline = 2024-01-10T07:00:00
+[[battery]]
+id = "house"
+capacity_kwh = "x"
+max_charge_kw = 1
+max_discharge_kw = 1
+soc_pct = 10
+min_soc_pct = 60
+max_soc_pct = 50
+[[dispatches]]
+start = 2024-01-10T12:00:00Z
+end = 2024-01-10T11:00:00Z
+"""
+
+
+def test_a_tables_cross_checks_are_reported_beside_its_other_problems(tmp_path: Path) -> None:
+    """Scenario files go through pydantic models; a range check between two keys still shows at once."""
+    f = tmp_path / "mixed.toml"
+    f.write_text(MIXED)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    assert e.value.problems == [
+        "tariff.export_p: needs 1 or 2 values (one per import price)",
+        "dispatches[0].end: must be after start",
+        "ev[0].min_kw: must not exceed max_kw",
+        "ev[0].deadline: needs a time zone (e.g. a trailing Z for UTC)",
+        "battery[0].capacity_kwh: must be a number, not 'x'",
+        "battery[0].min_soc_pct: must not exceed max_soc_pct",
+    ]
+
+
+def test_the_scenario_and_the_config_share_their_models_and_messages() -> None:
+    from pydantic import ValidationError
+
+    from kraken2mqtt.planner.config import DevicePlanConfig, PlanModel
+    from kraken2mqtt.planner.scenario import BatteryTable, Scenario
+
+    assert issubclass(Scenario, PlanModel) and issubclass(BatteryTable, PlanModel)
+    with pytest.raises(ValidationError) as e:
+        DevicePlanConfig(min_soc_pct=60, max_soc_pct=50)
+    assert "min_soc_pct must not exceed max_soc_pct" in str(e.value)

@@ -19,16 +19,27 @@ Pct = Annotated[float, Field(ge=0, le=100)]
 Eff = Annotated[float, Field(gt=0, le=1)]
 
 
-class _Model(BaseModel):
+class PlanModel(BaseModel):
+    """The base of the planner's user-facing models (config and scenario files): unknown keys are errors."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class HotWaterNeedConfig(_Model):
+# The range checks shared with the scenario files (planner/scenario.py): what is wrong with the first value.
+def soc_range_problem(min_soc_pct: float, max_soc_pct: float) -> str | None:
+    return "must not exceed max_soc_pct" if min_soc_pct > max_soc_pct else None
+
+
+def comfort_range_problem(comfort_min_c: float, comfort_max_c: float) -> str | None:
+    return "must not exceed comfort_max_c" if comfort_min_c > comfort_max_c else None
+
+
+class HotWaterNeedConfig(PlanModel):
     at: time  # local time of day
     kwh: Annotated[float, Field(ge=0, le=100)]
 
 
-class DevicePlanConfig(_Model):
+class DevicePlanConfig(PlanModel):
     """How the planner models one local device. Which options are required depends on the device kind:
 
     ev: capacity_kwh, max_kw · battery: capacity_kwh, max_charge_kw, max_discharge_kw · heat_pump:
@@ -79,10 +90,10 @@ class DevicePlanConfig(_Model):
 
     @model_validator(mode="after")
     def _ranges(self) -> DevicePlanConfig:
-        if self.min_soc_pct > self.max_soc_pct:
-            raise ValueError("min_soc_pct must not exceed max_soc_pct")
-        if self.comfort_min_c > self.comfort_max_c:
-            raise ValueError("comfort_min_c must not exceed comfort_max_c")
+        if problem := soc_range_problem(self.min_soc_pct, self.max_soc_pct):
+            raise ValueError(f"min_soc_pct {problem}")
+        if problem := comfort_range_problem(self.comfort_min_c, self.comfort_max_c):
+            raise ValueError(f"comfort_min_c {problem}")
         return self
 
 
@@ -103,7 +114,7 @@ def missing_for(kind: str, plan: DevicePlanConfig) -> list[str]:
 WINDOW = r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 
 
-class PlannerSettings(_Model):
+class PlannerSettings(PlanModel):
     enabled: bool = True
     horizon_hours: Annotated[float, Field(ge=6, le=48)] = 36.0
     # House base load in kW: one value, or 24/48/96 values over the local day.

@@ -3,18 +3,32 @@
 This is the CLI edge: it reads files and reports every problem it finds, one readable line each
 (``ev[0].deadline: needs a time zone``), instead of stopping at the first. The format is documented in
 ``config/scenarios/README.md``.
+
+The file is validated by the pydantic models below, built on the config's device-plan models
+(:mod:`.config`: the same strict base model, value types and range checks with the same messages); the
+error list is pydantic's, one line per problem, in the scenario's own words (``must be ≤ 96, not 500``).
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .config import Pct, PlanModel, comfort_range_problem, soc_range_problem
 from .model import (
     DEFAULT_EV_MIN_RUN_MIN,
     EV,
@@ -43,8 +57,6 @@ from .model import (
     TemperaturePoint,
 )
 
-T = TypeVar("T")
-
 
 class ScenarioError(Exception):
     def __init__(self, problems: list[str]) -> None:
@@ -52,139 +64,312 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
-_MISSING = object()
+# ------------------------------------------------------------------------------------------ value types
 
 
-class _Table:
-    """Typed access to one TOML table; problems are collected, not raised."""
+def _when(v: object) -> datetime:
+    """A TOML offset date-time or an ISO 8601 string, with a time zone; converted to UTC."""
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"is not an ISO 8601 time: {v!r}") from None
+    if isinstance(v, date) and not isinstance(v, datetime):
+        raise ValueError("needs a time of day and a time zone, e.g. 2024-01-10T07:00:00Z")
+    if not isinstance(v, datetime):
+        raise ValueError(f"must be a time, not {v!r}")
+    if v.tzinfo is None:
+        raise ValueError("needs a time zone (e.g. a trailing Z for UTC)")
+    return v.astimezone(UTC)
 
-    def __init__(self, data: Any, path: str, errors: list[str]) -> None:
-        self.path = path
-        self.errors = errors
-        if not isinstance(data, dict):
-            self.err("", "must be a table")
-            data = {}
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
 
-    def err(self, key: str, msg: str) -> None:
-        where = f"{self.path}.{key}" if self.path and key else (self.path or key)
-        self.errors.append(f"{where}: {msg}")
+def _listify(v: object) -> object:
+    return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
 
-    def _get(self, key: str) -> Any:
-        self.used.add(key)
-        return self.data.get(key, _MISSING)
 
-    def num(
-        self,
-        key: str,
-        default: float | None = None,
-        *,
-        lo: float | None = None,
-        hi: float | None = None,
-        positive: bool = False,
-    ) -> float:
-        v = self._get(key)
-        if v is _MISSING:
-            if default is None:
-                self.err(key, "is required")
-                return math.nan
-            return default
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            self.err(key, f"must be a number, not {v!r}")
-            return math.nan
-        x = float(v)
-        if positive and x <= 0:
-            self.err(key, f"must be positive, not {x:g}")
-        if lo is not None and x < lo:
-            self.err(key, f"must be ≥ {lo:g}, not {x:g}")
-        if hi is not None and x > hi:
-            self.err(key, f"must be ≤ {hi:g}, not {x:g}")
-        return x
+#: A time with a time zone (in UTC once read).
+When = Annotated[datetime, PlainValidator(_when)]
+#: A finite number (an integer or a float, never a string or a boolean).
+Num = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Positive = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+NonNeg = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+Efficiency = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.05, le=1)]
+Percent = Annotated[Pct, Field(strict=True, allow_inf_nan=False)]
+Flag = Annotated[bool, Field(strict=True)]
+Text = Annotated[str, Field(strict=True, min_length=1)]
+#: One number, or an array of numbers.
+Numbers = Annotated[list[Num], BeforeValidator(_listify)]
 
-    def opt_num(self, key: str, **kw: Any) -> float | None:
-        if key not in self.data:
-            self.used.add(key)
-            return None
-        return self.num(key, **kw)
 
-    def flag(self, key: str, default: bool) -> bool:
-        v = self._get(key)
-        if v is _MISSING:
-            return default
-        if not isinstance(v, bool):
-            self.err(key, f"must be true or false, not {v!r}")
-            return default
+# ------------------------------------------------------------------------------------------- the tables
+
+
+def _after(field: str, earlier: str, problem: Callable[[float, float], str | None]) -> Any:
+    """A check of ``field`` against the ``earlier`` field (declared before it), reported at ``field``;
+    it runs even when other fields of the table are wrong, so every problem shows at once."""
+
+    def check(cls: type, v: Any, info: ValidationInfo) -> Any:
+        other = info.data.get(earlier)
+        if v is not None and other is not None and (msg := problem(v, other)):
+            raise ValueError(msg)
         return v
 
-    def text(self, key: str, default: str | None = None) -> str:
-        v = self._get(key)
-        if v is _MISSING:
-            if default is None:
-                self.err(key, "is required")
-                return ""
-            return default
-        if not isinstance(v, str) or not v:
-            self.err(key, f"must be a non-empty string, not {v!r}")
-            return default or ""
+    return field_validator(field)(classmethod(check))
+
+
+class Span(PlanModel):
+    start: When
+    end: When
+
+    _order = _after("end", "start", lambda end, start: "must be after start" if end <= start else None)
+
+
+class Dispatch(Span):
+    source: Text = "smart-charge"
+
+
+class PriceRow(PlanModel):
+    start: When
+    end: When | None = None  # default: start + slot_minutes
+    import_p: Num
+    export_p: Num | None = None  # default: the tariff's flat export rate
+
+
+class TariffTable(PlanModel):
+    start: When | None = None  # of import_p's first slot
+    slot_minutes: Num = 30.0
+    import_p: Numbers | None = None
+    export_p: Numbers | None = None
+    prices: tuple[PriceRow, ...] = ()
+    prices_csv: Annotated[str, Field(strict=True)] | None = None
+    off_peak_p: Num | None = None
+    standing_charge_p_per_day: NonNeg = 0.0
+
+    @field_validator("slot_minutes")
+    @classmethod
+    def _slot(cls, v: float) -> float:
+        if v not in (15.0, 30.0, 60.0):
+            raise ValueError("must be 15, 30 or 60")
         return v
 
-    def when(self, key: str, required: bool = True) -> datetime | None:
-        v = self._get(key)
-        if v is _MISSING:
-            if required:
-                self.err(key, "is required")
-            return None
-        if isinstance(v, str):
-            try:
-                v = datetime.fromisoformat(v.replace("Z", "+00:00"))
-            except ValueError:
-                self.err(key, f"is not an ISO 8601 time: {v!r}")
-                return None
-        if isinstance(v, date) and not isinstance(v, datetime):
-            self.err(key, "needs a time of day and a time zone, e.g. 2024-01-10T07:00:00Z")
-            return None
-        if not isinstance(v, datetime):
-            self.err(key, f"must be a time, not {v!r}")
-            return None
-        if v.tzinfo is None:
-            self.err(key, "needs a time zone (e.g. a trailing Z for UTC)")
-            return None
-        return v.astimezone(UTC)
+    @field_validator("import_p")
+    @classmethod
+    def _start(cls, v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if v is not None and "start" in info.data and info.data["start"] is None:
+            raise ValueError("needs start (the first slot's start)")
+        return v
 
-    def tables(self, key: str) -> list[_Table]:
-        v = self._get(key)
-        if v is _MISSING:
-            return []
-        if not isinstance(v, list):
-            self.err(key, "must be an array of tables ([[...]])")
-            return []
-        base = f"{self.path}.{key}" if self.path else key
-        return [_Table(item, f"{base}[{i}]", self.errors) for i, item in enumerate(v)]
+    @field_validator("export_p")
+    @classmethod
+    def _export(cls, v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if v is None or "import_p" not in info.data:
+            return v
+        imp = info.data["import_p"]
+        if imp is not None and len(v) not in (1, len(imp)):
+            raise ValueError(f"needs 1 or {len(imp)} values (one per import price)")
+        if imp is None and len(v) != 1:
+            raise ValueError("without import_p it must be one number (the flat export rate)")
+        return v
 
-    def table(self, key: str) -> _Table | None:
-        v = self._get(key)
-        if v is _MISSING:
-            return None
-        return _Table(v, f"{self.path}.{key}" if self.path else key, self.errors)
+    @model_validator(mode="after")
+    def _some(self) -> TariffTable:
+        if self.import_p is None and self.start is not None:
+            raise ValueError("start is only for import_p")
+        if self.import_p is None and not self.prices and self.prices_csv is None:
+            raise ValueError("has no prices (give import_p + start, [[tariff.prices]] or prices_csv)")
+        return self
 
-    def numbers(self, key: str) -> list[float] | None:
-        v = self._get(key)
-        if v is _MISSING:
-            return None
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return [float(v)]
-        if not isinstance(v, list) or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in v
-        ):
-            self.err(key, "must be a number or an array of numbers")
-            return None
-        return [float(x) for x in v]
 
-    def done(self) -> None:
-        for k in self.data:
-            if k not in self.used:
-                self.err(k, "unknown key")
+class HouseLoad(PlanModel):
+    kw: Numbers
+    tz: Text | None = None  # default: the scenario's
+
+    @field_validator("kw")
+    @classmethod
+    def _profile(cls, v: list[float]) -> list[float]:
+        if len(v) not in (1, 24, 48, 96) or any(x < 0 for x in v):
+            raise ValueError(f"needs 1, 24, 48 or 96 non-negative values, got {len(v)}")
+        return v
+
+
+class Outdoor(PlanModel):
+    at: When
+    celsius: Num
+
+
+class Grid(PlanModel):
+    import_kw: Positive | None = None
+    export_kw: Positive | None = None
+
+
+class PrepayTable(PlanModel):
+    balance_p: Num
+    warn_below_p: Num = 0.0
+    topup_step_p: Positive = 500.0
+    buffer_p: NonNeg = 500.0
+
+
+class EvTable(PlanModel):
+    id: Text
+    capacity_kwh: Positive
+    max_kw: Positive
+    min_kw: NonNeg = 0.0
+    efficiency: Efficiency = 0.9
+    continuous: Flag = False
+    kraken_controlled: Flag = False
+    min_run_minutes: Annotated[NonNeg, Field(le=240)] = DEFAULT_EV_MIN_RUN_MIN
+    soc_pct: Percent
+    plugged_in: Flag = True
+    target_soc_pct: Percent | None = None
+    target_add_kwh: NonNeg | None = None
+    deadline: When | None = None
+
+    _min_kw = _after("min_kw", "max_kw", lambda lo, hi: "must not exceed max_kw" if lo > hi else None)
+    _one_target = _after(
+        "target_add_kwh", "target_soc_pct", lambda _a, _s: "give target_soc_pct or target_add_kwh, not both"
+    )
+
+
+class BatteryTable(PlanModel):
+    id: Text
+    capacity_kwh: Positive
+    max_charge_kw: Positive
+    max_discharge_kw: Positive
+    charge_efficiency: Efficiency = 0.95
+    discharge_efficiency: Efficiency = 0.95
+    max_soc_pct: Percent = 100.0
+    min_soc_pct: Percent = 0.0
+    reserve_soc_pct: Percent = 0.0
+    allow_export: Flag = True
+    stored_value_p: Num | None = None
+    cycle_cost_p: Annotated[NonNeg, Field(le=100)] = 0.0
+    soc_pct: Percent
+
+    _soc_range = _after("min_soc_pct", "max_soc_pct", soc_range_problem)
+
+
+class Band(PlanModel):
+    start: When
+    end: When
+    max_c: Num
+    min_c: Num
+
+    _range = _after("min_c", "max_c", lambda lo, hi: "must not exceed max_c" if lo > hi else None)
+
+
+class HeatPumpTable(PlanModel):
+    id: Text
+    heat_loss_kw_per_k: Positive
+    thermal_mass_kwh_per_k: Positive
+    max_kw: Positive
+    cop_at_7c: Annotated[Num, Field(ge=1)] = 3.5
+    cop_per_k: NonNeg = 0.08
+    cop_min: Annotated[Num, Field(ge=0.5)] = 1.5
+    cop_max: Annotated[Num, Field(ge=1)] = 6.0
+    bands: tuple[Band, ...] = ()
+    comfort_max_c: Num = 22.0
+    comfort_min_c: Num = 19.0
+    indoor_c: Num
+
+    _comfort = _after("comfort_min_c", "comfort_max_c", comfort_range_problem)
+
+
+class Need(PlanModel):
+    at: When
+    kwh: NonNeg
+
+
+class HotWaterTable(PlanModel):
+    id: Text
+    capacity_kwh: Positive
+    heater_kw: Positive
+    energy_kwh: NonNeg
+    heater_cop: Positive = 1.0
+    loss_pct_per_h: Annotated[NonNeg, Field(le=50)] = 1.0
+    needs: tuple[Need, ...] = ()
+
+
+class RelayTable(PlanModel):
+    id: Text
+    power_kw: Positive
+    energy_kwh: NonNeg
+    earliest: When | None = None
+    deadline: When | None = None
+
+
+class Scenario(PlanModel):
+    """A whole scenario file (see ``config/scenarios/README.md``)."""
+
+    now: When
+    horizon_h: Annotated[Num, Field(ge=0.5, le=96)] = 48.0
+    tz: Text = "Europe/London"
+    forecast_missing_prices: Flag = True
+    joint_rounds: Annotated[Num, Field(ge=1, le=20)] | None = None
+    tariff: TariffTable
+    dispatches: tuple[Dispatch, ...] = ()
+    house_load: HouseLoad | None = None
+    outdoor: tuple[Outdoor, ...] = ()
+    grid: Grid = Grid()
+    prepay: PrepayTable | None = None
+    ev: tuple[EvTable, ...] = ()
+    battery: tuple[BatteryTable, ...] = ()
+    heat_pump: tuple[HeatPumpTable, ...] = ()
+    hot_water: tuple[HotWaterTable, ...] = ()
+    relay: tuple[RelayTable, ...] = ()
+
+
+DEVICE_TABLES = ("ev", "battery", "heat_pump", "hot_water", "relay")
+
+
+# ----------------------------------------------------------------------------------------------- errors
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _shown(v: object) -> str:
+    return f"{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else repr(v)
+
+
+def describe_problems(exc: ValidationError) -> list[str]:
+    """One line per problem, ``where: what`` (``ev[0].soc_pct: must be ≤ 100, not 120``)."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+        if kind == "missing":
+            msg = "is required"
+        elif kind == "extra_forbidden":
+            msg = "unknown key"
+        elif kind == "greater_than" and ctx.get("gt") == 0:
+            msg = f"must be positive, not {_shown(value)}"
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            sign = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
+            bound = next(iter(ctx.values()))
+            msg = f"must be {sign[kind]} {_shown(bound)}, not {_shown(value)}"
+        elif kind in ("float_type", "float_parsing", "finite_number"):
+            msg = f"must be a number, not {_shown(value)}"
+        elif kind == "bool_type":
+            msg = f"must be true or false, not {value!r}"
+        elif kind in ("string_type", "string_too_short"):
+            msg = f"must be a non-empty string, not {value!r}"
+        elif kind == "list_type":
+            msg = "must be a number or an array of numbers"
+        elif kind == "tuple_type":
+            msg = "must be an array of tables ([[...]])"
+        elif kind == "model_type":
+            msg = "must be a table"
+        else:
+            text = err["msg"].removeprefix("Value error, ")
+            msg = text[:1].lower() + text[1:] if text else "invalid"
+        lines.append(f"{_where(err['loc'])}: {msg}" if err["loc"] else msg)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- loading
 
 
 def load_scenario(path: Path) -> PlanInputs:
@@ -200,155 +385,82 @@ def load_scenario(path: Path) -> PlanInputs:
 
 
 def parse_scenario(data: dict[str, Any], base_dir: Path = Path()) -> PlanInputs:
-    errors: list[str] = []
-    top = _Table(data, "", errors)
-    now = top.when("now")
-    horizon = top.num("horizon_h", 48.0, lo=0.5, hi=96.0)
-    tz = top.text("tz", "Europe/London")
-    forecast = top.flag("forecast_missing_prices", True)
-    tariff = _tariff(top.table("tariff"), now, horizon, base_dir, errors)
-    windows: list[DispatchWindow] = []
-    for t in top.tables("dispatches"):
-        source = t.text("source", "smart-charge")
-        s, e = _span(t)
-        if s is not None and e is not None:
-            windows.append(DispatchWindow(s, e, source))
-    dispatches = tuple(windows)
-    house = None
-    hl = top.table("house_load")
-    if hl is not None:
-        kw = hl.numbers("kw")
-        if kw is None:
-            hl.err("kw", "is required (a number, or 24/48/96 values over the local day)")
-        elif len(kw) not in (1, 24, 48, 96) or any(x < 0 for x in kw):
-            hl.err("kw", f"needs 1, 24, 48 or 96 non-negative values, got {len(kw)}")
-        else:
-            house = LoadProfile(tuple(kw), hl.text("tz", tz))
-        hl.done()
-    outdoor = tuple(
-        TemperaturePoint(at, t.num("celsius"))
-        for t in top.tables("outdoor")
-        for at in [t.when("at")]
-        if at is not None
-    )
-    grid = GridLimits()
-    g = top.table("grid")
-    if g is not None:
-        grid = GridLimits(g.opt_num("import_kw", positive=True), g.opt_num("export_kw", positive=True))
-        g.done()
-    prepay = None
-    pp = top.table("prepay")
-    if pp is not None:
-        prepay = Prepay(
-            pp.num("balance_p"),
-            pp.num("warn_below_p", 0.0),
-            pp.num("topup_step_p", 500.0, positive=True),
-            pp.num("buffer_p", 500.0, lo=0.0),
-        )
-        pp.done()
-    devices: list[Device] = []
-    devices += _each(top, "ev", _ev)
-    devices += _each(top, "battery", _battery)
-    devices += _each(top, "heat_pump", _heat_pump)
-    devices += _each(top, "hot_water", _hot_water)
-    devices += _each(top, "relay", _relay)
-    seen: set[str] = set()
-    for d in devices:
-        if d.id in seen:
-            errors.append(f"device id {d.id!r} is used twice")
-        seen.add(d.id)
-    rounds = top.opt_num("joint_rounds", lo=1, hi=20)
-    joint_rounds = int(rounds) if rounds is not None else None
-    top.done()
-    if errors or now is None or tariff is None:
-        raise ScenarioError(errors or ["scenario is incomplete"])
+    errors = _duplicate_ids(data)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(describe_problems(exc) + errors) from None
+    prices = _prices(scenario, base_dir, errors)
+    if errors:
+        raise ScenarioError(errors)
     return PlanInputs(
-        now=now,
-        tariff=tariff,
-        devices=tuple(devices),
-        dispatches=dispatches,
-        house_load=house,
-        outdoor=outdoor,
-        grid=grid,
-        prepay=prepay,
-        horizon_h=horizon,
-        forecast_missing_prices=forecast,
-        tz=tz,
-        joint_rounds=joint_rounds,
+        now=scenario.now,
+        tariff=Tariff(
+            tuple(sorted(prices, key=lambda p: p.start)),
+            scenario.tariff.off_peak_p,
+            scenario.tariff.standing_charge_p_per_day,
+        ),
+        devices=_devices(scenario),
+        dispatches=tuple(DispatchWindow(d.start, d.end, d.source) for d in scenario.dispatches),
+        house_load=(
+            LoadProfile(tuple(scenario.house_load.kw), scenario.house_load.tz or scenario.tz)
+            if scenario.house_load is not None
+            else None
+        ),
+        outdoor=tuple(TemperaturePoint(o.at, o.celsius) for o in scenario.outdoor),
+        grid=GridLimits(scenario.grid.import_kw, scenario.grid.export_kw),
+        prepay=(
+            Prepay(p.balance_p, p.warn_below_p, p.topup_step_p, p.buffer_p)
+            if (p := scenario.prepay) is not None
+            else None
+        ),
+        horizon_h=scenario.horizon_h,
+        forecast_missing_prices=scenario.forecast_missing_prices,
+        tz=scenario.tz,
+        joint_rounds=int(scenario.joint_rounds) if scenario.joint_rounds is not None else None,
     )
 
 
-def _each(top: _Table, key: str, fn: Callable[[_Table], T | None]) -> list[T]:
-    out: list[T] = []
-    for t in top.tables(key):
-        d = fn(t)
-        t.done()
-        if d is not None:
-            out.append(d)
-    return out
+def _duplicate_ids(data: dict[str, Any]) -> list[str]:
+    """Read from the raw tables, so that a reused id is reported beside the tables' own problems."""
+    errors: list[str] = []
+    seen: set[str] = set()
+    for key in DEVICE_TABLES:
+        tables = data.get(key)
+        for t in tables if isinstance(tables, list) else ():
+            device_id = t.get("id") if isinstance(t, dict) else None
+            if isinstance(device_id, str) and device_id:
+                if device_id in seen:
+                    errors.append(f"device id {device_id!r} is used twice")
+                seen.add(device_id)
+    return errors
 
 
-def _span(t: _Table) -> tuple[datetime | None, datetime | None]:
-    s, e = t.when("start"), t.when("end")
-    if s is not None and e is not None and e <= s:
-        t.err("end", "must be after start")
-        return None, None
-    t.done()
-    return s, e
-
-
-def _tariff(
-    t: _Table | None, now: datetime | None, horizon: float, base_dir: Path, errors: list[str]
-) -> Tariff | None:
-    if t is None:
-        errors.append("tariff: is required")
-        return None
-    off_peak = t.opt_num("off_peak_p")
-    standing = t.num("standing_charge_p_per_day", 0.0, lo=0.0)
-    minutes = t.num("slot_minutes", 30.0)
-    if minutes not in (15.0, 30.0, 60.0):
-        t.err("slot_minutes", "must be 15, 30 or 60")
-        minutes = 30.0
-    step = timedelta(minutes=minutes)
+def _prices(s: Scenario, base_dir: Path, errors: list[str]) -> list[PriceSlot]:
+    t = s.tariff
+    step = timedelta(minutes=t.slot_minutes)
     prices: list[PriceSlot] = []
-    imp = t.numbers("import_p")
     export_default = 0.0
-    exp = t.numbers("export_p")
-    if imp is not None:
-        start = t.when("start")
-        if start is not None:
-            if exp is not None and len(exp) not in (1, len(imp)):
-                t.err("export_p", f"needs 1 or {len(imp)} values (one per import price)")
-            for k, p in enumerate(imp):
-                e = (exp[k] if len(exp) > 1 else exp[0]) if exp else 0.0
-                prices.append(PriceSlot(start + k * step, start + (k + 1) * step, p, e))
-    elif exp is not None:
-        if len(exp) != 1:
-            t.err("export_p", "without import_p it must be one number (the flat export rate)")
-        else:
-            export_default = exp[0]
-    for r in t.tables("prices"):
-        r_start = r.when("start")
-        r_end = r.when("end", required=False)
-        ip = r.num("import_p")
-        ep = r.num("export_p", export_default)
-        r.done()
-        if r_start is not None:
-            prices.append(PriceSlot(r_start, r_end or r_start + step, ip, ep))
-    csv_name = t._get("prices_csv")
-    if csv_name is not _MISSING:
-        if not isinstance(csv_name, str):
-            t.err("prices_csv", "must be a file name")
-        elif now is not None:
-            prices += _csv_prices(base_dir / csv_name, now, horizon, export_default, t)
-    t.done()
+    if t.import_p is not None and t.start is not None:
+        exp = t.export_p
+        for k, p in enumerate(t.import_p):
+            e = (exp[k] if len(exp) > 1 else exp[0]) if exp else 0.0
+            prices.append(PriceSlot(t.start + k * step, t.start + (k + 1) * step, p, e))
+    elif t.export_p is not None:
+        export_default = t.export_p[0]
+    for r in t.prices:
+        ep = r.export_p if r.export_p is not None else export_default
+        prices.append(PriceSlot(r.start, r.end or r.start + step, r.import_p, ep))
+    if t.prices_csv is not None:
+        prices += _csv_prices(base_dir / t.prices_csv, s.now, s.horizon_h, export_default, errors)
     if not prices:
-        t.err("", "has no prices (give import_p + start, [[tariff.prices]] or prices_csv)")
-        return None
-    return Tariff(tuple(sorted(prices, key=lambda p: p.start)), off_peak, standing)
+        errors.append("tariff: has no prices (give import_p + start, [[tariff.prices]] or prices_csv)")
+    return prices
 
 
-def _csv_prices(path: Path, now: datetime, horizon: float, export_p: float, t: _Table) -> list[PriceSlot]:
+def _csv_prices(
+    path: Path, now: datetime, horizon: float, export_p: float, errors: list[str]
+) -> list[PriceSlot]:
     """Rows of an Agile CSV (start UTC, local time, region, name, price) from a day before ``now``."""
     lo, hi = now - timedelta(days=1), now + timedelta(hours=horizon)
     out: list[PriceSlot] = []
@@ -361,103 +473,67 @@ def _csv_prices(path: Path, now: datetime, horizon: float, export_p: float, t: _
                 if lo <= start < hi:
                     out.append(PriceSlot(start, start + timedelta(minutes=30), float(row[4]), export_p))
     except (OSError, ValueError) as e:
-        t.err("prices_csv", f"cannot read {path}: {e}")
+        errors.append(f"tariff.prices_csv: cannot read {path}: {e}")
     if not out:
-        t.err("prices_csv", f"{path} has no prices around {now:%Y-%m-%d %H:%M}Z")
+        errors.append(f"tariff.prices_csv: {path} has no prices around {now:%Y-%m-%d %H:%M}Z")
     return out
 
 
-def _ev(t: _Table) -> EV | None:
-    cap = t.num("capacity_kwh", positive=True)
-    model = EVModel(
-        capacity_kwh=cap,
-        max_kw=t.num("max_kw", positive=True),
-        min_kw=t.num("min_kw", 0.0, lo=0.0),
-        efficiency=t.num("efficiency", 0.9, lo=0.05, hi=1.0),
-        continuous=t.flag("continuous", False),
-        kraken_controlled=t.flag("kraken_controlled", False),
-        min_run_minutes=t.num("min_run_minutes", DEFAULT_EV_MIN_RUN_MIN, lo=0.0, hi=240.0),
-    )
-    if model.min_kw > model.max_kw:
-        t.err("min_kw", "must not exceed max_kw")
-    state = EVState(t.num("soc_pct", lo=0.0, hi=100.0), t.flag("plugged_in", True))
-    soc = t.opt_num("target_soc_pct", lo=0.0, hi=100.0)
-    add = t.opt_num("target_add_kwh", lo=0.0)
-    deadline = t.when("deadline", required=False)
-    if soc is not None and add is not None:
-        t.err("target_soc_pct", "give target_soc_pct or target_add_kwh, not both")
-    target = EVTarget(deadline, soc, add) if (soc is not None or add is not None) else None
-    return EV(t.text("id"), model, state, target)
-
-
-def _battery(t: _Table) -> Battery | None:
-    m = BatteryModel(
-        capacity_kwh=t.num("capacity_kwh", positive=True),
-        max_charge_kw=t.num("max_charge_kw", positive=True),
-        max_discharge_kw=t.num("max_discharge_kw", positive=True),
-        charge_efficiency=t.num("charge_efficiency", 0.95, lo=0.05, hi=1.0),
-        discharge_efficiency=t.num("discharge_efficiency", 0.95, lo=0.05, hi=1.0),
-        min_soc_pct=t.num("min_soc_pct", 0.0, lo=0.0, hi=100.0),
-        max_soc_pct=t.num("max_soc_pct", 100.0, lo=0.0, hi=100.0),
-        reserve_soc_pct=t.num("reserve_soc_pct", 0.0, lo=0.0, hi=100.0),
-        allow_export=t.flag("allow_export", True),
-        stored_value_p=t.opt_num("stored_value_p"),
-        cycle_cost_p=t.num("cycle_cost_p", 0.0, lo=0.0, hi=100.0),
-    )
-    if m.min_soc_pct > m.max_soc_pct:
-        t.err("min_soc_pct", "must not exceed max_soc_pct")
-    return Battery(t.text("id"), m, BatteryState(t.num("soc_pct", lo=0.0, hi=100.0)))
-
-
-def _heat_pump(t: _Table) -> HeatPump | None:
-    m = HeatPumpModel(
-        heat_loss_kw_per_k=t.num("heat_loss_kw_per_k", positive=True),
-        thermal_mass_kwh_per_k=t.num("thermal_mass_kwh_per_k", positive=True),
-        max_kw=t.num("max_kw", positive=True),
-        cop_at_7c=t.num("cop_at_7c", 3.5, lo=1.0),
-        cop_per_k=t.num("cop_per_k", 0.08, lo=0.0),
-        cop_min=t.num("cop_min", 1.5, lo=0.5),
-        cop_max=t.num("cop_max", 6.0, lo=1.0),
-    )
-    bands: list[ComfortBand] = []
-    for b in t.tables("bands"):
-        s, e = b.when("start"), b.when("end")
-        lo, hi = b.num("min_c"), b.num("max_c")
-        b.done()
-        if lo > hi:
-            b.err("min_c", "must not exceed max_c")
-        if s is not None and e is not None:
-            bands.append(ComfortBand(s, e, lo, hi))
-    comfort = Comfort(t.num("comfort_min_c", 19.0), t.num("comfort_max_c", 22.0), tuple(bands))
-    if comfort.min_c > comfort.max_c:
-        t.err("comfort_min_c", "must not exceed comfort_max_c")
-    return HeatPump(t.text("id"), m, HeatPumpState(t.num("indoor_c")), comfort)
-
-
-def _hot_water(t: _Table) -> HotWaterTank | None:
-    needs: list[HotWaterNeed] = []
-    for nd in t.tables("needs"):
-        at = nd.when("at")
-        kwh = nd.num("kwh", lo=0.0)
-        nd.done()
-        if at is not None:
-            needs.append(HotWaterNeed(at, kwh))
-    return HotWaterTank(
-        id=t.text("id"),
-        capacity_kwh=t.num("capacity_kwh", positive=True),
-        heater_kw=t.num("heater_kw", positive=True),
-        energy_kwh=t.num("energy_kwh", lo=0.0),
-        heater_cop=t.num("heater_cop", 1.0, positive=True),
-        loss_pct_per_h=t.num("loss_pct_per_h", 1.0, lo=0.0, hi=50.0),
-        needs=tuple(needs),
-    )
-
-
-def _relay(t: _Table) -> RelayLoad | None:
-    return RelayLoad(
-        t.text("id"),
-        t.num("power_kw", positive=True),
-        t.num("energy_kwh", lo=0.0),
-        t.when("earliest", required=False),
-        t.when("deadline", required=False),
-    )
+def _devices(s: Scenario) -> tuple[Device, ...]:
+    devices: list[Device] = []
+    for ev in s.ev:
+        model = EVModel(
+            capacity_kwh=ev.capacity_kwh,
+            max_kw=ev.max_kw,
+            min_kw=ev.min_kw,
+            efficiency=ev.efficiency,
+            continuous=ev.continuous,
+            kraken_controlled=ev.kraken_controlled,
+            min_run_minutes=ev.min_run_minutes,
+        )
+        soc, add = ev.target_soc_pct, ev.target_add_kwh
+        target = EVTarget(ev.deadline, soc, add) if (soc is not None or add is not None) else None
+        devices.append(EV(ev.id, model, EVState(ev.soc_pct, ev.plugged_in), target))
+    for b in s.battery:
+        m = BatteryModel(
+            capacity_kwh=b.capacity_kwh,
+            max_charge_kw=b.max_charge_kw,
+            max_discharge_kw=b.max_discharge_kw,
+            charge_efficiency=b.charge_efficiency,
+            discharge_efficiency=b.discharge_efficiency,
+            min_soc_pct=b.min_soc_pct,
+            max_soc_pct=b.max_soc_pct,
+            reserve_soc_pct=b.reserve_soc_pct,
+            allow_export=b.allow_export,
+            stored_value_p=b.stored_value_p,
+            cycle_cost_p=b.cycle_cost_p,
+        )
+        devices.append(Battery(b.id, m, BatteryState(b.soc_pct)))
+    for h in s.heat_pump:
+        hm = HeatPumpModel(
+            heat_loss_kw_per_k=h.heat_loss_kw_per_k,
+            thermal_mass_kwh_per_k=h.thermal_mass_kwh_per_k,
+            max_kw=h.max_kw,
+            cop_at_7c=h.cop_at_7c,
+            cop_per_k=h.cop_per_k,
+            cop_min=h.cop_min,
+            cop_max=h.cop_max,
+        )
+        bands = tuple(ComfortBand(b.start, b.end, b.min_c, b.max_c) for b in h.bands)
+        comfort = Comfort(h.comfort_min_c, h.comfort_max_c, bands)
+        devices.append(HeatPump(h.id, hm, HeatPumpState(h.indoor_c), comfort))
+    for w in s.hot_water:
+        devices.append(
+            HotWaterTank(
+                id=w.id,
+                capacity_kwh=w.capacity_kwh,
+                heater_kw=w.heater_kw,
+                energy_kwh=w.energy_kwh,
+                heater_cop=w.heater_cop,
+                loss_pct_per_h=w.loss_pct_per_h,
+                needs=tuple(HotWaterNeed(n.at, n.kwh) for n in w.needs),
+            )
+        )
+    for r in s.relay:
+        devices.append(RelayLoad(r.id, r.power_kw, r.energy_kwh, r.earliest, r.deadline))
+    return tuple(devices)
