@@ -47,7 +47,7 @@ from kraken2mqtt.mqtt.homeassistant import ForecastShown, Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
 from kraken2mqtt.ops.sdnotify import Notifier, stop_watchdog
-from kraken2mqtt.planner.inputs import build_inputs
+from kraken2mqtt.plan_inputs import build_inputs
 from kraken2mqtt.planner.model import DeviceAction, LoadProfile, Plan, PlanInputs
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings

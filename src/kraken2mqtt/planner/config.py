@@ -1,7 +1,7 @@
 """Planner settings from the TOML file: the ``[planner]`` section and each device's ``plan`` table.
 
-These are user-facing pydantic models (validated at the edge); :mod:`.inputs` turns them, with the
-snapshot and the devices' reported state, into the planner's dataclasses.
+These are user-facing pydantic models (validated at the edge); :mod:`kraken2mqtt.plan_inputs` (beside the
+wiring) turns them, with the snapshot and the devices' reported state, into the planner's dataclasses.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import pytest
 from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.devices.base import ReportedState
 from kraken2mqtt.kraken.poller import Poller
+from kraken2mqtt.plan_inputs import build_inputs, next_local
 from kraken2mqtt.planner.config import PlannerSettings
-from kraken2mqtt.planner.inputs import build_inputs, next_local
 from kraken2mqtt.planner.model import EV, Battery, HotWaterTank, RelayLoad
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
