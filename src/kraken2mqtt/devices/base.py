@@ -33,12 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
-
-if TYPE_CHECKING:
-    from kraken2mqtt.devices.config import DeviceConfigBase
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # anything larger is not a device state message
 
@@ -225,7 +222,18 @@ def amps_for(power_kw: float, *, voltage: float, phases: int, min_a: int, max_a:
 
 # ------------------------------------------------------------------------------------------- adapter
 
-ConfigT = TypeVar("ConfigT", bound="DeviceConfigBase")
+class AdapterConfig(Protocol):
+    """What :class:`Adapter` itself reads of its configuration (``devices/config.py``'s
+    ``DeviceConfigBase`` has it; the config imports this module, not the other way round)."""
+
+    @property
+    def refresh_seconds(self) -> float: ...
+
+    @property
+    def qos(self) -> int: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=AdapterConfig)
 
 
 class Adapter(ABC, Generic[ConfigT]):
