@@ -426,12 +426,15 @@ class Daemon:
         self.plan = self._make_plan(snapshot, now, modes)
         planner = self.settings.planner
         failsafe = planner if planner.enabled else None
+        # The action now, computed once and carried to the driver, Home Assistant and `status`.
+        actions: dict[str, DeviceAction] = {}
         if Stream.TARIFFS in snapshot.status:  # not before the first attempt to learn the prices
             actions = wanted_actions(self.settings.devices, self.plan, modes, now, failsafe)
             await self.driver.apply(self.holds.apply(actions, now, modes), import_p=price_now(self.plan, now))
         signals = self.poller.signals(now)
         view = View(snapshot, signals, now, self.plan, self.settings.devices, self.driver.reported(), modes)
-        view = replace(view, holds=self.holds.shown(now, modes), forecast=self._forecast_shown(now))
+        holds = self.holds.shown(now, modes)
+        view = replace(view, holds=holds, forecast=self._forecast_shown(now), actions=actions)
         if self.mqtt.connected:
             await self.ha.publish(view)
         self._update_metrics(snapshot, signals)

@@ -70,6 +70,8 @@ class DeviceDriver:
         self._save_status = save_status
         self._saved_status: str | None = None
         self.last_actions: dict[str, DeviceAction] = {}
+        #: the action now each device was last given (``reconcile.wanted_actions``, holds applied)
+        self.actions_now: dict[str, DeviceAction] = {}
 
     def install(self, subscribe: Subscribe) -> None:
         for device_id, adapter in self.adapters.items():
@@ -123,15 +125,18 @@ class DeviceDriver:
         return {k: ctl.counts.get(k, 0) for k in ("change", "keepalive", "release")}
 
     def status(self) -> list[dict[str, Any]]:
-        """Per device, for ``kraken2mqtt status``: who is in charge, messages sent today by kind, persistent
-        writes today, the last result."""
+        """Per device, for ``kraken2mqtt status``: the action now (and why), who is in charge, messages sent
+        today by kind, persistent writes today, the last result."""
         now = self._now()
         out = []
         for device_id in self.adapters:
             ctl = self.control[device_id]
+            action = self.actions_now.get(device_id)
             out.append(
                 {
                     "device": device_id,
+                    "action": action.kind.value if action is not None else None,
+                    "reason": action.reason if action is not None else None,
                     "day": now.date().isoformat(),
                     "control": self.control_text(device_id, now),
                     "sent_today": self.counts(device_id),
@@ -188,6 +193,7 @@ class DeviceDriver:
         sent = 0
         for device_id, action in actions.items():
             if device_id in self.adapters:
+                self.actions_now[device_id] = action
                 sent += await self._apply_one(device_id, action, now, import_p)
         self._publish_status()
         return sent

@@ -1,6 +1,10 @@
 """What each local device should be doing now (pure): the plan's action, unless the user picked a planner
 mode that overrides it. The driver applies the result as often as it likes (level-triggered).
 
+This is the one computation of "the action now": the daemon calls :func:`wanted_actions` once a pass and
+carries the result to the driver, Home Assistant (``View.actions``, the "Planned action now" entity) and
+``kraken2mqtt status`` (the driver's saved status), so they can never disagree.
+
 With no plan at all (no valid prices: Kraken unreachable for hours, or prices ran out) a device with a
 ``plan`` table follows the configured failsafe (``[planner] failsafe_*``): an EV charges at ``max_kw``
 inside ``failsafe_ev_window`` and stops outside it, a hot-water tank boosts inside

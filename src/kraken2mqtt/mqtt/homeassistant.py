@@ -25,8 +25,7 @@ from kraken2mqtt.kraken.deployments import DEPLOYMENTS
 from kraken2mqtt.kraken.signals import STALE_AFTER, Signals
 from kraken2mqtt.kraken.snapshot import Device, DeviceKind, DeviceState, Snapshot, Stream
 from kraken2mqtt.mqtt.commands import ACCOUNT, SPECS, Control, command_topic
-from kraken2mqtt.planner.model import ActionKind, DevicePlan, Plan
-from kraken2mqtt.planner.reconcile import device_action_at
+from kraken2mqtt.planner.model import ActionKind, DeviceAction, DevicePlan, Plan
 
 ORIGIN = {"name": "kraken2mqtt", "sw": __version__, "url": "https://github.com/kraken2mqtt/kraken2mqtt"}
 PLAN_HOURS = 24
@@ -278,6 +277,8 @@ class View:
     #: local devices held for a person's change (``mqtt.holds``): device → held_until, hold, reason
     holds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     forecast: ForecastShown | None = None
+    #: each local device's action now, as the driver got it (``devices.reconcile.wanted_actions``)
+    actions: Mapping[str, DeviceAction] = field(default_factory=dict)
 
 
 def build(view: View, key_of: Callable[[Device], str]) -> list[HaDevice]:
@@ -909,7 +910,7 @@ def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
         )
     dp = _device_plan(view.plan, cfg.id)
     if dp is not None or cfg.plan is not None:
-        action = device_action_at(dp, view.now) if dp is not None else None
+        action = view.actions.get(cfg.id)
         attributes: dict[str, Any] = {
             "reason": action.reason if action is not None else "no plan yet",
             "summary": dp.summary if dp is not None else None,
