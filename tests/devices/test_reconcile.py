@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from kraken2mqtt.devices.reconcile import UNPLANNED, wanted_actions
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, DevicePlan, Interval, Plan
@@ -50,6 +51,10 @@ def test_modes_override_the_plan() -> None:
     assert later["ev"].kind is ActionKind.STOP  # after the plan: the device's idle action
 
 
+def _at(t: datetime) -> datetime:
+    return t
+
+
 async def test_with_no_prices_home_assistant_and_the_driver_show_the_same_failsafe_action() -> None:
     """Issue 15: the action now is computed once (``wanted_actions``) and carried to the driver, Home
     Assistant (``View.actions``) and ``status``; with no prices all three show the failsafe window."""
@@ -78,7 +83,7 @@ async def test_with_no_prices_home_assistant_and_the_driver_show_the_same_failsa
 
     for now, kind in ((night, ActionKind.CHARGE), (night + timedelta(hours=12), ActionKind.STOP)):
         actions = wanted_actions(settings.devices, None, {}, now, settings.planner)  # no plan: no prices
-        driver = DeviceDriver(settings.devices, publish=publish, now=lambda now=now: now)
+        driver = DeviceDriver(settings.devices, publish=publish, now=partial(_at, now))
         await driver.apply(actions)
         snapshot = Snapshot(deployment="octopus-gb")
         view = ha.View(
