@@ -39,7 +39,7 @@ from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.settings import MqttSettings
-from kraken2mqtt.store.commands import CommandQueue, PlannerOverrides
+from kraken2mqtt.store.command_queue import CommandQueue, PlannerOverrides
 
 API_KEY = "sk_test_fake_api_key"
 EV = "00000000-0000-4000-8000-00000000e001"

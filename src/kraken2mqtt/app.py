@@ -19,7 +19,7 @@ from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
 from kraken2mqtt.kraken.client import KrakenClient
 from kraken2mqtt.kraken.signals import of as signals_of
 from kraken2mqtt.settings import Settings
-from kraken2mqtt.store.commands import CommandQueue
+from kraken2mqtt.store.command_queue import CommandQueue
 from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import TaskFailed
 

@@ -52,7 +52,7 @@ from kraken2mqtt.planner.model import DeviceAction, LoadProfile, Plan, PlanInput
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings
 from kraken2mqtt.state import ensure_state_dir
-from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerOverrides
+from kraken2mqtt.store.command_queue import CommandQueue, PendingCommand, PlannerOverrides
 from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import Supervisor, TaskFailed, first_completed
 

@@ -29,7 +29,7 @@ from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
 from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.settings import MqttSettings
-from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerOverrides
+from kraken2mqtt.store.command_queue import CommandQueue, PendingCommand, PlannerOverrides
 from tests.brokers import Broker
 
 EV = "00000000-0000-4000-8000-00000000e001"

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kraken2mqtt.controls import Command, Control
 from kraken2mqtt.mqtt.commands import (
     MAX_PAYLOAD,
-    Command,
     CommandResult,
-    Control,
     Ignored,
     Invalid,
     command_filters,

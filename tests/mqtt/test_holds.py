@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kraken2mqtt.mqtt.commands import CommandResult, Control
+from kraken2mqtt.controls import Control
+from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.holds import RESUMED_NOTE, Holds
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kraken2mqtt.clock import ManualClock
+from kraken2mqtt.controls import Command, Control
 from kraken2mqtt.kraken.client import UndocumentedFieldError
 from kraken2mqtt.kraken.commands import (
     LEGACY_HEAT_PUMP_KEY,
@@ -37,7 +38,6 @@ from kraken2mqtt.kraken.errors import (
     ValidationError,
 )
 from kraken2mqtt.kraken.poller import Poller
-from kraken2mqtt.mqtt.commands import Command, Control
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from tests.kraken.conftest import MakeClient
 from tests.mqtt.command_rig import EV, demo_context

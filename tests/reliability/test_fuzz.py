@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import ManualClock
+from kraken2mqtt.controls import Command, Control
 from kraken2mqtt.kraken import documents
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
 from kraken2mqtt.kraken.errors import KrakenError
 from kraken2mqtt.kraken.poller import Poller
-from kraken2mqtt.mqtt.commands import Command, Control, Ignored, Invalid, parse
+from kraken2mqtt.mqtt.commands import Ignored, Invalid, parse
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
 from tests.reliability.rig import TALLY, Outputs, fake_kraken, target_for

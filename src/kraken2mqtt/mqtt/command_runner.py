@@ -23,12 +23,10 @@ import structlog
 
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
+from kraken2mqtt.controls import ACCOUNT, Command, Control, PlannerMode
 from kraken2mqtt.kraken.commands import CommandContext, Outcome, check_target
 from kraken2mqtt.mqtt.commands import (
-    ACCOUNT,
-    Command,
     CommandResult,
-    Control,
     Ignored,
     Invalid,
     Status,
@@ -37,7 +35,7 @@ from kraken2mqtt.mqtt.commands import (
     result_topic,
 )
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
-from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerMode, PlannerOverrides
+from kraken2mqtt.store.command_queue import CommandQueue, PendingCommand, PlannerOverrides
 from kraken2mqtt.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)

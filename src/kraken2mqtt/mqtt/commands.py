@@ -40,11 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from kraken2mqtt.controls import ACCOUNT as ACCOUNT  # the commands' vocabulary, re-exported
-from kraken2mqtt.controls import SPECS as SPECS
-from kraken2mqtt.controls import Command as Command
-from kraken2mqtt.controls import Control as Control
-from kraken2mqtt.controls import ControlSpec, Value
+from kraken2mqtt.controls import ACCOUNT, SPECS, Command, Control, ControlSpec, Value
 
 MAX_PAYLOAD = 1024
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kraken2mqtt.controls import Control
 from kraken2mqtt.kraken.commands import default_key_of
 from kraken2mqtt.mqtt import homeassistant as ha
-from kraken2mqtt.mqtt.commands import CommandResult, Control
+from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.planner.model import Plan
 
 Publish = Callable[[str, str, bool], Awaitable[bool]]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kraken2mqtt.mqtt.commands import CommandResult, Control
+from kraken2mqtt.controls import Control
+from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
 #: the controls of a Kraken heat pump that the local planner also drives

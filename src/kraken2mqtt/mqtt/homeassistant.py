@@ -18,13 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from kraken2mqtt import __version__
+from kraken2mqtt.controls import ACCOUNT, SPECS, Control
 from kraken2mqtt.devices.base import DeviceKind as LocalKind
 from kraken2mqtt.devices.base import ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS
 from kraken2mqtt.kraken.signals import STALE_AFTER, Signals
 from kraken2mqtt.kraken.snapshot import Device, DeviceKind, DeviceState, Snapshot, Stream
-from kraken2mqtt.mqtt.commands import ACCOUNT, SPECS, Control, command_topic
+from kraken2mqtt.mqtt.commands import command_topic
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, DevicePlan, Plan
 
 ORIGIN = {"name": "kraken2mqtt", "sw": __version__, "url": "https://github.com/kraken2mqtt/kraken2mqtt"}
