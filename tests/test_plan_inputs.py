@@ -124,3 +124,13 @@ async def test_an_ev_without_its_own_soc_uses_what_kraken_reports(
     later = build_inputs(poller.snapshot, clock.now(), PlannerSettings(), settings.devices, reported, {})
     assert later is not None
     assert next(d for d in later.devices if d.id == "ev").state.soc_pct != 37.0  # type: ignore[union-attr]
+
+
+def test_the_plan_reads_money_in_the_deployments_currency() -> None:
+    from kraken2mqtt.kraken.snapshot import Snapshot
+    from kraken2mqtt.plan_inputs import currency
+
+    assert currency(Snapshot(deployment="octopus-gb")).money(150) == "£1.50"
+    assert currency(Snapshot(deployment="octopus-de")).rate(25.0) == "25.0ct/kWh"
+    assert currency(Snapshot(deployment="octopus-jp")).money(150) == "¥150"
+    assert currency(Snapshot(deployment="red-energy-au")).money(150) == "A$1.50"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from kraken2mqtt.devices.base import ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
+from kraken2mqtt.kraken.deployments import DEPLOYMENTS
 from kraken2mqtt.kraken.snapshot import Device as KrakenDevice
 from kraken2mqtt.kraken.snapshot import DispatchState, Snapshot, Stream
 from kraken2mqtt.planner.config import DevicePlanConfig, PlannerSettings
@@ -37,6 +38,7 @@ from kraken2mqtt.planner.model import (
     Tariff,
     TemperaturePoint,
 )
+from kraken2mqtt.planner.money import GBP, Currency
 
 #: Planner modes a user can pick per local device (``planner_mode`` control).
 PLANNED = "auto"
@@ -250,4 +252,11 @@ def build_inputs(
         prepay=prepay(snapshot),
         horizon_h=settings.horizon_hours,
         tz=settings.timezone,
+        currency=currency(snapshot),
     )
+
+
+def currency(snapshot: Snapshot) -> Currency:
+    """How amounts read in the plan's reasons: the deployment's currency (GBP if it is unknown)."""
+    dep = DEPLOYMENTS.get(snapshot.deployment)
+    return Currency(dep.currency, dep.minor_unit, dep.minor_per_major) if dep is not None else GBP

@@ -24,7 +24,7 @@ def plan_command(
             err.write(f"scenario error: {p}\n")
         return 2
     plan = make_plan(inputs)
-    out.write(render_json(plan) if as_json else render_text(plan, inputs.tz))
+    out.write(render_json(plan) if as_json else render_text(plan, inputs.tz, inputs.currency))
     if chart is not None:
         from .chart import ChartUnavailable, write_chart
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from .money import GBP, Currency
+
 #: Defaults shared with the config and the benchmarks.
 DEFAULT_FORECAST_RULE = "min_1_7"
 DEFAULT_EV_MIN_RUN_MIN = 15.0
@@ -264,6 +266,7 @@ class PlanInputs:
     # the choice and its out-of-sample figures).
     forecast_rule: str = DEFAULT_FORECAST_RULE
     tz: str = "Europe/London"  # for reasons and the house-load profile
+    currency: Currency = GBP  # how amounts and prices read in reasons and summaries
     # Coordination rounds between devices (joint.py); None: 2 for up to 12 devices, else 1 (each round
     # re-plans every device, and on a big site the first pass already captures nearly all of the value).
     joint_rounds: int | None = None

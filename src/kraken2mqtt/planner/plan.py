@@ -25,6 +25,7 @@ from .model import (
     RelayLoad,
     SlotSummary,
 )
+from .money import Currency
 from .reasons import (
     avg_price,
     blocks,
@@ -123,7 +124,9 @@ def make_plan(inputs: PlanInputs) -> Plan:
         warnings.extend(f"{dp.device_id}: {w}" for w in dp.warnings)
     topup = None
     if inputs.prepay is not None and n:
-        topup = advise_topup(inputs.prepay, grid, slot_cost, inputs.tariff.standing_charge_p_per_day)
+        topup = advise_topup(
+            inputs.prepay, grid, slot_cost, inputs.tariff.standing_charge_p_per_day, currency=inputs.currency
+        )
         if topup.runs_low_at is not None:
             warnings.append(topup.message)
     house_cost = sum(bill(grid.house_kwh[i], grid.import_p[i], grid.export_p[i]) for i in range(n))
@@ -187,10 +190,6 @@ def _intervals(
     )
 
 
-def _money(p: float) -> str:
-    return f"£{p / 100:.2f}" if p >= 0 else f"-£{-p / 100:.2f}"
-
-
 def _device_plan(d: Device, sch: Schedule, ctx: Context, inputs: PlanInputs) -> DevicePlan:
     if isinstance(d, EV):
         return _ev_plan(d, sch, ctx, inputs)
@@ -241,7 +240,7 @@ def _ev_plan(ev: EV, sch: Schedule, ctx: Context, inputs: PlanInputs) -> DeviceP
     deadline = ts(ev.target.deadline) if ev.target and ev.target.deadline else None
     reason = [""] * grid.n
     for b in bl:
-        r = ev_block_reason(grid, ctx, sch, b, deadline, tz, ev.model.continuous)
+        r = ev_block_reason(grid, ctx, sch, b, deadline, tz, ev.model.continuous, inputs.currency)
         for i in range(b[0], b[1] + 1):
             reason[i] = r
     kraken = ev.model.kraken_controlled
@@ -268,8 +267,8 @@ def _ev_plan(ev: EV, sch: Schedule, ctx: Context, inputs: PlanInputs) -> DeviceP
     by = f" by {hhmm(deadline, tz)}" if deadline is not None else ""
     if kwh > 1e-9:
         summary = (
-            f"{start:.0f}% → {end:.0f}%{by}: {kwh:.1f} kWh in {sum(active)} slot(s), {_money(cost)} "
-            f"(avg {cost / kwh:.1f}p/kWh)"
+            f"{start:.0f}% → {end:.0f}%{by}: {kwh:.1f} kWh in {sum(active)} slot(s), "
+            f"{inputs.currency.money(cost)} (avg {inputs.currency.rate(cost / kwh)})"
         )
     else:
         summary = sch.notes[0] if sch.notes else "nothing to do"
@@ -277,7 +276,7 @@ def _ev_plan(ev: EV, sch: Schedule, ctx: Context, inputs: PlanInputs) -> DeviceP
         summary += "; " + "; ".join(sch.notes)
     baseline = asap_cost(ev, ctx) if not kraken else None
     if baseline is not None and kwh > 1e-9:
-        summary += f"; charging now would cost {_money(baseline)}"
+        summary += f"; charging now would cost {inputs.currency.money(baseline)}"
     idle_action = DeviceAction(
         ActionKind.FOLLOW_KRAKEN if kraken else ActionKind.STOP, 0.0, None, "outside the plan"
     )
@@ -305,11 +304,11 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     avg_d = _avg_over(ctx, sch, dis_bl)
     reason = [""] * grid.n
     for b in charge_bl:
-        r = store_block_reason(grid, ctx, sch, b, True, avg_d, tz)
+        r = store_block_reason(grid, ctx, sch, b, True, avg_d, tz, inputs.currency)
         for i in range(b[0], b[1] + 1):
             reason[i] = r
     for b in dis_bl:
-        r = store_block_reason(grid, ctx, sch, b, False, avg_c, tz)
+        r = store_block_reason(grid, ctx, sch, b, False, avg_c, tz, inputs.currency)
         for i in range(b[0], b[1] + 1):
             reason[i] = r
     cap = bat.model.capacity_kwh
@@ -317,7 +316,7 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     def act(i: int, kw: float) -> DeviceAction:
         if len(sch.runs[i]) > 1 and (kw >= 0) != (sch.grid_kwh[i] >= 0):
             # a run against the slot's net direction: the slot is time-shared
-            why = time_shared_reason(grid, i, tz)
+            why = time_shared_reason(grid, i, tz, inputs.currency)
         else:
             why = reason[i] or ("charging" if kw >= 0 else "discharging")
         if kw >= 0:
@@ -330,7 +329,8 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
         cheapest[i + 1] = min(cheapest[i], p)
 
     def idle(i: int) -> DeviceAction:
-        return DeviceAction(ActionKind.HOLD, 0.0, None, _hold_reason(bat, sch, ctx, i, cheapest[i]))
+        why = _hold_reason(bat, sch, ctx, i, cheapest[i], inputs.currency)
+        return DeviceAction(ActionKind.HOLD, 0.0, None, why)
 
     end_pct = sch.state[-1] / cap * 100.0 if sch.state else bat.state.soc_pct
     charged = sum(e for e in sch.grid_kwh if e > 0)
@@ -339,7 +339,7 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     summary = (
         f"{bat.state.soc_pct:.0f}% → {end_pct:.0f}%: charges {charged:.1f} kWh, "
         f"discharges {discharged:.1f} kWh; "
-        f"bill effect {_money(cost)} (0 = no battery)"
+        f"bill effect {inputs.currency.money(cost)} (0 = no battery)"
     )
     return DevicePlan(
         bat.id,
@@ -355,7 +355,9 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     )
 
 
-def _hold_reason(bat: Battery, sch: Schedule, ctx: Context, i: int, cheapest_before: float) -> str:
+def _hold_reason(
+    bat: Battery, sch: Schedule, ctx: Context, i: int, cheapest_before: float, currency: Currency
+) -> str:
     grid = ctx.grid
     if grid.is_unpriced(i):
         return "holding: no price known for this slot"
@@ -370,8 +372,9 @@ def _hold_reason(bat: Battery, sch: Schedule, ctx: Context, i: int, cheapest_bef
         price = grid.import_p[i] if ctx.background[i] > 1e-9 else grid.export_p[i]
         gain = price - basis
         if 0.0 < gain <= wear + 1e-9:
-            return f"not discharging: {gain:.1f}p/kWh gain is below the {wear:g}p cycle cost"
-    return f"holding: cycling does not pay at {grid.import_p[i]:.1f}p/kWh"
+            wear_p = currency.minor(wear)
+            return f"not discharging: {currency.rate(gain)} gain is below the {wear_p} cycle cost"
+    return f"holding: cycling does not pay at {currency.rate(grid.import_p[i])}"
 
 
 def _avg_over(ctx: Context, sch: Schedule, bl: list[tuple[int, int]]) -> float | None:
@@ -394,7 +397,7 @@ def _hp_plan(hp: HeatPump, sch: Schedule, ctx: Context, inputs: PlanInputs) -> D
         peak = max(temps[b[0] + 1 : b[1] + 2])
         verb = "pre-heating" if peak > lo_end + 0.2 else "heating"
         r = (
-            f"{verb} {span(grid, b, tz)} to {peak:.1f}°C: avg {avg_price(ctx, sch, b):.1f}p/kWh"
+            f"{verb} {span(grid, b, tz)} to {peak:.1f}°C: avg {inputs.currency.rate(avg_price(ctx, sch, b))}"
             f"{price_tag(grid, b)}"
         )
         for i in range(b[0], b[1] + 1):
@@ -413,7 +416,7 @@ def _hp_plan(hp: HeatPump, sch: Schedule, ctx: Context, inputs: PlanInputs) -> D
     cost = sum(costs)
     summary = (
         f"{hp.state.indoor_c:.1f}°C → {temps[-1] if temps else hp.state.indoor_c:.1f}°C, "
-        f"{kwh:.1f} kWh, {_money(cost)}, avg COP {sch.info.get('avg_cop', 0.0):.1f}"
+        f"{kwh:.1f} kWh, {inputs.currency.money(cost)}, avg COP {sch.info.get('avg_cop', 0.0):.1f}"
     )
     return DevicePlan(
         hp.id,
@@ -441,7 +444,7 @@ def _hw_plan(tank: HotWaterTank, sch: Schedule, ctx: Context, inputs: PlanInputs
         ready = f" ready for {hhmm(nxt, tz)}" if nxt is not None else ""
         r = (
             f"hot-water boost {span(grid, b, tz)}{ready}: cheapest slots, "
-            f"avg {avg_price(ctx, sch, b):.1f}p/kWh{price_tag(grid, b)}"
+            f"avg {inputs.currency.rate(avg_price(ctx, sch, b))}{price_tag(grid, b)}"
         )
         for i in range(b[0], b[1] + 1):
             reason[i] = r
@@ -459,7 +462,7 @@ def _hw_plan(tank: HotWaterTank, sch: Schedule, ctx: Context, inputs: PlanInputs
         "hot_water",
         _intervals(grid, sch, costs, act, idle),
         DeviceAction(ActionKind.HOT_WATER_OFF, 0.0, None, "outside the plan"),
-        f"{kwh:.1f} kWh of boost, {_money(cost)}; {len(needs)} need(s)",
+        f"{kwh:.1f} kWh of boost, {inputs.currency.money(cost)}; {len(needs)} need(s)",
         tuple(sch.warnings),
         kwh,
         cost,
@@ -477,7 +480,7 @@ def _relay_plan(load: RelayLoad, sch: Schedule, ctx: Context, inputs: PlanInputs
     for b in bl:
         r = (
             f"on {span(grid, b, tz)}: cheapest slots{by}, "
-            f"avg {avg_price(ctx, sch, b):.1f}p/kWh{price_tag(grid, b)}"
+            f"avg {inputs.currency.rate(avg_price(ctx, sch, b))}{price_tag(grid, b)}"
         )
         for i in range(b[0], b[1] + 1):
             reason[i] = r
@@ -496,7 +499,7 @@ def _relay_plan(load: RelayLoad, sch: Schedule, ctx: Context, inputs: PlanInputs
         "relay",
         _intervals(grid, sch, costs, act, idle),
         DeviceAction(ActionKind.OFF, 0.0, None, "outside the plan"),
-        f"{kwh:.1f} of {load.energy_kwh:.1f} kWh, {_money(cost)}",
+        f"{kwh:.1f} of {load.energy_kwh:.1f} kWh, {inputs.currency.money(cost)}",
         tuple(sch.warnings),
         kwh,
         cost,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .costs import Context
+from .money import GBP, Currency
 from .schedule import Schedule
 from .slots import Grid, zone
 
@@ -59,32 +60,46 @@ def slots_word(k: int) -> str:
 
 
 def ev_block_reason(
-    grid: Grid, ctx: Context, sch: Schedule, block: Block, deadline: float | None, tz: str, continuous: bool
+    grid: Grid,
+    ctx: Context,
+    sch: Schedule,
+    block: Block,
+    deadline: float | None,
+    tz: str,
+    continuous: bool,
+    currency: Currency = GBP,
 ) -> str:
     k = block[1] - block[0] + 1
     by = f" before {hhmm(deadline, tz)}" if deadline is not None else " in the horizon"
     what = "cheapest continuous block" if continuous else f"cheapest {slots_word(k)}"
     return (
-        f"charging {span(grid, block, tz)}: {what}{by}, avg {avg_price(ctx, sch, block):.1f}p/kWh"
+        f"charging {span(grid, block, tz)}: {what}{by}, avg {currency.rate(avg_price(ctx, sch, block))}"
         f"{price_tag(grid, block)}"
     )
 
 
 def store_block_reason(
-    grid: Grid, ctx: Context, sch: Schedule, block: Block, charging: bool, other_avg: float | None, tz: str
+    grid: Grid,
+    ctx: Context,
+    sch: Schedule,
+    block: Block,
+    charging: bool,
+    other_avg: float | None,
+    tz: str,
+    currency: Currency = GBP,
 ) -> str:
-    p = avg_price(ctx, sch, block)
+    p, rate = avg_price(ctx, sch, block), currency.rate
     if charging:
-        tail = f"; used later when it saves avg {other_avg:.1f}p/kWh" if other_avg is not None else ""
-        return f"charging {span(grid, block, tz)}: cheap at avg {p:.1f}p/kWh{tail}{price_tag(grid, block)}"
-    tail = f"; stored at avg {other_avg:.1f}p/kWh" if other_avg is not None else ""
-    return f"discharging {span(grid, block, tz)}: saves avg {p:.1f}p/kWh{tail}{price_tag(grid, block)}"
+        tail = f"; used later when it saves avg {rate(other_avg)}" if other_avg is not None else ""
+        return f"charging {span(grid, block, tz)}: cheap at avg {rate(p)}{tail}{price_tag(grid, block)}"
+    tail = f"; stored at avg {rate(other_avg)}" if other_avg is not None else ""
+    return f"discharging {span(grid, block, tz)}: saves avg {rate(p)}{tail}{price_tag(grid, block)}"
 
 
-def time_shared_reason(grid: Grid, i: int, tz: str) -> str:
+def time_shared_reason(grid: Grid, i: int, tz: str, currency: Currency = GBP) -> str:
     """The reason of a slot split between charging and discharging (never both at once): export pays more
     than import costs, or a negative price makes losing energy pay."""
     return (
         f"alternating {span(grid, (i, i), tz)}: charging and discharging in turn pays "
-        f"(import {grid.import_p[i]:.1f}p/kWh, export {grid.export_p[i]:.1f}p/kWh)"
+        f"(import {currency.rate(grid.import_p[i])}, export {currency.rate(grid.export_p[i])})"
     )

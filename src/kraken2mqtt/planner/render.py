@@ -7,22 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from .model import DevicePlan, Plan
+from .money import GBP, Currency
 from .slots import zone
-
-
-def _money(p: float) -> str:
-    return f"£{p / 100:.2f}" if p >= 0 else f"-£{-p / 100:.2f}"
 
 
 def _local(dt: datetime, tz: str) -> str:
     return dt.astimezone(zone(tz)).strftime("%a %H:%M")
 
 
-def render_text(plan: Plan, tz: str = "Europe/London") -> str:
+def render_text(plan: Plan, tz: str = "Europe/London", currency: Currency = GBP) -> str:
+    money = currency.money
     lines = [
         f"Plan made at {_local(plan.now, tz)} ({tz}) for {_local(plan.start, tz)} – {_local(plan.end, tz)}, "
         f"{len(plan.slots)} slots",
-        f"Total cost {_money(plan.total_cost_p)} (house load alone {_money(plan.house_cost_p)})",
+        f"Total cost {money(plan.total_cost_p)} (house load alone {money(plan.house_cost_p)})",
     ]
     if plan.topup is not None:
         lines.append(f"Prepay: {plan.topup.message}")
@@ -30,11 +28,11 @@ def render_text(plan: Plan, tz: str = "Europe/London") -> str:
         lines.append(f"! {w}")
     for dp in plan.devices:
         lines.append("")
-        lines.extend(_device(dp, tz))
+        lines.extend(_device(dp, tz, currency))
     return "\n".join(lines) + "\n"
 
 
-def _device(dp: DevicePlan, tz: str) -> list[str]:
+def _device(dp: DevicePlan, tz: str, currency: Currency) -> list[str]:
     head = f"[{dp.kind}] {dp.device_id}: {dp.summary}"
     out = [head]
     if dp.boost_recommended:
@@ -48,7 +46,7 @@ def _device(dp: DevicePlan, tz: str) -> list[str]:
         kw = f"{a.power_kw:.2f}" if a.power_kw else ""
         out.append(
             f"  {_local(iv.start, tz):<9} {_local(iv.end, tz):<9} {a.kind.value:<16} {kw:>6} {sp:>6} "
-            f"{iv.grid_kwh:>7.2f} {_money(iv.cost_p):>8}  {a.reason}"
+            f"{iv.grid_kwh:>7.2f} {currency.money(iv.cost_p):>8}  {a.reason}"
         )
     return out
 

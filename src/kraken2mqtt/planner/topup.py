@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 
 from .model import Prepay, TopUpAdvice
+from .money import GBP, Currency
 from .slots import Grid, to_dt
 
 
@@ -28,7 +29,9 @@ def advise_topup(
     slot_cost_p: Sequence[float],
     standing_p_per_day: float,
     tz_fmt: str = "%a %H:%M",
+    currency: Currency = GBP,
 ) -> TopUpAdvice:
+    money = currency.money
     bal = balance_forecast(prepay, grid, slot_cost_p, standing_p_per_day)
     k_min = min(range(len(bal)), key=bal.__getitem__)
     low_at = None
@@ -46,8 +49,7 @@ def advise_topup(
             to_dt(grid.t[k_min]) if grid.t else to_dt(0.0),
             None,
             0.0,
-            f"balance stays above £{prepay.warn_below_p / 100:.2f} over the plan "
-            f"(lowest £{bal[k_min] / 100:.2f})",
+            f"balance stays above {money(prepay.warn_below_p)} over the plan (lowest {money(bal[k_min])})",
         )
     short = prepay.warn_below_p - bal[k_min] + prepay.buffer_p
     step = max(prepay.topup_step_p, 1.0)
@@ -59,6 +61,6 @@ def advise_topup(
         to_dt(grid.t[k_min]),
         when,
         propose,
-        f"balance will fall below £{prepay.warn_below_p / 100:.2f} at {when:%Y-%m-%d %H:%M}Z "
-        f"(lowest £{bal[k_min] / 100:.2f}): top up £{propose / 100:.2f}",
+        f"balance will fall below {money(prepay.warn_below_p)} at {when:%Y-%m-%d %H:%M}Z "
+        f"(lowest {money(bal[k_min])}): top up {money(propose)}",
     )
