@@ -32,7 +32,6 @@ class FirstLook:
 
     accounts: list[str] = field(default_factory=list)
     rate_limit: dict[str, Any] | None = None
-    token_expires_at: float | None = None
 
 
 async def first_look(client: KrakenClient) -> FirstLook:
@@ -42,7 +41,6 @@ async def first_look(client: KrakenClient) -> FirstLook:
     allowance = await client.rate_limit()
     if allowance is not None:
         found.rate_limit = {"limit": allowance.limit, "remaining": allowance.remaining}
-    found.token_expires_at = client.auth.expires_at if client.auth else None
     return found
 
 

@@ -9,7 +9,6 @@ marginal cost; :mod:`.joint` iterates so that every device sees the others' fina
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .slots import Grid
@@ -93,20 +92,3 @@ def make_context(grid: Grid, import_kw: float | None, export_kw: float | None) -
         [INF] * n if import_kw is None else [0.0] * n,
         [INF] * n if export_kw is None else [0.0] * n,
     )
-
-
-def with_others(
-    grid: Grid,
-    others: Sequence[Sequence[float]],
-    import_kw: float | None,
-    export_kw: float | None,
-) -> Context:
-    """Context for a device given the grid energy of all the other devices."""
-    n = grid.n
-    bg = list(grid.house_kwh)
-    for o in others:
-        for i in range(n):
-            bg[i] += o[i]
-    icap = [INF] * n if import_kw is None else [max(0.0, import_kw * grid.hours[i] - bg[i]) for i in range(n)]
-    ecap = [INF] * n if export_kw is None else [max(0.0, export_kw * grid.hours[i] + bg[i]) for i in range(n)]
-    return Context(grid, bg, icap, ecap)
