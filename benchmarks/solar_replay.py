@@ -47,8 +47,8 @@ from kraken2mqtt.planner import (
     BatteryState,
     LoadProfile,
     PlanInputs,
-    PriceSlot,
     Tariff,
+    TariffSlot,
     make_plan,
 )
 from kraken2mqtt.planner.model import SolarSlot
@@ -108,11 +108,13 @@ class World:
     month_profile: dict[int, LoadProfile]
     export_p: float
     kwp: float
-    price_slots: tuple[PriceSlot, ...] = ()
+    price_slots: tuple[TariffSlot, ...] = ()
 
     def __post_init__(self) -> None:
         self.price_slots = tuple(
-            PriceSlot(datetime.fromtimestamp(t, UTC), datetime.fromtimestamp(t + SLOT, UTC), p, self.export_p)
+            TariffSlot(
+                datetime.fromtimestamp(t, UTC), datetime.fromtimestamp(t + SLOT, UTC), p, self.export_p
+            )
             for t, p in zip(self.starts, self.import_p, strict=True)
         )
 

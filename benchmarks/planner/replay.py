@@ -36,7 +36,6 @@ from kraken2mqtt.planner import (
     BatteryState,
     Comfort,
     ComfortBand,
-    Device,
     EVModel,
     EVState,
     EVTarget,
@@ -47,8 +46,9 @@ from kraken2mqtt.planner import (
     LoadProfile,
     Plan,
     PlanInputs,
-    PriceSlot,
+    PlannedDevice,
     Tariff,
+    TariffSlot,
     TemperaturePoint,
     make_plan,
 )
@@ -119,7 +119,7 @@ def is_plug_in(t: float) -> bool:
 class Data:
     starts: list[float]
     prices: list[float]
-    slots: tuple[PriceSlot, ...]
+    slots: tuple[TariffSlot, ...]
     temps: tuple[TemperaturePoint, ...]
 
     def index(self, t: float) -> int:
@@ -137,7 +137,7 @@ def load_prices(path: Path) -> Data:
             starts.append(t)
             prices.append(float(row[4]))
     slots = tuple(
-        PriceSlot(datetime.fromtimestamp(t, UTC), datetime.fromtimestamp(t + SLOT, UTC), p)
+        TariffSlot(datetime.fromtimestamp(t, UTC), datetime.fromtimestamp(t + SLOT, UTC), p)
         for t, p in zip(starts, prices, strict=True)
     )
     temps = tuple(TemperaturePoint(datetime.fromtimestamp(t, UTC), outdoor_c(t + SLOT / 2)) for t in starts)
@@ -221,7 +221,7 @@ def replay(data: Data, k0: int, k1: int, case: str, opt: Options, progress: bool
     ev_on = hp_on = False
     for k in range(k0, k1):
         t = data.starts[k]
-        devices: list[Device] = []
+        devices: list[PlannedDevice] = []
         plugged, deadline = ev_plugged(t)
         if want_ev:
             if is_plug_in(t):

@@ -36,7 +36,6 @@ from kraken2mqtt.planner import (
     BatteryState,
     Comfort,
     ComfortBand,
-    Device,
     EVModel,
     EVState,
     EVTarget,
@@ -47,16 +46,17 @@ from kraken2mqtt.planner import (
     HotWaterNeed,
     HotWaterTank,
     PlanInputs,
+    PlannedDevice,
     RelayLoad,
     Tariff,
     make_plan,
 )
 
 
-def _site(now: datetime, n_devices: int) -> tuple[Device, ...]:
+def _site(now: datetime, n_devices: int) -> tuple[PlannedDevice, ...]:
     deadline = (now.astimezone(LONDON) + timedelta(days=1)).replace(hour=7, minute=0).astimezone(UTC)
     night = ComfortBand(now + timedelta(hours=5), now + timedelta(hours=12), 17.0, 22.0)
-    devices: list[Device] = [
+    devices: list[PlannedDevice] = [
         EV("ev", EV_MODEL, EVState(35.0), EVTarget(deadline, soc_pct=80.0)),
         Battery("bat", BAT_MODEL, BatteryState(50.0)),
         HeatPump("hp", HP_MODEL, HeatPumpState(20.0), Comfort(19.5, 22.0, (night,))),

@@ -20,7 +20,7 @@ import structlog
 
 from kraken2mqtt.clock import Clock
 from kraken2mqtt.clock_sanity import ClockCheck, ClockGate
-from kraken2mqtt.devices.base import DeviceKind, Message, ReportedState
+from kraken2mqtt.devices.base import LocalKind, Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
 from kraken2mqtt.devices.reconcile import price_now, wanted_actions
 from kraken2mqtt.forecast.load_meter import LoadMeter
@@ -471,7 +471,7 @@ class Daemon:
         planned = sum(
             r.power_kw or 0.0
             for d in self.settings.devices
-            if d.plan is not None and d.kind is not DeviceKind.BATTERY
+            if d.plan is not None and d.kind is not LocalKind.BATTERY
             for r in (self.driver.reported().get(d.id),)
             if r is not None
         )

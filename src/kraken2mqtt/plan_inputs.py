@@ -19,7 +19,6 @@ from kraken2mqtt.planner.model import (
     BatteryModel,
     BatteryState,
     Comfort,
-    Device,
     DispatchWindow,
     EVModel,
     EVState,
@@ -32,10 +31,11 @@ from kraken2mqtt.planner.model import (
     HotWaterTank,
     LoadProfile,
     PlanInputs,
+    PlannedDevice,
     Prepay,
-    PriceSlot,
     RelayLoad,
     Tariff,
+    TariffSlot,
     TemperaturePoint,
 )
 from kraken2mqtt.planner.money import GBP, Currency
@@ -66,7 +66,7 @@ def tariff_from(snapshot: Snapshot, now: datetime, horizon_h: float) -> Tariff |
     slots = []
     for s in imp.slots_between(start, now + timedelta(hours=horizon_h)):
         export = exp.price_at(s.start) if exp is not None else None
-        slots.append(PriceSlot(s.start, s.end, float(s.value), float(export) if export is not None else 0.0))
+        slots.append(TariffSlot(s.start, s.end, float(s.value), float(export) if export is not None else 0.0))
     if not any(slot.end > now for slot in slots):
         return None
     off_peak = imp.off_peak_rate if imp.dispatch_discount else None
@@ -103,7 +103,7 @@ def local_device(
     now: datetime,
     tz: str,
     kraken: KrakenDevice | None = None,
-) -> Device | None:
+) -> PlannedDevice | None:
     """The planner's model of a configured device, or None when it has no ``plan`` table. ``kraken``: the
     account's EV as Kraken reports it, used for an EV's SoC / plugged-in state the device does not report."""
     p = cfg.plan
@@ -233,7 +233,7 @@ def build_inputs(
     tariff = tariff_from(snapshot, now, settings.horizon_hours)
     if tariff is None:
         return None
-    planned: list[Device] = []
+    planned: list[PlannedDevice] = []
     ev_from_kraken = kraken_ev(snapshot, now)
     for cfg in devices:
         if modes.get(cfg.id, PLANNED) != PLANNED:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from kraken2mqtt.devices.base import DeviceKind
+from kraken2mqtt.devices.base import LocalKind
 from kraken2mqtt.devices.config import DeviceList, OpenEVSEConfig
 from kraken2mqtt.devices.registry import adapter_class, adapter_names, build_adapter
 from tests.devices.helpers import CONFIG
@@ -48,7 +48,7 @@ def test_minimal_and_defaults() -> None:
     cfg = CONFIG.validate_python({"id": "ev", "kind": "ev", "adapter": "openevse", "topic": "openevse-1a2b"})
     assert isinstance(cfg, OpenEVSEConfig)
     assert (cfg.voltage, cfg.phases, cfg.min_current_a, cfg.max_current_a) == (230, 1, 6, 32)
-    assert (cfg.refresh_seconds, cfg.qos, cfg.kind) == (300, 1, DeviceKind.EV)
+    assert (cfg.refresh_seconds, cfg.qos, cfg.kind) == (300, 1, LocalKind.EV)
 
 
 @pytest.mark.parametrize(

@@ -6,21 +6,21 @@ from typing import Any
 
 import pytest
 
-from kraken2mqtt.devices.base import DeviceKind
+from kraken2mqtt.devices.base import LocalKind
 from tests.devices.helpers import T0, act, make
 
 # What planner/plan.py emits per device kind: (kind, power kW, setpoint °C)
-PLANNER: dict[DeviceKind, list[tuple[str, float, float | None]]] = {
-    DeviceKind.EV: [
+PLANNER: dict[LocalKind, list[tuple[str, float, float | None]]] = {
+    LocalKind.EV: [
         ("charge", 7.0, None),
         ("stop", 0, None),
         ("follow_kraken", 0, None),
         ("request_boost", 7, None),
     ],
-    DeviceKind.BATTERY: [("charge", 3.0, None), ("discharge", 3.0, None), ("hold", 0, None)],
-    DeviceKind.HEAT_PUMP: [("heat", 2.0, 21.4), ("hold", 0, 19.0)],
-    DeviceKind.HOT_WATER: [("hot_water_boost", 3.0, None), ("hot_water_off", 0, None)],
-    DeviceKind.RELAY: [("on", 2.0, None), ("off", 0, None)],
+    LocalKind.BATTERY: [("charge", 3.0, None), ("discharge", 3.0, None), ("hold", 0, None)],
+    LocalKind.HEAT_PUMP: [("heat", 2.0, 21.4), ("hold", 0, 19.0)],
+    LocalKind.HOT_WATER: [("hot_water_boost", 3.0, None), ("hot_water_off", 0, None)],
+    LocalKind.RELAY: [("on", 2.0, None), ("off", 0, None)],
 }
 
 MINIMAL: list[dict[str, Any]] = [
@@ -49,7 +49,7 @@ MINIMAL: list[dict[str, Any]] = [
 @pytest.mark.parametrize("cfg", MINIMAL, ids=lambda c: f"{c['adapter']}-{c['kind']}")
 def test_planner_actions_are_accepted(cfg: dict[str, Any]) -> None:
     a = make(id="d", **cfg)
-    for kind, kw, setpoint in PLANNER[DeviceKind(cfg["kind"])]:
+    for kind, kw, setpoint in PLANNER[LocalKind(cfg["kind"])]:
         a.commands(act(kind, kw, setpoint), None, T0)  # must not raise
 
 

@@ -16,10 +16,10 @@ from kraken2mqtt.planner import (
     EVTarget,
     LoadProfile,
     PlanInputs,
-    PriceSlot,
     Tariff,
+    TariffSlot,
 )
-from kraken2mqtt.planner.model import Device, DevicePlan
+from kraken2mqtt.planner.model import DevicePlan, PlannedDevice
 
 T0 = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
 
@@ -34,18 +34,18 @@ def prices(
     start: datetime = T0,
     minutes: int = 30,
     export: Sequence[float] | float = 0.0,
-) -> tuple[PriceSlot, ...]:
+) -> tuple[TariffSlot, ...]:
     step = timedelta(minutes=minutes)
     out = []
     for k, p in enumerate(values):
         e = export[k] if isinstance(export, Sequence) else export
-        out.append(PriceSlot(start + k * step, start + (k + 1) * step, float(p), float(e)))
+        out.append(TariffSlot(start + k * step, start + (k + 1) * step, float(p), float(e)))
     return tuple(out)
 
 
 def inputs(
     values: Sequence[float],
-    devices: Sequence[Device] = (),
+    devices: Sequence[PlannedDevice] = (),
     now: datetime = T0,
     minutes: int = 30,
     export: Sequence[float] | float = 0.0,

@@ -22,12 +22,12 @@ from kraken2mqtt.planner import (
 )
 from kraken2mqtt.planner.costs import bill
 from kraken2mqtt.planner.heat_pump import cop
-from kraken2mqtt.planner.model import Device
+from kraken2mqtt.planner.model import PlannedDevice
 
 from .helpers import T0, at, battery, car, inputs
 
 
-def _house() -> list[Device]:
+def _house() -> list[PlannedDevice]:
     return [
         car(soc=10, target=80, deadline=at(10), cap=60, max_kw=7),
         battery(soc=20, stored_value_p=0.0),

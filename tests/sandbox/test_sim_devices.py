@@ -12,7 +12,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from kraken2mqtt.clock import ManualClock
-from kraken2mqtt.devices.base import Adapter, DeviceKind, ReportedState
+from kraken2mqtt.devices.base import Adapter, LocalKind, ReportedState
 from kraken2mqtt.devices.config import DeviceList, EbusdConfig, GivTcpConfig, OpenEVSEConfig, TasmotaConfig
 from kraken2mqtt.devices.givtcp import GivTcpAdapter
 from kraken2mqtt.devices.heat_pump import EbusdAdapter
@@ -67,7 +67,7 @@ def exchange(adapter: Adapter[Any], device: SimMqttDevice, action: DeviceAction 
 def test_openevse_claims_drive_the_ev(world: SimWorld) -> None:
     ev = SimOpenEVSE(world)
     adapter = OpenEVSEAdapter(
-        OpenEVSEConfig(id="ev", kind=DeviceKind.EV, adapter="openevse", topic=ev.base, announce_id="sim1")
+        OpenEVSEConfig(id="ev", kind=LocalKind.EV, adapter="openevse", topic=ev.base, announce_id="sim1")
     )
     state = exchange(adapter, ev, None)
     assert state.plugged_in is True and state.online is True and state.charging is False
@@ -115,7 +115,7 @@ def test_openevse_shows_kraken_dispatch_charging(world: SimWorld) -> None:
 def test_givtcp_runs_the_battery(world: SimWorld) -> None:
     dev = SimGivTcp(world)
     adapter = GivTcpAdapter(
-        GivTcpConfig(id="bat", kind=DeviceKind.BATTERY, adapter="givtcp", serial=dev.serial, timer_minutes=30)
+        GivTcpConfig(id="bat", kind=LocalKind.BATTERY, adapter="givtcp", serial=dev.serial, timer_minutes=30)
     )
     world.battery.soc_pct = 30.0
     state = exchange(adapter, dev, DeviceAction(ActionKind.CHARGE, power_kw=2.5))
@@ -147,7 +147,7 @@ def test_tasmota_switches_the_immersion_with_pulse_time(world: SimWorld) -> None
     dev = SimTasmota(world)
     adapter = TasmotaAdapter(
         TasmotaConfig(
-            id="imm", kind=DeviceKind.HOT_WATER, adapter="tasmota", topic=dev.topic, pulse_time_seconds=600
+            id="imm", kind=LocalKind.HOT_WATER, adapter="tasmota", topic=dev.topic, pulse_time_seconds=600
         )
     )
     for m in adapter.startup_messages():  # the POWER query
@@ -177,7 +177,7 @@ def test_ebusd_sets_the_heat_pump(world: SimWorld) -> None:
     adapter = EbusdAdapter(
         EbusdConfig(
             id="hp",
-            kind=DeviceKind.HEAT_PUMP,
+            kind=LocalKind.HEAT_PUMP,
             adapter="ebusd",
             circuit=dev.circuit,
             setpoint=dev.setpoint,
@@ -298,7 +298,7 @@ def test_givtcp_adapter_keeps_the_persons_rates_on_the_sim(world: SimWorld) -> N
     sim = SimGivTcp(world)
     person_charge, person_discharge = sim.charge_rate_w, sim.discharge_rate_w
     adapter = GivTcpAdapter(
-        GivTcpConfig(id="bat", kind=DeviceKind.BATTERY, adapter="givtcp", serial=sim.serial, timer_minutes=30)
+        GivTcpConfig(id="bat", kind=LocalKind.BATTERY, adapter="givtcp", serial=sim.serial, timer_minutes=30)
     )
     start = world.now
     for minute in range(0, 240, 1):

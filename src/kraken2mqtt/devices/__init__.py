@@ -4,7 +4,7 @@ device's reported state back. See :mod:`.base` for the contract and :mod:`.confi
 from kraken2mqtt.devices.base import (
     Adapter,
     CommandError,
-    DeviceKind,
+    LocalKind,
     Message,
     ReportedState,
     UnsupportedAction,
@@ -16,8 +16,8 @@ __all__ = [
     "Adapter",
     "CommandError",
     "DeviceConfig",
-    "DeviceKind",
     "DeviceList",
+    "LocalKind",
     "Message",
     "ReportedState",
     "UnsupportedAction",

@@ -40,7 +40,10 @@ from kraken2mqtt.planner.model import ActionKind, DeviceAction
 MAX_PAYLOAD_BYTES = 64 * 1024  # anything larger is not a device state message
 
 
-class DeviceKind(StrEnum):
+class LocalKind(StrEnum):
+    """What a local device is (the ``kind`` of a ``[[devices]]`` entry; Kraken's own device kinds are
+    ``kraken.snapshot.DeviceKind``)."""
+
     EV = "ev"
     BATTERY = "battery"
     RELAY = "relay"
@@ -241,7 +244,7 @@ class Adapter(ABC, Generic[ConfigT]):
     :meth:`subscriptions`, :meth:`_parse` and :meth:`_writes`."""
 
     name: ClassVar[str]
-    kinds: ClassVar[frozenset[DeviceKind]]
+    kinds: ClassVar[frozenset[LocalKind]]
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config

@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from kraken2mqtt.devices.base import DeviceKind, amps_for
+from kraken2mqtt.devices.base import LocalKind, amps_for
 from kraken2mqtt.planner.config import DevicePlanConfig, missing_for
 from kraken2mqtt.planner.model import ActionKind
 
@@ -46,11 +46,11 @@ class DeviceConfigBase(BaseModel):
     """Options shared by every adapter."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = frozenset(DeviceKind)
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = frozenset(LocalKind)
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
     name: str | None = None
-    kind: DeviceKind
+    kind: LocalKind
     adapter: str
     # Minimum seconds between identical writes (a refresh of volatile settings; a retry of flash-backed
     # writes only while the device reports something else).
@@ -116,12 +116,12 @@ class _CurrentLimits(BaseModel):
         )
 
 
-_EV = frozenset({DeviceKind.EV})
-_LOADS = frozenset({DeviceKind.RELAY, DeviceKind.HOT_WATER, DeviceKind.HEAT_PUMP, DeviceKind.GENERIC})
+_EV = frozenset({LocalKind.EV})
+_LOADS = frozenset({LocalKind.RELAY, LocalKind.HOT_WATER, LocalKind.HEAT_PUMP, LocalKind.GENERIC})
 
 
 class OpenEVSEConfig(DeviceConfigBase, _CurrentLimits):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = _EV
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = _EV
     adapter: Literal["openevse"]
     topic: Topic  # the charger's mqtt_topic (default: its hostname, openevse-xxxx)
     announce_id: Name | None = None  # the xxxx of openevse/announce/xxxx, to read online/offline
@@ -131,7 +131,7 @@ class OpenEVSEConfig(DeviceConfigBase, _CurrentLimits):
 
 
 class GoEConfig(DeviceConfigBase, _CurrentLimits):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = _EV
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = _EV
     adapter: Literal["goe"]
     serial: Name
     topic: Topic = "go-eCharger"  # the prefix (API key mtp)
@@ -142,7 +142,7 @@ class GoEConfig(DeviceConfigBase, _CurrentLimits):
 
 
 class EvccConfig(DeviceConfigBase):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = frozenset({DeviceKind.EV, DeviceKind.BATTERY})
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = frozenset({LocalKind.EV, LocalKind.BATTERY})
     adapter: Literal["evcc"]
     topic: Topic = "evcc"
     loadpoint: Annotated[int, Field(ge=1, le=99)] | None = None  # 1-based; required for kind = "ev"
@@ -153,15 +153,15 @@ class EvccConfig(DeviceConfigBase):
 
     @model_validator(mode="after")
     def _loadpoint_for_ev(self) -> EvccConfig:
-        if self.kind is DeviceKind.EV and self.loadpoint is None:
+        if self.kind is LocalKind.EV and self.loadpoint is None:
             raise ValueError("an evcc ev device needs loadpoint (1-based number of the evcc loadpoint)")
-        if self.kind is DeviceKind.BATTERY and self.loadpoint is not None:
+        if self.kind is LocalKind.BATTERY and self.loadpoint is not None:
             raise ValueError("an evcc battery device controls the site battery: remove loadpoint")
         return self
 
 
 class GivTcpConfig(DeviceConfigBase):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = frozenset({DeviceKind.BATTERY})
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = frozenset({LocalKind.BATTERY})
     adapter: Literal["givtcp"]
     serial: Name  # inverter serial number
     topic: Topic = "GivEnergy"  # GivTCP's MQTT_Topic
@@ -176,7 +176,7 @@ class GivTcpConfig(DeviceConfigBase):
 
 
 class TasmotaConfig(DeviceConfigBase):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = _LOADS
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = _LOADS
     adapter: Literal["tasmota"]
     topic: Name  # Tasmota's Topic (%topic%), e.g. tasmota_1A2B3C
     relay: Annotated[int, Field(ge=1, le=32)] | None = None  # POWER<relay>; None: POWER
@@ -188,7 +188,7 @@ class TasmotaConfig(DeviceConfigBase):
 
 
 class ShellyConfig(DeviceConfigBase):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = _LOADS
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = _LOADS
     adapter: Literal["shelly"]
     topic: Topic  # the Gen2+ topic_prefix (default: device id, e.g. shellyplus1pm-<mac>)
     switch_id: Annotated[int, Field(ge=0, le=15)] = 0
@@ -199,7 +199,7 @@ class ShellyConfig(DeviceConfigBase):
 
 
 class EbusdConfig(DeviceConfigBase):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = frozenset({DeviceKind.HEAT_PUMP, DeviceKind.HOT_WATER})
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = frozenset({LocalKind.HEAT_PUMP, LocalKind.HOT_WATER})
     adapter: Literal["ebusd"]
     topic: Topic = "ebusd"  # --mqtttopic
     circuit: Name
@@ -221,7 +221,7 @@ class EbusdConfig(DeviceConfigBase):
             raise ValueError(f"min_c ({self.min_c}) is above max_c ({self.max_c})")
         if (self.temperature is None) != (self.temperature_circuit is None):
             raise ValueError("temperature and temperature_circuit go together")
-        if self.kind is DeviceKind.HOT_WATER and (self.boost_c is None or self.off_c is None):
+        if self.kind is LocalKind.HOT_WATER and (self.boost_c is None or self.off_c is None):
             raise ValueError(
                 "a hot_water ebusd device needs boost_c and off_c (the plan boosts and stops it)"
             )
@@ -229,7 +229,7 @@ class EbusdConfig(DeviceConfigBase):
 
 
 class EspAlthermaConfig(DeviceConfigBase):
-    allowed_kinds: ClassVar[frozenset[DeviceKind]] = frozenset({DeviceKind.HEAT_PUMP, DeviceKind.HOT_WATER})
+    allowed_kinds: ClassVar[frozenset[LocalKind]] = frozenset({LocalKind.HEAT_PUMP, LocalKind.HOT_WATER})
     adapter: Literal["espaltherma"]
     topic: Topic = "espaltherma"
     # Smart Grid value for heat / on / hot_water_boost: 2 = recommended on, 3 = forced on.
@@ -328,13 +328,13 @@ def _unique_ids(devices: list[DeviceConfig]) -> list[DeviceConfig]:
 DeviceList = Annotated[list[DeviceConfig], AfterValidator(_unique_ids)]
 
 #: Default minimum dwell per device kind, minutes (see ``min_dwell_minutes``).
-DWELL_MINUTES: dict[DeviceKind, float] = {
-    DeviceKind.HEAT_PUMP: 30.0,
-    DeviceKind.BATTERY: 10.0,
-    DeviceKind.EV: 5.0,
-    DeviceKind.HOT_WATER: 10.0,
-    DeviceKind.RELAY: 5.0,
-    DeviceKind.GENERIC: 0.0,
+DWELL_MINUTES: dict[LocalKind, float] = {
+    LocalKind.HEAT_PUMP: 30.0,
+    LocalKind.BATTERY: 10.0,
+    LocalKind.EV: 5.0,
+    LocalKind.HOT_WATER: 10.0,
+    LocalKind.RELAY: 5.0,
+    LocalKind.GENERIC: 0.0,
 }
 
 
@@ -349,7 +349,7 @@ def deadman_problems(devices: list[DeviceConfig], reconcile_seconds: float) -> l
     problems: list[str] = []
     for d in devices:
         where = f"devices[{d.id}]"
-        if isinstance(d, EvccConfig) and d.kind is DeviceKind.BATTERY and d.keepalive_seconds + r > 50:
+        if isinstance(d, EvccConfig) and d.kind is LocalKind.BATTERY and d.keepalive_seconds + r > 50:
             problems.append(
                 f"{where}.keepalive_seconds: {d.keepalive_seconds:g} s + one reconcile pass ({r:g} s) may "
                 "exceed evcc's 60 s batteryMode watchdog (keep the sum at most 50 s)"

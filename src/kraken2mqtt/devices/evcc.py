@@ -31,8 +31,8 @@ from typing import Any
 
 from kraken2mqtt.devices.base import (
     Adapter,
-    DeviceKind,
     Ignored,
+    LocalKind,
     Message,
     ReportedState,
     Resend,
@@ -50,7 +50,7 @@ _MODES = frozenset({"off", "now", "minpv", "pv"})
 
 class EvccAdapter(Adapter[EvccConfig]):
     name = "evcc"
-    kinds = frozenset({DeviceKind.EV, DeviceKind.BATTERY})
+    kinds = frozenset({LocalKind.EV, LocalKind.BATTERY})
 
     @property
     def is_loadpoint(self) -> bool:

@@ -47,7 +47,7 @@ from typing import Any
 
 from kraken2mqtt.devices.base import (
     Adapter,
-    DeviceKind,
+    LocalKind,
     Message,
     ReportedState,
     Resend,
@@ -69,7 +69,7 @@ _RUN_GRACE = timedelta(minutes=2)  # GivTCP's queue delay before a run starts an
 
 class GivTcpAdapter(Adapter[GivTcpConfig]):
     name = "givtcp"
-    kinds = frozenset({DeviceKind.BATTERY})
+    kinds = frozenset({LocalKind.BATTERY})
 
     @property
     def state_base(self) -> str:

@@ -31,8 +31,8 @@ from typing import Any
 
 from kraken2mqtt.devices.base import (
     Adapter,
-    DeviceKind,
     Ignored,
+    LocalKind,
     Message,
     ReportedState,
     Resend,
@@ -50,7 +50,7 @@ _NRG_TOTAL_W = 11
 
 class GoEAdapter(Adapter[GoEConfig]):
     name = "goe"
-    kinds = frozenset({DeviceKind.EV})
+    kinds = frozenset({LocalKind.EV})
 
     @property
     def base(self) -> str:

@@ -20,7 +20,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from kraken2mqtt.devices.base import ON_KINDS, DeviceKind
+from kraken2mqtt.devices.base import ON_KINDS
+from kraken2mqtt.devices.base import LocalKind as DeviceKind  # renamed in issue 15 (an alias: pi's file)
 from kraken2mqtt.devices.config import DeviceConfigBase, dwell_minutes
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 

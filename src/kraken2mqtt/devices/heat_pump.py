@@ -36,8 +36,8 @@ from typing import Any
 from kraken2mqtt.devices.base import (
     Adapter,
     CommandError,
-    DeviceKind,
     Ignored,
+    LocalKind,
     Message,
     ReportedState,
     Resend,
@@ -75,7 +75,7 @@ def ebusd_number(text: str) -> float:
 
 class EbusdAdapter(Adapter[EbusdConfig]):
     name = "ebusd"
-    kinds = frozenset({DeviceKind.HEAT_PUMP, DeviceKind.HOT_WATER})
+    kinds = frozenset({LocalKind.HEAT_PUMP, LocalKind.HOT_WATER})
 
     @property
     def setpoint_topic(self) -> str:
@@ -211,7 +211,7 @@ class EspAlthermaAdapter(Adapter[EspAlthermaConfig]):
     """
 
     name = "espaltherma"
-    kinds = frozenset({DeviceKind.HEAT_PUMP, DeviceKind.HOT_WATER})
+    kinds = frozenset({LocalKind.HEAT_PUMP, LocalKind.HOT_WATER})
 
     def subscriptions(self) -> list[str]:
         t = self.config.topic

@@ -26,8 +26,8 @@ from typing import Any
 
 from kraken2mqtt.devices.base import (
     Adapter,
-    DeviceKind,
     Ignored,
+    LocalKind,
     Message,
     ReportedState,
     Resend,
@@ -43,7 +43,7 @@ _STATE_KEYS = ("amp", "voltage", "power", "pilot", "state", "status", "vehicle",
 
 class OpenEVSEAdapter(Adapter[OpenEVSEConfig]):
     name = "openevse"
-    kinds = frozenset({DeviceKind.EV})
+    kinds = frozenset({LocalKind.EV})
 
     @property
     def base(self) -> str:

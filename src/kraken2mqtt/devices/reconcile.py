@@ -15,28 +15,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from kraken2mqtt.devices.base import DeviceKind
+from kraken2mqtt.devices.base import LocalKind
 from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.planner.config import PlannerSettings
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, Plan
 from kraken2mqtt.planner.reconcile import device_action_at
 
-_FORCE_ON: dict[DeviceKind, ActionKind] = {
-    DeviceKind.EV: ActionKind.CHARGE,
-    DeviceKind.BATTERY: ActionKind.CHARGE,
-    DeviceKind.RELAY: ActionKind.ON,
-    DeviceKind.HOT_WATER: ActionKind.HOT_WATER_BOOST,
-    DeviceKind.HEAT_PUMP: ActionKind.HEAT,
-    DeviceKind.GENERIC: ActionKind.ON,
+_FORCE_ON: dict[LocalKind, ActionKind] = {
+    LocalKind.EV: ActionKind.CHARGE,
+    LocalKind.BATTERY: ActionKind.CHARGE,
+    LocalKind.RELAY: ActionKind.ON,
+    LocalKind.HOT_WATER: ActionKind.HOT_WATER_BOOST,
+    LocalKind.HEAT_PUMP: ActionKind.HEAT,
+    LocalKind.GENERIC: ActionKind.ON,
 }
-_OFF: dict[DeviceKind, ActionKind] = {
-    DeviceKind.EV: ActionKind.STOP,
-    DeviceKind.BATTERY: ActionKind.HOLD,
-    DeviceKind.RELAY: ActionKind.OFF,
-    DeviceKind.HOT_WATER: ActionKind.HOT_WATER_OFF,
+_OFF: dict[LocalKind, ActionKind] = {
+    LocalKind.EV: ActionKind.STOP,
+    LocalKind.BATTERY: ActionKind.HOLD,
+    LocalKind.RELAY: ActionKind.OFF,
+    LocalKind.HOT_WATER: ActionKind.HOT_WATER_OFF,
     # Switching a heat pump off is never what "off" should mean in a home: hand it back to its own logic.
-    DeviceKind.HEAT_PUMP: ActionKind.FOLLOW_KRAKEN,
-    DeviceKind.GENERIC: ActionKind.OFF,
+    LocalKind.HEAT_PUMP: ActionKind.FOLLOW_KRAKEN,
+    LocalKind.GENERIC: ActionKind.OFF,
 }
 #: With no plan for the device (no ``plan`` table, or no prices yet): leave it to itself.
 UNPLANNED = DeviceAction(ActionKind.FOLLOW_KRAKEN, reason="not planned: left to the device's own logic")
@@ -46,7 +46,7 @@ def failsafe_action(cfg: DeviceConfig, settings: PlannerSettings, now: datetime)
     """What a planned device does while there is no plan (see the module docstring)."""
     if cfg.plan is None:
         return UNPLANNED
-    if cfg.kind is DeviceKind.EV and settings.failsafe_ev_window:
+    if cfg.kind is LocalKind.EV and settings.failsafe_ev_window:
         window = settings.failsafe_ev_window
         if settings.in_window(window, now):
             power = cfg.plan.max_kw or 0.0
@@ -54,7 +54,7 @@ def failsafe_action(cfg: DeviceConfig, settings: PlannerSettings, now: datetime)
                 ActionKind.CHARGE, power_kw=power, reason=f"failsafe: no prices, charging {window}"
             )
         return DeviceAction(ActionKind.STOP, reason=f"failsafe: no prices, charging only {window}")
-    if cfg.kind is DeviceKind.HOT_WATER and settings.failsafe_hot_water_window:
+    if cfg.kind is LocalKind.HOT_WATER and settings.failsafe_hot_water_window:
         window = settings.failsafe_hot_water_window
         if settings.in_window(window, now):
             power = cfg.plan.heater_kw or 0.0
@@ -62,7 +62,7 @@ def failsafe_action(cfg: DeviceConfig, settings: PlannerSettings, now: datetime)
                 ActionKind.HOT_WATER_BOOST, power_kw=power, reason=f"failsafe: no prices, heating {window}"
             )
         return DeviceAction(ActionKind.HOT_WATER_OFF, reason=f"failsafe: no prices, heating only {window}")
-    if cfg.kind is DeviceKind.BATTERY and settings.failsafe_battery == "hold":
+    if cfg.kind is LocalKind.BATTERY and settings.failsafe_battery == "hold":
         return DeviceAction(ActionKind.HOLD, reason="failsafe: no prices, holding")
     return UNPLANNED
 

@@ -26,8 +26,8 @@ from kraken2mqtt.devices.base import (
     OFF_KINDS,
     ON_KINDS,
     Adapter,
-    DeviceKind,
     Ignored,
+    LocalKind,
     Message,
     ReportedState,
     Resend,
@@ -39,7 +39,7 @@ from kraken2mqtt.devices.base import (
 from kraken2mqtt.devices.config import ShellyConfig, TasmotaConfig
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
-_LOADS = frozenset({DeviceKind.RELAY, DeviceKind.HOT_WATER, DeviceKind.HEAT_PUMP, DeviceKind.GENERIC})
+_LOADS = frozenset({LocalKind.RELAY, LocalKind.HOT_WATER, LocalKind.HEAT_PUMP, LocalKind.GENERIC})
 _ON = frozenset({"on", "1", "true"})
 _OFF = frozenset({"off", "0", "false"})
 

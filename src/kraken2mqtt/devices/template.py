@@ -22,8 +22,8 @@ from typing import Any
 from kraken2mqtt.devices.base import (
     Adapter,
     CommandError,
-    DeviceKind,
     Ignored,
+    LocalKind,
     ReportedState,
     Resend,
     Write,
@@ -40,7 +40,7 @@ _BOOL_FIELDS = frozenset({"plugged_in", "charging", "relay_on", "online"})
 
 class TemplateAdapter(Adapter[TemplateConfig]):
     name = "template"
-    kinds = frozenset(DeviceKind)
+    kinds = frozenset(LocalKind)
 
     def subscriptions(self) -> list[str]:
         return list(dict.fromkeys(m.topic for m in self.config.state))

@@ -19,8 +19,7 @@ from typing import Any
 
 from kraken2mqtt import __version__
 from kraken2mqtt.controls import ACCOUNT, SPECS, Control
-from kraken2mqtt.devices.base import DeviceKind as LocalKind
-from kraken2mqtt.devices.base import ReportedState
+from kraken2mqtt.devices.base import LocalKind, ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS
 from kraken2mqtt.kraken.signals import STALE_AFTER, Signals

@@ -24,7 +24,8 @@ from .costs import INF, Context, bill
 from .ev import plan_ev, usable_slots
 from .heat_pump import plan_heat_pump, plan_hot_water
 from .loads import load_window, plan_relay
-from .model import EV, Battery, Device, HeatPump, HotWaterTank, PlanInputs, RelayLoad
+from .model import EV, Battery, HeatPump, HotWaterTank, PlanInputs, RelayLoad
+from .model import PlannedDevice as Device  # renamed in issue 15 (an alias: the planner helper's file)
 from .schedule import Schedule
 from .slots import Grid
 

@@ -25,8 +25,9 @@ DEFAULT_EV_MIN_RUN_MIN = 15.0
 
 
 @dataclass(frozen=True, slots=True)
-class PriceSlot:
-    """One tariff slot (usually 30 min, 15 min on some tariffs)."""
+class TariffSlot:
+    """One tariff slot (usually 30 min, 15 min on some tariffs), in the currency's minor unit per kWh (the
+    planner's; Kraken's own, with ``Decimal`` values, is ``kraken.snapshot.PriceSlot``)."""
 
     start: datetime
     end: datetime
@@ -47,7 +48,7 @@ class DispatchWindow:
 class Tariff:
     """Published prices, plus the rate that applies inside dispatch windows (if the tariff has them)."""
 
-    prices: tuple[PriceSlot, ...]
+    prices: tuple[TariffSlot, ...]
     off_peak_p: float | None = None
     standing_charge_p_per_day: float = 0.0
 
@@ -232,7 +233,8 @@ class RelayLoad:
     deadline: datetime | None = None
 
 
-Device = EV | Battery | HeatPump | HotWaterTank | RelayLoad
+#: A device as the planner models it (Kraken's SmartFlex devices are ``kraken.snapshot.Device``).
+PlannedDevice = EV | Battery | HeatPump | HotWaterTank | RelayLoad
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +251,7 @@ class Prepay:
 class PlanInputs:
     now: datetime
     tariff: Tariff
-    devices: tuple[Device, ...] = ()
+    devices: tuple[PlannedDevice, ...] = ()
     dispatches: tuple[DispatchWindow, ...] = ()
     house_load: LoadProfile | None = None
     #: Forecast solar generation: it feeds the house first, the rest goes to the devices or is exported

@@ -14,7 +14,6 @@ from .model import (
     EV,
     ActionKind,
     Battery,
-    Device,
     DeviceAction,
     DevicePlan,
     HeatPump,
@@ -22,6 +21,7 @@ from .model import (
     Interval,
     Plan,
     PlanInputs,
+    PlannedDevice,
     RelayLoad,
     SlotSummary,
 )
@@ -190,7 +190,7 @@ def _intervals(
     )
 
 
-def _device_plan(d: Device, sch: Schedule, ctx: Context, inputs: PlanInputs) -> DevicePlan:
+def _device_plan(d: PlannedDevice, sch: Schedule, ctx: Context, inputs: PlanInputs) -> DevicePlan:
     if isinstance(d, EV):
         return _ev_plan(d, sch, ctx, inputs)
     if isinstance(d, Battery):

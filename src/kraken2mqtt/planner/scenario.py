@@ -37,7 +37,6 @@ from .model import (
     BatteryState,
     Comfort,
     ComfortBand,
-    Device,
     DispatchWindow,
     EVModel,
     EVState,
@@ -50,10 +49,11 @@ from .model import (
     HotWaterTank,
     LoadProfile,
     PlanInputs,
+    PlannedDevice,
     Prepay,
-    PriceSlot,
     RelayLoad,
     Tariff,
+    TariffSlot,
     TemperaturePoint,
 )
 
@@ -436,21 +436,21 @@ def _duplicate_ids(data: dict[str, Any]) -> list[str]:
     return errors
 
 
-def _prices(s: Scenario, base_dir: Path, errors: list[str]) -> list[PriceSlot]:
+def _prices(s: Scenario, base_dir: Path, errors: list[str]) -> list[TariffSlot]:
     t = s.tariff
     step = timedelta(minutes=t.slot_minutes)
-    prices: list[PriceSlot] = []
+    prices: list[TariffSlot] = []
     export_default = 0.0
     if t.import_p is not None and t.start is not None:
         exp = t.export_p
         for k, p in enumerate(t.import_p):
             e = (exp[k] if len(exp) > 1 else exp[0]) if exp else 0.0
-            prices.append(PriceSlot(t.start + k * step, t.start + (k + 1) * step, p, e))
+            prices.append(TariffSlot(t.start + k * step, t.start + (k + 1) * step, p, e))
     elif t.export_p is not None:
         export_default = t.export_p[0]
     for r in t.prices:
         ep = r.export_p if r.export_p is not None else export_default
-        prices.append(PriceSlot(r.start, r.end or r.start + step, r.import_p, ep))
+        prices.append(TariffSlot(r.start, r.end or r.start + step, r.import_p, ep))
     if t.prices_csv is not None:
         prices += _csv_prices(base_dir / t.prices_csv, s.now, s.horizon_h, export_default, errors)
     if not prices:
@@ -460,10 +460,10 @@ def _prices(s: Scenario, base_dir: Path, errors: list[str]) -> list[PriceSlot]:
 
 def _csv_prices(
     path: Path, now: datetime, horizon: float, export_p: float, errors: list[str]
-) -> list[PriceSlot]:
+) -> list[TariffSlot]:
     """Rows of an Agile CSV (start UTC, local time, region, name, price) from a day before ``now``."""
     lo, hi = now - timedelta(days=1), now + timedelta(hours=horizon)
-    out: list[PriceSlot] = []
+    out: list[TariffSlot] = []
     try:
         with path.open(newline="") as f:
             for row in csv.reader(f):
@@ -471,7 +471,7 @@ def _csv_prices(
                     continue
                 start = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
                 if lo <= start < hi:
-                    out.append(PriceSlot(start, start + timedelta(minutes=30), float(row[4]), export_p))
+                    out.append(TariffSlot(start, start + timedelta(minutes=30), float(row[4]), export_p))
     except (OSError, ValueError) as e:
         errors.append(f"tariff.prices_csv: cannot read {path}: {e}")
     if not out:
@@ -479,8 +479,8 @@ def _csv_prices(
     return out
 
 
-def _devices(s: Scenario) -> tuple[Device, ...]:
-    devices: list[Device] = []
+def _devices(s: Scenario) -> tuple[PlannedDevice, ...]:
+    devices: list[PlannedDevice] = []
     for ev in s.ev:
         model = EVModel(
             capacity_kwh=ev.capacity_kwh,

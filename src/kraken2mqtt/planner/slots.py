@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .model import DispatchWindow, LoadProfile, PlanInputs, PriceSlot, SolarSlot
+from .model import DispatchWindow, LoadProfile, PlanInputs, SolarSlot
+from .model import TariffSlot as PriceSlot  # renamed in issue 15 (an alias: the planner helper's file)
 
 DAY_S = 86400.0
 _MIN_SLOT_S = 1.0
