@@ -9,6 +9,7 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "src" / "kraken2mqtt" / "planner"
 CORE_MODULES = [
+    "actions.py",
     "battery.py",
     "costs.py",
     "ev.py",
@@ -16,10 +17,10 @@ CORE_MODULES = [
     "joint.py",
     "loads.py",
     "model.py",
+    "money.py",
     "plan.py",
     "pwl.py",
     "reasons.py",
-    "reconcile.py",
     "schedule.py",
     "slots.py",
     "topup.py",

@@ -17,9 +17,9 @@ from datetime import datetime
 
 from kraken2mqtt.devices.base import LocalKind
 from kraken2mqtt.devices.config import DeviceConfig
+from kraken2mqtt.planner.actions import device_action_at
 from kraken2mqtt.planner.config import PlannerSettings
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, Plan
-from kraken2mqtt.planner.reconcile import device_action_at
 
 _FORCE_ON: dict[LocalKind, ActionKind] = {
     LocalKind.EV: ActionKind.CHARGE,

@@ -5,6 +5,7 @@ models, ``now``) into a plan; ``actions_at(plan, now)`` says what each device sh
 No I/O, no clock, no randomness (``scenario``, ``render`` and ``cli`` are the file/terminal edge).
 """
 
+from .actions import actions_at
 from .model import (
     EV,
     ActionKind,
@@ -39,7 +40,6 @@ from .model import (
     TopUpAdvice,
 )
 from .plan import make_plan
-from .reconcile import actions_at
 
 __all__ = [
     "EV",
