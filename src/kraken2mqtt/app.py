@@ -171,8 +171,9 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
             print(f"  not sent any more: {selection} (the server rejected it: {why})", file=out)
     for d in status.get("devices", []):
         sent = d["sent_today"]
+        action = f"{d['action']} ({d['reason']}); " if d.get("action") else ""
         print(
-            f"  device {d['device']}: {d['control']}; sent {d['day']}: {sent['change']} change, "
+            f"  device {d['device']}: {action}{d['control']}; sent {d['day']}: {sent['change']} change, "
             f"{sent['keepalive']} keepalive, {sent['release']} release; {d['persistent_today']} persistent"
             + (f"; last result: {d['result']}" if d.get("result") else ""),
             file=out,
