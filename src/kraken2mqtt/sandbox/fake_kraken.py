@@ -12,7 +12,10 @@
 * Auth, points and error semantics: see :mod:`kraken2mqtt.sandbox.resolvers`. Faults: see
   :mod:`kraken2mqtt.sandbox.faults`.
 * Bodies that are not a JSON object with a string ``query`` get HTTP 400; GraphQL syntax/validation errors
-  get HTTP 200 with ``{"errors": [...]}`` and no ``data``.
+  get HTTP 400 with ``{"errors": [{"message", "locations"}]}`` and no ``data``, as the live server answers
+  them (HAOE issue 972: ``Failed to send request (https://api.octopus.energy/v1/graphql/): 400;
+  {"errors":[{"message":"Cannot query field 'countReset' on type 'HeatPumpConfiguration'.",
+  "locations":[{"line":74,"column":7}]}]}``). Errors while executing (Kraken's KT-CT codes) come with 200.
 * ``requests`` records every request; secrets in variables (APIKey, password, refreshToken, preSignedKey,
   organizationSecretKey) are stored as ``"<redacted>"`` and the Authorization header is never stored.
 """
@@ -268,7 +271,8 @@ class FakeKraken:
             if kind == "edge_block":
                 return 403, {"Content-Type": "text/html"}, EDGE_BLOCK_PAGE
             if kind in _COMPLEXITY and len(_root_selections(query)) > int(p.get("max_root_fields", 1)):
-                return 200, {}, _json(_document_error(*_COMPLEXITY[kind]))
+                # ``status``: the HTTP status to send it with (400, as for validation errors, or 200).
+                return int(p.get("status", 200)), {}, _json(_document_error(*_COMPLEXITY[kind]))
             if kind == "backend_rate_limited":
                 return 200, {}, _json(_document_error("OE-0002", "Too many requests."))
             if kind == "backend_unauthenticated":
@@ -288,7 +292,10 @@ class FakeKraken:
                     ctx.brownout_fields = frozenset({str(p["field"])})
                 else:
                     ctx.brownout_all = True
-        return 200, {}, _json(self.execute(query, variables, op, ctx))
+        result = self.execute(query, variables, op, ctx)
+        # Like the live server (HAOE issue 972): a document that does not parse or validate gets HTTP 400
+        # with {"errors": [...]} and no "data"; errors while executing come with 200 and "data".
+        return (400 if "data" not in result else 200), {}, _json(result)
 
     def execute(
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, ctx: RequestContext
