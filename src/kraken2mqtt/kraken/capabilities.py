@@ -53,6 +53,12 @@ ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "octoHeatPumpControllerConfiguration": ("000",),
         "heatPumpControllerConfiguration": ("000",),
         "octoHeatPumpLivePerformance": ("000",),
+        # GB backend endpoint only (ENDPOINT_ONLY): the live clients' replacements of octoHeatPump* and of
+        # greennessForecast (HAOE api_client/__init__.py @ 4c25c726 heat_pump_ids_query,
+        # heat_pump_status_and_config_query, greener_night_forecast_query).
+        "heatPumpControllersAtLocation": ("live-gb-backend",),
+        "heatPumpLivePerformance": ("live-gb-backend",),
+        "greenerNightsForecast": ("live-gb-backend",),
         # Deprecated 2025-05-27, removal on or after 2026-01-16; absent from the DE live schema. Kept for GB
         # only as the fallback of a lagging deployment (PollLivePlannedGb).
         "plannedDispatches": ("000",),
@@ -101,18 +107,41 @@ _FILE_OF: Mapping[str, str] = MappingProxyType(
 )
 
 
+#: Root fields a deployment serves only at one of its further endpoints (not at ``main``): deployment ->
+#: endpoint -> fields. A document selecting one must be sent there (the client refuses otherwise).
+ENDPOINT_ONLY: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "octopus-gb": {
+            "backend": frozenset(
+                f for f, sources in ROOT_FIELD_SOURCES.items() if sources == ("live-gb-backend",)
+            )
+        }
+    }
+)
+
+
+def endpoint_only(deployment: str, field: str) -> str | None:
+    """The endpoint ``field`` is served at when that is not ``main`` (None: main, or unknown)."""
+    for endpoint, fields in ENDPOINT_ONLY.get(deployment, {}).items():
+        if field in fields:
+            return endpoint
+    return None
+
+
 #: "live-gb" / "live-de": root fields the live clients send (``../shared/kraken-live-api.md``; HAOE, batpred,
 #: OEG and the DE introspection dump), not (or no longer) in the scraped docs.
-_LIVE_OF: Mapping[str, str] = MappingProxyType({"octopus-gb": "live-gb", "octopus-de": "live-de"})
+_LIVE_OF: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"octopus-gb": ("live-gb", "live-gb-backend"), "octopus-de": ("live-de",)}
+)
 
 
 def _fields_for(deployment: str) -> frozenset[str]:
     prefix = _FILE_OF[deployment]
-    live = _LIVE_OF.get(deployment)
+    live = _LIVE_OF.get(deployment, ())
     out: set[str] = set()
     for field, sources in ROOT_FIELD_SOURCES.items():
         kraken_wide = "004*" in sources and deployment in _KRAKEN_WIDE_MUTATIONS_ON
-        if prefix in sources or "all" in sources or kraken_wide or (live is not None and live in sources):
+        if prefix in sources or "all" in sources or kraken_wide or any(s in sources for s in live):
             out.add(field)
     return frozenset(out)
 

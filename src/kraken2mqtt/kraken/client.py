@@ -216,8 +216,9 @@ class KrakenClient:
         from then on); auth and rate-limit errors always raise.
         """
         doc = documents.load(document) if isinstance(document, str) else document
-        self._check_capabilities(doc)
-        url = self._url(endpoint or declared_endpoint(doc) or MAIN, doc)
+        name = endpoint or declared_endpoint(doc) or MAIN
+        self._check_capabilities(doc, name)
+        url = self._url(name, doc)
         variables = dict(variables or {})
         parts = self._split.get(doc.source)
         if parts is not None and allow_partial:
@@ -404,13 +405,24 @@ class KrakenClient:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _check_capabilities(self, doc: documents.Document) -> None:
+    def _check_capabilities(self, doc: documents.Document, endpoint: str) -> None:
         if self.deployment is None:
             return
         missing = sorted(f for f in doc.root_fields if not capabilities.has(self.deployment, f))
         if missing:
             raise UndocumentedFieldError(
                 f"{', '.join(missing)} not documented for {self.deployment}; request not sent",
+                operation=doc.name,
+            )
+        elsewhere = sorted(
+            f
+            for f in doc.root_fields
+            if (only := capabilities.endpoint_only(self.deployment, f)) is not None and only != endpoint
+        )
+        if elsewhere:
+            raise UndocumentedFieldError(
+                f"{', '.join(elsewhere)} served only at another endpoint of {self.deployment} than "
+                f"{endpoint!r}; request not sent",
                 operation=doc.name,
             )
 

@@ -21,12 +21,14 @@ from kraken2mqtt.clock import Clock
 from kraken2mqtt.kraken import capabilities, documents, parse, poll_policy, signals, tariffs
 from kraken2mqtt.kraken.budget import ServerAllowance
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
+from kraken2mqtt.kraken.deployments import BACKEND
 from kraken2mqtt.kraken.dispatches import DispatchTracker, merge_planned
 from kraken2mqtt.kraken.errors import KrakenError, NotFoundError, ValidationError
 from kraken2mqtt.kraken.snapshot import (
     DevicesData,
     Dispatch,
     EventsData,
+    HeatPumpController,
     HeatPumpData,
     Lifecycle,
     Mode,
@@ -114,6 +116,7 @@ class Poller:
         self._wake = asyncio.Event()
         self._tracker = DispatchTracker()
         self._legacy_devices: bool | None = None  # None: not probed
+        self._legacy_heat_pump: bool | None = None  # a legacy heatPumpStatus was seen (None: not asked)
         #: Per document, the optional fragments the server rejected (never sent again by this process).
         self._dropped: dict[str, frozenset[str]] = {}
         #: Optional documents the server rejected as a whole -> why.
@@ -314,7 +317,7 @@ class Poller:
         if due & LIVE and LIVE & self.streams:
             streams = frozenset(LIVE & self.streams)
             polled |= await self._guard(streams, now, lambda: self._fetch_live(now))
-        if Stream.EVENTS in due and "PollEventsGb" not in self._dropped_documents:
+        if Stream.EVENTS in due and not self._events_dropped():
             polled |= await self._guard(frozenset({Stream.EVENTS}), now, lambda: self._fetch_events(now))
         if Stream.HEAT_PUMPS in due and not self._heat_pumps_dropped():
             polled |= await self._guard(
@@ -325,7 +328,9 @@ class Poller:
         return polled
 
     def _heat_pumps_dropped(self) -> bool:
-        return {"PollHeatPumpGb", "PollHeatPumpStatusGb"} <= set(self._dropped_documents)
+        return {"PollHeatPumpGb", "PollHeatPumpStatusGb"} <= set(self._dropped_documents) and not (
+            self._on_backend("PollHeatPumpLiveGb", "heatPumpLivePerformance")
+        )
 
     def _account_number(self) -> str:
         number = self._snapshot.account_number
@@ -357,7 +362,7 @@ class Poller:
             result = await self._query("PollAccountGb", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = result.data.get("account")
-            info = parse.account_info(account, euids=await self._heat_pump_euids(number))
+            info = parse.account_info(account, euids=await self._heat_pump_euids(number, account))
             tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
         elif self.deployment == "octopus-de":
             result = await self._query("PollAccountDe", {"accountNumber": number})
@@ -479,8 +484,23 @@ class Poller:
             if d.is_ev and not d.legacy and d.lifecycle != Lifecycle.RETIRED
         )
 
-    async def _heat_pump_euids(self, number: str) -> Any:
-        """Octopus heat-pump controllers (optional: kept out of the account document)."""
+    def _on_backend(self, document: str, root_field: str) -> bool:
+        """Whether ``document`` goes to the deployment's backend endpoint: the client has one, the
+        deployment serves ``root_field`` there, and the server has not rejected the document."""
+        return (
+            BACKEND in self.client.endpoints
+            and capabilities.endpoint_only(self.deployment, root_field) == BACKEND
+            and document not in self._dropped_documents
+        )
+
+    async def _heat_pump_euids(self, number: str, account: Any) -> Any:
+        """Octopus heat-pump controllers (optional: kept out of the account document). On GB's backend
+        endpoint, per property (``heatPumpControllersAtLocation``, as HAOE asks); the main endpoint's
+        ``controllerEuids`` when there is no backend endpoint or it rejects the document."""
+        if self._on_backend("HeatPumpControllersAtLocationGb", "heatPumpControllersAtLocation"):
+            found = await self._heat_pump_euids_at_locations(number, account)
+            if found is not None:
+                return found
         if not capabilities.has(self.deployment, "controllerEuids"):
             return None
         try:
@@ -490,6 +510,35 @@ class Poller:
             old = self._snapshot.account
             return list(old.heat_pump_controller_euids) if old else None
         return _ok(result, "controllerEuids")
+
+    async def _heat_pump_euids_at_locations(self, number: str, account: Any) -> list[str] | None:
+        """The controllers at each of the account's properties (None: the backend rejected the document,
+        ask the main endpoint)."""
+        props = parse.items(account.get("properties") if isinstance(account, dict) else None, "properties")
+        property_ids = [str(p["id"]) for p in props if isinstance(p, dict) and p.get("id") is not None]
+        euids: list[str] = []
+        try:
+            for property_id in property_ids[:MAX_AGREEMENTS]:
+                result = await self._query(
+                    "HeatPumpControllersAtLocationGb",
+                    {"accountNumber": number, "propertyId": property_id},
+                    optional=True,
+                )
+                err = result.failed("heatPumpControllersAtLocation")
+                if isinstance(err, NotFoundError):
+                    continue  # no controller at this property
+                if err is not None:
+                    raise err
+                for euid in parse.controllers_at_location(result.data.get("heatPumpControllersAtLocation")):
+                    if euid not in euids:
+                        euids.append(euid)
+        except DroppedError:
+            return None
+        except KrakenError as exc:
+            log.info("poller.heat_pump_discovery_failed", endpoint=BACKEND, error=str(exc)[:200])
+            old = self._snapshot.account
+            return list(old.heat_pump_controller_euids) if old else []
+        return euids
 
     async def _fetch_live(self, now: datetime) -> None:
         number = self._account_number()
@@ -616,22 +665,50 @@ class Poller:
             log.info("poller.legacy_battery")
         return legacy
 
+    def _events_dropped(self) -> bool:
+        return "PollEventsGb" in self._dropped_documents and not self._on_backend(
+            "PollEventsBackendGb", "greenerNightsForecast"
+        )
+
     async def _fetch_events(self, now: datetime) -> None:
+        """Saving sessions and the greenness of the coming nights: on GB's backend endpoint in the live
+        shape (``savingSessions { events(includeDev:) account(accountNumber:) }``, ``greenerNightsForecast``)
+        when the client has that endpoint; the main endpoint's ``PollEventsGb`` (``greennessForecast``)
+        otherwise, or once the backend rejects the document."""
         old = self._snapshot.events or EventsData()
-        result = await self._query("PollEventsGb", {"accountNumber": self._account_number()}, optional=True)
-        dropped = self._dropped.get("PollEventsGb", frozenset())
-        fields = ("savingSessions", "greennessForecast")
+        number = self._account_number()
+        if self._on_backend("PollEventsBackendGb", "greenerNightsForecast"):
+            try:
+                result = await self._query("PollEventsBackendGb", {"accountNumber": number}, optional=True)
+            except DroppedError as exc:
+                log.info("poller.events_fallback", to="PollEventsGb", error=str(exc)[:200])
+            else:
+                self._events(result, now, old, "PollEventsBackendGb", "greenerNightsForecast")
+                return
+        result = await self._query("PollEventsGb", {"accountNumber": number}, optional=True)
+        self._events(result, now, old, "PollEventsGb", "greennessForecast")
+
+    def _events(
+        self, result: GraphQLResult, now: datetime, old: EventsData, document: str, green_field: str
+    ) -> None:
+        dropped = self._dropped.get(document, frozenset())
+        fields = ("savingSessions", green_field)
         failed = [f for f in fields if result.failed(f)]
         if len(failed) == len(fields):
             raise result.failed(fields[0]) or KrakenError("events failed")
-        new = parse.events(result.data.get("savingSessions"), result.data.get("greennessForecast"))
+        if green_field == "greenerNightsForecast":
+            new = parse.events(result.data.get("savingSessions"), None).model_copy(
+                update={"greenness": parse.greener_nights(result.data.get(green_field))}
+            )
+        else:
+            new = parse.events(result.data.get("savingSessions"), result.data.get(green_field))
         update: dict[str, Any] = {}
-        if "savingSessions" in failed and "SavingSessions" not in dropped:
+        if "savingSessions" in failed and not dropped & {"SavingSessions", "SavingSessionsLive"}:
             update |= {
                 "saving_sessions": old.saving_sessions,
                 "has_joined_saving_campaign": old.has_joined_saving_campaign,
             }
-        if "greennessForecast" in failed and "Greenness" not in dropped:
+        if green_field in failed and not dropped & {"Greenness", "GreenerNights"}:
             update["greenness"] = old.greenness
         self._set(Stream.EVENTS, now, events=new.model_copy(update=update))
 
@@ -642,11 +719,27 @@ class Poller:
         old = self._snapshot.heat_pumps
         legacy = old.legacy if old else None
         controllers = []
-        if not euids:
-            result = await self._query("PollHeatPumpStatusGb", {"accountNumber": number}, optional=True)
-            if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
-                legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+        backend = self._on_backend("PollHeatPumpLiveGb", "heatPumpLivePerformance")
+        # The legacy KrakenFlex status (main endpoint): when there is no Octopus controller, and beside a
+        # controller read on the backend while this account has shown a legacy heat pump (or not yet asked).
+        if not euids or (backend and (self._legacy_heat_pump is not False)):
+            try:
+                result = await self._query("PollHeatPumpStatusGb", {"accountNumber": number}, optional=True)
+            except DroppedError:
+                if not euids:
+                    raise
+            else:
+                if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
+                    legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+                    self._legacy_heat_pump = legacy is not None
         for euid in euids[:MAX_AGREEMENTS]:
+            if backend:
+                try:
+                    controllers.append(await self._backend_controller(number, euid))
+                    continue
+                except DroppedError as exc:  # the backend rejects it: the main endpoint from now on
+                    backend = False
+                    log.info("poller.heat_pump_fallback", to="PollHeatPumpGb", error=str(exc)[:200])
             result = await self._query(
                 "PollHeatPumpGb", {"accountNumber": number, "euid": euid}, optional=True
             )
@@ -660,6 +753,41 @@ class Poller:
         self._set(
             Stream.HEAT_PUMPS, now, heat_pumps=HeatPumpData(legacy=legacy, controllers=tuple(controllers))
         )
+
+    async def _backend_controller(self, number: str, euid: str) -> HeatPumpController:
+        """One controller's zones and live performance from GB's backend endpoint; a part that fails keeps
+        that part's last data."""
+        result = await self._query(
+            "PollHeatPumpLiveGb", {"accountNumber": number, "euid": euid}, optional=True
+        )
+        status_err = result.failed("heatPumpControllerStatus")
+        live_err = result.failed("heatPumpLivePerformance")
+        asked = [f for f in ("heatPumpControllerStatus", "heatPumpLivePerformance") if f in result.data]
+        if asked and all(result.failed(f) for f in asked):
+            raise status_err or live_err or KrakenError("heat pump failed")
+        new = parse.controller(
+            euid, _ok(result, "heatPumpControllerStatus"), _ok(result, "heatPumpLivePerformance")
+        )
+        old = next(
+            (
+                c
+                for c in (self._snapshot.heat_pumps.controllers if self._snapshot.heat_pumps else ())
+                if c.euid == euid
+            ),
+            None,
+        )
+        if old is None:
+            return new
+        dropped = self._dropped.get("PollHeatPumpLiveGb", frozenset())
+        update: dict[str, Any] = {}
+        if status_err is not None and "HeatPumpBackendStatus" not in dropped:
+            update |= {"zones": old.zones, "sensors": old.sensors}
+        if live_err is not None and "HeatPumpLivePerformance" not in dropped:
+            update |= {
+                f: getattr(old, f)
+                for f in ("live_read_at", "cop", "power_input_kw", "heat_output_kw", "outdoor_temperature_c")
+            }
+        return new.model_copy(update=update) if update else new
 
     async def _fetch_prepay(self, now: datetime) -> None:
         """Balance from the ESME; the auto top-up config from the meter's smart device that holds it

@@ -34,7 +34,7 @@ from graphql import (
     validate,
 )
 
-from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELDS
+from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ENDPOINT_ONLY, ROOT_FIELDS
 
 _HAOE = "HAOE BottlecapDave/HomeAssistant-OctopusEnergy@4c25c726 api_client/__init__.py"
 _PB = "PB springfall2008/batpred@aaba48fc apps/predbat/octopus.py"
@@ -97,7 +97,16 @@ def live_root_fields(name: str) -> frozenset[str]:
     fields = set(ROOT_FIELDS[base]) | set(LIVE_ROOT_FIELDS.get(base, {}))
     if name != base:
         fields |= set(LIVE_ROOT_FIELDS.get(name, {}))
+    else:  # the main endpoint lacks what the deployment serves only at a further endpoint
+        for only in ENDPOINT_ONLY.get(base, {}).values():
+            fields -= only
     return frozenset(fields - set(LIVE_ABSENT.get(base, {})) - set(LIVE_ABSENT.get(name, {})))
+
+def schema_name(deployment: str, endpoint: str | None) -> str:
+    """The schema a document goes to: ``deployment``'s main one, or that of its named ``endpoint``
+    (``("octopus-gb", "backend")`` -> ``"octopus-gb-backend"``)."""
+    return deployment if endpoint in (None, "main") else f"{deployment}-{endpoint}"
+
 
 ROOTS = ("Query", "Mutation")
 _PLACEHOLDER = "_noDocumentedRootFields"
