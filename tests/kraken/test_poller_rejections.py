@@ -194,6 +194,8 @@ async def test_dropping_is_at_once_not_after_a_backoff(
 async def test_a_rejected_critical_field_makes_the_stream_stale_and_says_which(
     fake: FakeKraken, make_client: MakeClient, clock: ManualClock
 ) -> None:
+    # After plannedDispatches' removal date (2026-01-16): GB has no fallback source left.
+    clock.advance(timedelta(days=2).total_seconds())
     fake.schema = _rejecting("octopus-gb", "Query", "flexPlannedDispatches")
     poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
     with structlog.testing.capture_logs() as logs:

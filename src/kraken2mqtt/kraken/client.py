@@ -51,7 +51,7 @@ class RequestEvent:
     seconds: float
 
 
-__all__ = ["BACKEND", "MAIN", "GraphQLResult", "KrakenClient", "RequestEvent"]
+__all__ = ["BACKEND", "MAIN", "GraphQLResult", "KrakenClient", "RequestEvent", "RetiredDocumentError"]
 
 
 @dataclass(slots=True)
@@ -92,6 +92,10 @@ class GraphQLResult:
 
 class UndocumentedFieldError(KrakenError):
     """We were about to send a field this deployment does not document (a bug: nothing is sent)."""
+
+
+class RetiredDocumentError(KrakenError):
+    """The document is past its ``# until:`` date (it selects a removed field): nothing is sent."""
 
 
 class UnknownEndpointError(KrakenError):
@@ -217,6 +221,10 @@ class KrakenClient:
         """
         doc = documents.load(document) if isinstance(document, str) else document
         name = endpoint or declared_endpoint(doc) or MAIN
+        if documents.retired(doc, self._clock.now().date()):
+            raise RetiredDocumentError(
+                f"{doc.name} selects a field removed on {doc.until}; request not sent", operation=doc.name
+            )
         self._check_capabilities(doc, name)
         url = self._url(name, doc)
         variables = dict(variables or {})

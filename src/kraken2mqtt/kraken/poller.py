@@ -49,15 +49,21 @@ MAX_AGREEMENTS = 3
 QUIET = frozenset({Stream.RATE_LIMIT})
 
 ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
-#: Planned-dispatch sources per deployment, best first; the first is demoted when the server rejects it.
+#: Planned-dispatch sources per deployment, best first; one the server rejects is demoted (the next one is
+#: used from then on: one warning, a ``dropped`` entry in status and the metric).
 #: ``flex`` = flexPlannedDispatches(deviceId) per smart-charging device; ``planned`` = the account-wide
 #: plannedDispatches through ``PollLivePlanned<Gb|De>``, for a deployment that still serves only that.
-#: plannedDispatches is past its removal date (2026-01-16) on GB and gone from DE, so no deployment lists
-#: it and no such document is shipped (never send a removed field).
+#: The live facts (kraken-live-api.md) name no deployment that serves only plannedDispatches: GB's is past
+#: its removal date (2026-01-16; HAOE v13.5.3 broke on 2026-02-15), DE's schema has none, JP documents no
+#: queries and AU no devices. So ``planned`` is GB's fallback only while its document is not past its
+#: ``# until:`` date (a docs-era server without flexPlannedDispatches); after it, it is never sent.
 DISPATCH_SOURCES: dict[str, tuple[str, ...]] = {
-    "octopus-gb": ("flex",),
+    "octopus-gb": ("flex", "planned"),
     "octopus-de": ("flex",),
 }
+#: The documents of each source (``{suffix}``: the deployment's document suffix, Gb / De).
+_SOURCE_DOCUMENTS = {"flex": "PollLive{suffix}", "planned": "PollLivePlanned{suffix}"}
+_SOURCE_FIELDS = {"flex": "flexPlannedDispatches", "planned": "plannedDispatches"}
 _DISPATCH_FIELDS = frozenset({"flexPlannedDispatches", "plannedDispatches"})
 #: Dispatch-field errors that mean "this account has no smart-charging device": no dispatches.
 NO_DISPATCHES = frozenset({"KT-CT-4301"})
@@ -123,6 +129,7 @@ class Poller:
         self._dropped_documents: dict[str, str] = {}
         #: Where planned dispatches come from, best first; the first is demoted when the server rejects it.
         self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ("flex",)))
+        self._suffix = "Gb" if deployment == "octopus-gb" else "De"
         self._critical_logged: dict[str, datetime] = {}
         self._dispatch_rejected: RejectedFieldError | None = None
         mode: Mode = "full"
@@ -540,11 +547,19 @@ class Poller:
             return list(old.heat_pump_controller_euids) if old else []
         return euids
 
+    def _dispatch_source(self, now: datetime) -> str | None:
+        """The best planned-dispatch source not demoted whose document exists and is not retired."""
+        for source in self._dispatch_sources:
+            name = _SOURCE_DOCUMENTS[source].format(suffix=self._suffix)
+            if name in documents.names() and not documents.retired(documents.load(name), now.date()):
+                return source
+        return None
+
     async def _fetch_live(self, now: datetime) -> None:
         number = self._account_number()
-        suffix = "Gb" if self.deployment == "octopus-gb" else "De"
+        suffix = self._suffix
         device_ids = self._dispatch_device_ids()
-        source = self._dispatch_sources[0] if self._dispatch_sources else None
+        source = self._dispatch_source(now)
         variables: dict[str, Any] = {"accountNumber": number}
         if source == "planned":
             document = f"PollLivePlanned{suffix}"
@@ -556,7 +571,7 @@ class Poller:
         try:
             result = await self._query(document, variables)
         except RejectedFieldError as exc:
-            if exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(exc):
+            if exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(exc, source, now):
                 return await self._fetch_live(now)
             raise
         data = result.data
@@ -572,32 +587,46 @@ class Poller:
             else:
                 self._set(Stream.DEVICES, now, devices=devices)
                 self._reassess_intelligent()
-        await self._dispatches(result, now, source, device_ids if "deviceId" in variables else [])
+        demoted = await self._dispatches(result, now, source, device_ids if "deviceId" in variables else [])
+        if demoted and self._dispatch_source(now) is not None:
+            await self._fetch_live(now)  # the next source, in this same poll
 
-    def _demote_dispatch_source(self, exc: RejectedFieldError) -> bool:
-        """The server rejects the dispatch field we use: fall back to the next source. With none left the
-        devices are still polled and the dispatch stream is stale with the reason. True: poll again now."""
-        if not self._dispatch_sources:
+    def _demote_dispatch_source(self, exc: RejectedFieldError, source: str | None, now: datetime) -> bool:
+        """The server rejects the dispatch field of ``source``: fall back to the next source (one warning,
+        a ``dropped`` entry: status and metric). With none left the devices are still polled and the
+        dispatch stream is stale with the reason. True: poll again now."""
+        if source is None or source not in self._dispatch_sources:
             return False
-        gone = self._dispatch_sources.pop(0)
+        self._dispatch_sources.remove(source)
         self._dispatch_rejected = exc
+        now_using = self._dispatch_source(now)
         log.warning(
             "poller.dispatch_source_demoted",
             rejected=exc.rejection.label,
-            source=gone,
-            now_using=self._dispatch_sources[0] if self._dispatch_sources else None,
+            source=_SOURCE_FIELDS[source],
+            now_using=_SOURCE_FIELDS[now_using] if now_using else None,
+        )
+        key = f"{_SOURCE_DOCUMENTS[source].format(suffix=self._suffix)}/{_SOURCE_FIELDS[source]}"
+        self._snapshot = self._snapshot.model_copy(
+            update={"dropped": {**self._snapshot.dropped, key: exc.rejection.message[:200]}}
         )
         return True
 
+    @property
+    def dispatch_sources(self) -> tuple[str, ...]:
+        """The planned-dispatch sources still in use, best first (``flex``, ``planned``)."""
+        return tuple(self._dispatch_sources)
+
     async def _dispatches(
         self, result: GraphQLResult, now: datetime, source: str | None, asked: list[str]
-    ) -> None:
-        """Planned dispatches (per device, or the fallback's account-wide list) and completed ones."""
+    ) -> bool:
+        """Planned dispatches (per device, or the fallback's account-wide list) and completed ones. True:
+        the server rejected the source's field and it was demoted."""
         data = result.data
         if source is None:
             err = self._dispatch_rejected or KrakenError("no source of planned dispatches")
             self._fail({Stream.DISPATCHES}, now, err)
-            return
+            return False
         try:
             completed = self._dispatch_list(result, "completedDispatches", None)
             planned_lists: list[tuple[Dispatch, ...]] = []
@@ -612,15 +641,18 @@ class Poller:
                     res = await self._query("FlexPlannedDispatches", {"deviceId": device_id})
                     planned_lists.append(self._dispatch_list(res, "flexPlannedDispatches", device_id))
         except RejectedFieldError as exc:
-            if exc.rejection.name in _DISPATCH_FIELDS:
-                self._demote_dispatch_source(exc)
-            self._fail({Stream.DISPATCHES}, now, exc)
-            return
+            demoted = exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(
+                exc, source, now
+            )
+            if not demoted or self._dispatch_source(now) is None:
+                self._fail({Stream.DISPATCHES}, now, exc)
+            return demoted
         except (KrakenError, parse.ParseError) as exc:
             self._fail({Stream.DISPATCHES}, now, exc)
-            return
+            return False
         self._tracker.update(merge_planned(planned_lists), completed, now)
         self._set(Stream.DISPATCHES, now, dispatches=self._tracker.dispatches)
+        return False
 
     @staticmethod
     def _dispatch_list(result: GraphQLResult, field: str, device_id: str | None) -> tuple[Dispatch, ...]:
