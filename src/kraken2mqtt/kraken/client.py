@@ -16,7 +16,7 @@ import structlog
 from kraken2mqtt import __version__
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
-from kraken2mqtt.kraken import capabilities, documents, split
+from kraken2mqtt.kraken import deployments, documents, split
 from kraken2mqtt.kraken.auth import Credentials, TokenManager
 from kraken2mqtt.kraken.budget import RequestBudget, ServerAllowance
 from kraken2mqtt.kraken.deployments import BACKEND, MAIN
@@ -398,10 +398,11 @@ class KrakenClient:
     async def rate_limit(self) -> ServerAllowance | None:
         """Ask the server for the remaining allowance (where the deployment documents it) and feed it to
         the budget."""
-        if self.deployment is None or capabilities.has(self.deployment, "rateLimit"):
+        dep = deployments.find(self.deployment) if self.deployment is not None else None
+        if self.deployment is None or (dep is not None and dep.has("rateLimit")):
             data = (await self.execute("RateLimit")).data.get("rateLimit") or {}
             allowance = _allowance(data, None, None)
-        elif capabilities.has(self.deployment, "rateLimitInfo"):
+        elif dep is not None and dep.has("rateLimitInfo"):
             info = (await self.execute("RateLimitInfo")).data.get("rateLimitInfo") or {}
             points = info.get("pointsAllowanceRateLimit") or {}
             allowance = _allowance(points, points.get("ttl"), points.get("isBlocked"))
@@ -416,7 +417,8 @@ class KrakenClient:
     def _check_capabilities(self, doc: documents.Document, endpoint: str) -> None:
         if self.deployment is None:
             return
-        missing = sorted(f for f in doc.root_fields if not capabilities.has(self.deployment, f))
+        dep = deployments.find(self.deployment)
+        missing = sorted(f for f in doc.root_fields if dep is None or not dep.has(f))
         if missing:
             raise UndocumentedFieldError(
                 f"{', '.join(missing)} not documented for {self.deployment}; request not sent",
@@ -425,7 +427,7 @@ class KrakenClient:
         elsewhere = sorted(
             f
             for f in doc.root_fields
-            if (only := capabilities.endpoint_only(self.deployment, f)) is not None and only != endpoint
+            if dep is not None and (only := dep.endpoint_of(f)) is not None and only != endpoint
         )
         if elsewhere:
             raise UndocumentedFieldError(

@@ -18,7 +18,7 @@ import structlog
 from pydantic import BaseModel
 
 from kraken2mqtt.clock import Clock
-from kraken2mqtt.kraken import capabilities, documents, parse, poll_policy, signals, tariffs
+from kraken2mqtt.kraken import deployments, documents, parse, poll_policy, signals, tariffs
 from kraken2mqtt.kraken.budget import ServerAllowance
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
 from kraken2mqtt.kraken.deployments import BACKEND
@@ -49,8 +49,9 @@ MAX_AGREEMENTS = 3
 QUIET = frozenset({Stream.RATE_LIMIT})
 
 ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
-#: Planned-dispatch sources per deployment, best first; one the server rejects is demoted (the next one is
-#: used from then on: one warning, a ``dropped`` entry in status and the metric).
+#: Planned-dispatch sources per deployment, best first (each deployment's ``dispatch_sources``, see
+#: :mod:`deployments`); one the server rejects is demoted (the next one is used from then on: one
+#: warning, a ``dropped`` entry in status and the metric).
 #: ``flex`` = flexPlannedDispatches(deviceId) per smart-charging device; ``planned`` = the account-wide
 #: plannedDispatches through ``PollLivePlanned<Gb|De>``, for a deployment that still serves only that.
 #: The live facts (kraken-live-api.md) name no deployment that serves only plannedDispatches: GB's is past
@@ -58,8 +59,7 @@ ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
 #: queries and AU no devices. So ``planned`` is GB's fallback only while its document is not past its
 #: ``# until:`` date (a docs-era server without flexPlannedDispatches); after it, it is never sent.
 DISPATCH_SOURCES: dict[str, tuple[str, ...]] = {
-    "octopus-gb": ("flex", "planned"),
-    "octopus-de": ("flex",),
+    name: dep.dispatch_sources for name, dep in deployments.DEPLOYMENTS.items() if dep.dispatch_sources
 }
 #: The documents of each source (``{suffix}``: the deployment's document suffix, Gb / De).
 _SOURCE_DOCUMENTS = {"flex": "PollLive{suffix}", "planned": "PollLivePlanned{suffix}"}
@@ -112,6 +112,8 @@ class Poller:
     ) -> None:
         self.client = client
         self.deployment = deployment
+        #: The deployment's one object: fields, endpoints, documents, account discovery, dispatch sources.
+        self.dep = deployments.get(deployment)
         self.clock = clock
         self.store = store
         self.on_change = on_change
@@ -128,8 +130,8 @@ class Poller:
         #: Optional documents the server rejected as a whole -> why.
         self._dropped_documents: dict[str, str] = {}
         #: Where planned dispatches come from, best first; the first is demoted when the server rejects it.
-        self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ("flex",)))
-        self._suffix = "Gb" if deployment == "octopus-gb" else "De"
+        self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ()))
+        self._suffix = self.dep.document_suffix
         self._critical_logged: dict[str, datetime] = {}
         self._dispatch_rejected: RejectedFieldError | None = None
         mode: Mode = "full"
@@ -303,7 +305,7 @@ class Poller:
         return streams
 
     async def _discover(self, now: datetime) -> None:
-        if not capabilities.has(self.deployment, "viewer"):
+        if not self.dep.has("viewer"):
             return
 
         async def fetch() -> None:
@@ -365,28 +367,30 @@ class Poller:
 
     async def _fetch_account(self, now: datetime) -> None:
         number = self._account_number()
-        if self.deployment == "octopus-gb":
-            result = await self._query("PollAccountGb", {"accountNumber": number})
+        discovery = self.dep.account_discovery
+        suffix = self._suffix
+        if discovery == "meter_points":
+            result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = result.data.get("account")
             info = parse.account_info(account, euids=await self._heat_pump_euids(number, account))
             tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
-        elif self.deployment == "octopus-de":
-            result = await self._query("PollAccountDe", {"accountNumber": number})
+        elif discovery == "market_supply_agreements":
+            result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = parse.obj(result.data.get("account"), "account")
             refs = parse.edges(account.get("marketSupplyAgreements"), "marketSupplyAgreements")
             ids = [str(r["id"]) for r in refs if isinstance(r, dict) and r.get("id") is not None]
             agreements = []
             for agreement_id in ids[:MAX_AGREEMENTS]:
-                res = await self._query("PollAgreementDe", {"id": agreement_id})
+                res = await self._query(f"PollAgreement{suffix}", {"id": agreement_id})
                 _raise_if_failed(res, "agreement")
                 if res.data.get("agreement") is not None:
                     agreements.append(res.data["agreement"])
             info = parse.account_info(account, agreement_ids=ids)
             tariff_set = tariffs.de_tariffs(agreements, now)
-        elif self.deployment == "red-energy-au":
-            result = await self._query("PollAccountAu", {"accountNumber": number})
+        elif discovery == "product_agreements":
+            result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
             self._rate_limit(result.data, now)
             account = parse.obj(result.data.get("account"), "account")
@@ -398,7 +402,7 @@ class Poller:
                     codes.append(str(product["code"]))
             products: dict[str, Any] = {}
             for code in codes[:MAX_AGREEMENTS]:
-                res = await self._query("PollProductAu", {"code": code})
+                res = await self._query(f"PollProduct{suffix}", {"code": code})
                 _raise_if_failed(res, "product")
                 if res.data.get("product") is not None:
                     products[code] = res.data["product"]
@@ -496,7 +500,7 @@ class Poller:
         deployment serves ``root_field`` there, and the server has not rejected the document."""
         return (
             BACKEND in self.client.endpoints
-            and capabilities.endpoint_only(self.deployment, root_field) == BACKEND
+            and self.dep.endpoint_of(root_field) == BACKEND
             and document not in self._dropped_documents
         )
 
@@ -508,7 +512,7 @@ class Poller:
             found = await self._heat_pump_euids_at_locations(number, account)
             if found is not None:
                 return found
-        if not capabilities.has(self.deployment, "controllerEuids"):
+        if not self.dep.has("controllerEuids"):
             return None
         try:
             result = await self._query("HeatPumpControllersGb", {"accountNumber": number}, optional=True)
@@ -668,7 +672,7 @@ class Poller:
     async def _devices(self, data: Mapping[str, Any], now: datetime) -> DevicesData:
         old = self._snapshot.devices
         found = parse.devices_data(data.get("devices"))
-        if not found.devices and self._legacy_devices is None and self.deployment == "octopus-gb":
+        if not found.devices and self._legacy_devices is None and self.dep.legacy_devices:
             return await self._probe_legacy(found)
         return found.model_copy(update={"legacy_battery": old.legacy_battery if old else None})
 
