@@ -80,3 +80,13 @@ def test_the_poller_compares_no_deployment_names() -> None:
 
     source = Path(poller.__file__).read_text(encoding="utf-8")
     assert not [name for name in DEPLOYMENTS if f'"{name}"' in source]
+
+
+def test_a_local_main_endpoint_serves_the_further_ones_beside_it() -> None:
+    """A fake Kraken on this machine (sandbox, tests) serves GB's backend at /backend/v1/graphql/."""
+    gb = deployments.get("octopus-gb")
+    assert gb.endpoints_with("http://127.0.0.1:8080/v1/graphql/") == {
+        MAIN: "http://127.0.0.1:8080/v1/graphql/",
+        BACKEND: "http://127.0.0.1:8080/backend/v1/graphql/",
+    }
+    assert gb.endpoints_with(None) == gb.endpoints

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
+from urllib.parse import urlsplit
 
 DeploymentName = Literal["octopus-gb", "octopus-de", "octopus-jp", "red-energy-au"]
 
@@ -195,8 +196,17 @@ class Deployment:
         return None
 
     def endpoints_with(self, main: str | None) -> dict[str, str]:
-        """The endpoints with ``main`` (a configured ``kraken.endpoint``) in place of the default one."""
-        return {**self.endpoints, MAIN: main} if main else self.endpoints
+        """The endpoints with ``main`` (a configured ``kraken.endpoint``) in place of the default one. A
+        main endpoint on this machine (``127.0.0.1`` / ``localhost``: the fake Kraken server of the sandbox
+        and the tests) serves the further ones beside it, at ``/<name>/v1/graphql/`` of the same server;
+        any other (a proxy of the main API) leaves them at their default."""
+        if not main:
+            return self.endpoints
+        parts = urlsplit(main)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            origin = f"{parts.scheme}://{parts.netloc}"
+            return {MAIN: main, **{name: f"{origin}/{name}/v1/graphql/" for name in self.extra_endpoints}}
+        return {**self.endpoints, MAIN: main}
 
 
 _REGISTRY: dict[str, Deployment] = {}
