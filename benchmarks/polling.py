@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.kraken.auth import Credentials
-from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
+from kraken2mqtt.kraken.client import BACKEND, KrakenClient, RequestEvent
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.sandbox.sim_account import SimAccount, SimDispatch, SimRate
@@ -247,6 +247,7 @@ async def simulate(start: datetime, days: int, state_dir: Path) -> dict[str, obj
             deployment="octopus-gb",
             clock=clock,
             on_request=on_request,
+            endpoints={BACKEND: fk.backend_url},  # as the daemon runs on GB: both endpoints, one budget
         )
         store = StateStore(state_dir)
         poller = Poller(client, deployment="octopus-gb", clock=clock, pending_commands=tick, store=store)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from kraken2mqtt.app import first_look
@@ -120,6 +121,8 @@ def documents_for(deployment: str) -> list[documents.Document]:
         declared = _declared_deployments(doc.source)
         if declared is not None and deployment not in declared:
             continue
+        if documents.retired(doc, datetime.now(UTC).date()):
+            continue  # past its `# until:` date (a removed field): never sent
         if all(capabilities.has(deployment, f) for f in doc.root_fields):
             found.append(doc)
     return found

@@ -29,6 +29,7 @@ from kraken2mqtt.kraken.errors import (
     DisabledFieldError,
     EdgeBlockedError,
     FieldAuthorizationError,
+    KrakenError,
     MissingFirstError,
     ProtocolError,
     QueryTooComplexError,
@@ -551,3 +552,46 @@ async def test_a_document_can_declare_its_endpoint(fake: FakeKraken, make_client
     await client.execute(doc)
     await client.execute(doc, endpoint=MAIN)  # the caller has the last word
     assert [r.path for r in fake.requests if r.operation_name == "Viewer"] == [BACKEND_PATH, "/v1/graphql/"]
+
+
+# -- HTTP 400 with a GraphQL body (the live server's answer to a document it does not validate) -------------
+
+
+async def test_http_400_with_graphql_errors_is_a_validation_error(
+    fake: FakeKraken, make_client: MakeClient
+) -> None:
+    """Live (HAOE issue 972): ``400; {"errors":[{"message":"Cannot query field 'countReset' on type
+    'HeatPumpConfiguration'.","locations":[{"line":74,"column":7}]}]}``. That is our document's fault,
+    not the transport's: a ValidationError with the server's message, sent once, the token kept."""
+    client = make_client()
+    await accounts(client)
+    with pytest.raises(ValidationError) as info:
+        await client.execute(documents.parse("query Bad { viewer { acounts { number } } }"))
+    assert not isinstance(info.value, TransportError | ServerError | AuthError)
+    assert info.value.message.startswith("Cannot query field 'acounts' on type 'AccountUserType'.")
+    sent = [r for r in fake.requests if r.operation_name == "Bad"]
+    assert [r.status for r in sent] == [400]  # not retried
+    assert fake.stats.mints == {"api_key": 1}  # not an auth failure either
+    assert await accounts(client)
+
+
+async def test_http_400_too_complex_still_splits(fake: FakeKraken, make_client: MakeClient) -> None:
+    """KT-CT-1188/1189 split the document whether the server sends them with 200 or 400."""
+    client = make_client(deployment=None)
+    variables = {"accountNumber": fake.account.number}
+    fake.faults.inject("too_complex", operation="Combo", status=400)
+    result = await client.execute(COMBO, variables, allow_partial=True)
+    assert not result.errors and result.data["acct"]["number"]
+    assert [r.status for r in fake.requests if r.operation_name == "Combo"] == [400]
+    assert _ops(fake)[-3:] == ["Combo_viewer", "Combo_devices", "Combo_acct"]
+
+
+async def test_http_400_without_graphql_errors_is_not_a_validation_error(
+    fake: FakeKraken, make_client: MakeClient
+) -> None:
+    client = make_client(attempts=1)
+    await accounts(client)
+    fake.faults.inject("raw", operation="Viewer", status=400, body={"detail": "Bad request"})
+    with pytest.raises(KrakenError) as info:
+        await accounts(client)
+    assert not isinstance(info.value, ValidationError)

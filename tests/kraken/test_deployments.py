@@ -50,3 +50,43 @@ def test_a_configured_endpoint_replaces_only_the_main_one() -> None:
     }
     sandbox = KrakenTarget("http://a/", creds, "octopus-gb", endpoints={BACKEND: "http://b/"})
     assert sandbox.all_endpoints() == {MAIN: "http://a/", BACKEND: "http://b/"}
+
+
+def test_capabilities_and_polling_live_on_the_deployment_object() -> None:
+    """Issue 10 point 7: the root fields (and where each is served), account discovery, document suffix and
+    dispatch sources are attributes of the deployment; ``capabilities`` is a view of them."""
+    gb, de, au, jp = (deployments.get(n) for n in ("octopus-gb", "octopus-de", "red-energy-au", "octopus-jp"))
+    for dep in (gb, de, au, jp):
+        assert capabilities.ROOT_FIELDS[dep.name] == dep.root_fields
+        assert all(capabilities.has(dep.name, f) for f in dep.root_fields)
+    assert gb.endpoint_only == {
+        BACKEND: frozenset(
+            {"heatPumpControllersAtLocation", "heatPumpLivePerformance", "greenerNightsForecast"}
+        )
+    }
+    assert gb.endpoint_of("heatPumpLivePerformance") == BACKEND and gb.endpoint_of("devices") is None
+    assert capabilities.endpoint_only("octopus-gb", "greenerNightsForecast") == BACKEND
+    assert (gb.document_suffix, gb.account_discovery, gb.legacy_devices) == ("Gb", "meter_points", True)
+    assert (de.document_suffix, de.account_discovery) == ("De", "market_supply_agreements")
+    assert (au.account_discovery, jp.account_discovery) == ("product_agreements", None)
+    assert gb.dispatch_sources == ("flex", "planned") and de.dispatch_sources == ("flex",)
+    assert au.dispatch_sources == () and not de.endpoint_only
+
+
+def test_the_poller_compares_no_deployment_names() -> None:
+    from pathlib import Path
+
+    from kraken2mqtt.kraken import poller
+
+    source = Path(poller.__file__).read_text(encoding="utf-8")
+    assert not [name for name in DEPLOYMENTS if f'"{name}"' in source]
+
+
+def test_a_local_main_endpoint_serves_the_further_ones_beside_it() -> None:
+    """A fake Kraken on this machine (sandbox, tests) serves GB's backend at /backend/v1/graphql/."""
+    gb = deployments.get("octopus-gb")
+    assert gb.endpoints_with("http://127.0.0.1:8080/v1/graphql/") == {
+        MAIN: "http://127.0.0.1:8080/v1/graphql/",
+        BACKEND: "http://127.0.0.1:8080/backend/v1/graphql/",
+    }
+    assert gb.endpoints_with(None) == gb.endpoints

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kraken2mqtt.kraken import capabilities, documents
-from kraken2mqtt.sandbox.schema import declared_deployments, validate_document
+from kraken2mqtt.kraken.client import declared_endpoint
+from kraken2mqtt.sandbox.schema import declared_deployments, schema_name, validate_document
 
 POLL_DOCS = [n for n in documents.names() if n.startswith("Poll")]
 
@@ -21,5 +22,7 @@ def test_poll_document_validates_for_its_deployments(name: str) -> None:
     deployments = declared_deployments(doc.source)
     assert deployments, f"{name} must declare its deployments"
     for deployment in deployments:
-        assert validate_document(doc.source, deployment) == [], deployment
+        # on the schema of the endpoint it names (``# endpoint: backend``), else the main one
+        schema = schema_name(deployment, declared_endpoint(doc))
+        assert validate_document(doc.source, schema) == [], schema
         assert all(capabilities.has(deployment, f) for f in doc.root_fields)

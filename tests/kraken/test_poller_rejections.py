@@ -182,6 +182,8 @@ async def test_dropping_is_at_once_not_after_a_backoff(
     await poller.poll_once()
     assert clock.slept == [] or max(clock.slept) < 1.0  # no retry delay for a rejected selection
     assert poller.snapshot.dropped.keys() == {"PollDevicesGb/EvReadings"}
+    # The rejection came as the live server sends it: HTTP 400 with a GraphQL errors body.
+    assert [r.status for r in fake.requests if r.operation_name == "PollDevicesGb"] == [400, 200]
     clock.advance(1800)
     await poller.poll_once()  # PollLiveGb is a different document: it drops the fragment too, once
     assert set(poller.snapshot.dropped) == {"PollDevicesGb/EvReadings", "PollLiveGb/EvReadings"}
@@ -192,6 +194,8 @@ async def test_dropping_is_at_once_not_after_a_backoff(
 async def test_a_rejected_critical_field_makes_the_stream_stale_and_says_which(
     fake: FakeKraken, make_client: MakeClient, clock: ManualClock
 ) -> None:
+    # After plannedDispatches' removal date (2026-01-16): GB has no fallback source left.
+    clock.advance(timedelta(days=2).total_seconds())
     fake.schema = _rejecting("octopus-gb", "Query", "flexPlannedDispatches")
     poller = Poller(make_client(), deployment="octopus-gb", clock=clock)
     with structlog.testing.capture_logs() as logs:
@@ -199,6 +203,7 @@ async def test_a_rejected_critical_field_makes_the_stream_stale_and_says_which(
         snap = poller.snapshot
         error = snap.stream(Stream.DISPATCHES).error or ""
         assert "Query.flexPlannedDispatches" in error and "needed" in error
+        assert 400 in {r.status for r in fake.requests}  # the live answer to a field it does not know
         # The devices still arrive (polled without the dispatch field); prices too.
         assert snap.stream(Stream.DEVICES).error is None and snap.devices is not None
         assert snap.stream(Stream.TARIFFS).error is None

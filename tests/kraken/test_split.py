@@ -7,7 +7,8 @@ import pytest
 from graphql import parse, validate
 
 from kraken2mqtt.kraken import capabilities, documents, split
-from kraken2mqtt.sandbox.schema import build_schema
+from kraken2mqtt.kraken.client import declared_endpoint
+from kraken2mqtt.sandbox.schema import build_schema, schema_name
 
 DEPLOYMENTS = ("octopus-gb", "octopus-de", "octopus-jp", "red-energy-au")
 
@@ -28,7 +29,7 @@ def test_every_part_is_a_valid_document(name: str) -> None:
     for deployment in DEPLOYMENTS:
         if not all(capabilities.has(deployment, f) for f in doc.root_fields):
             continue
-        schema = build_schema(deployment, frozenset())
+        schema = build_schema(schema_name(deployment, declared_endpoint(doc)), frozenset())
         for part in parts:
             errors = validate(schema, parse(part.document.source))
             assert not errors, (deployment, part.key, [e.message for e in errors])

@@ -112,6 +112,18 @@ def test_bad_requests(authed: Gql, fk: FakeKraken) -> None:
     )
     out = authed("query { viewer { nope } }")
     assert "data" not in out and "nope" in out["errors"][0]["message"]
+    # The live server's answer (HAOE issue 972): HTTP 400, {"errors":[{"message", "locations"}]}, no data.
+    resp = authed.post("query {\n  viewer { nope } }")
+    assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/json"
+    assert resp.json() == {
+        "errors": [
+            {
+                "message": "Cannot query field 'nope' on type 'AccountUserType'.",
+                "locations": [{"line": 2, "column": 12}],
+            }
+        ]
+    }
+    assert authed.post("query { viewer { id }").status_code == 400  # a syntax error too
     assert fk.stats.requests["anonymous"] >= 3
 
 

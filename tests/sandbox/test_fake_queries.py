@@ -361,3 +361,29 @@ def test_account_can_be_swapped_between_polls(authed: Gql, fk: FakeKraken) -> No
     fk.account = SimAccount.demo(T0)
     fk.account.planned_dispatches.clear()
     assert ok(authed, doc("Dispatches"), {"accountNumber": ACCOUNT})["plannedDispatches"] == []
+
+
+def test_the_backend_path_serves_heat_pumps_and_greener_nights(authed: Gql, fk: FakeKraken) -> None:
+    """GB's backend endpoint schema (``octopus-gb-backend``) at ``/backend/v1/graphql/``; the main path
+    answers its backend-only fields as the live main endpoint would (400, unknown field)."""
+    query = (
+        "query($a: String!, $p: ID!, $e: ID!) {"
+        " heatPumpControllersAtLocation(accountNumber: $a, propertyId: $p) { controller { euid } }"
+        " heatPumpLivePerformance(accountNumber: $a, euid: $e) { coefficientOfPerformance"
+        " outdoorTemperature { value unit } heatOutput { value unit } powerInput { value unit } readAt }"
+        " greenerNightsForecast { date isGreenerNight greennessScore greennessIndex } }"
+    )
+    euid = fk.account.heat_pump_controllers[0].euid
+    variables = {"a": ACCOUNT, "p": fk.account.properties[0].id, "e": euid}
+    headers = {"Authorization": authed.token or "", "User-Agent": "kraken2mqtt/test"}
+    resp = authed.client.post(fk.backend_url, json={"query": query, "variables": variables}, headers=headers)
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert data["heatPumpControllersAtLocation"] == [{"controller": {"euid": euid}}]
+    live = data["heatPumpLivePerformance"]
+    assert live["coefficientOfPerformance"] == "3.4" and live["outdoorTemperature"]["value"] == "7.5"
+    nights = data["greenerNightsForecast"]
+    assert nights and {n["greennessIndex"] for n in nights} <= {"LOW", "MEDIUM", "HIGH"}
+    assert all(n["isGreenerNight"] == (n["greennessIndex"] == "HIGH") for n in nights)
+    main = authed.post(query, variables)
+    assert main.status_code == 400 and "data" not in main.json()

@@ -126,3 +126,61 @@ def test_the_fake_server_answers_live_queries(path: Path, clock: ManualClock) ->
         g.login()
         out = g.post(source).json()
     assert "data" in out, out.get("errors")
+
+
+def _paths(source: str) -> set[tuple[str, ...]]:
+    """Every field path (``heatPumpLivePerformance.outdoorTemperature.value``) a document selects, fragments
+    and inline fragments flattened, aliases ignored."""
+    from graphql import (
+        FieldNode,
+        FragmentDefinitionNode,
+        FragmentSpreadNode,
+        InlineFragmentNode,
+        OperationDefinitionNode,
+        SelectionSetNode,
+    )
+
+    doc = parse(source)
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    out: set[tuple[str, ...]] = set()
+
+    def walk(sel: SelectionSetNode | None, prefix: tuple[str, ...]) -> None:
+        for s in sel.selections if sel else ():
+            if isinstance(s, FieldNode):
+                out.add((*prefix, s.name.value))
+                walk(s.selection_set, (*prefix, s.name.value))
+            elif isinstance(s, InlineFragmentNode):
+                walk(s.selection_set, prefix)
+            elif isinstance(s, FragmentSpreadNode):
+                walk(fragments[s.name.value].selection_set, prefix)
+
+    for d in doc.definitions:
+        if isinstance(d, OperationDefinitionNode):
+            walk(d.selection_set, ())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("HeatPumpControllersAtLocationGb", "haoe/heat_pump_ids_query"),
+        ("PollHeatPumpLiveGb", "haoe/heat_pump_status_and_config_query"),
+        ("PollEventsBackendGb", "haoe/octoplus_saving_session_query"),
+        ("PollEventsBackendGb", "pb/octoplus_saving_session_query"),
+        ("PollEventsBackendGb", "haoe/greener_night_forecast_query"),
+    ],
+)
+def test_our_backend_documents_select_what_the_live_clients_select(ours: str, theirs: str) -> None:
+    """Each document the daemon sends to GB's backend endpoint selects only field paths a live client
+    sends there (its production query, kept in live_queries/ with source and commit), on the same schema."""
+    from kraken2mqtt.kraken import documents
+    from kraken2mqtt.kraken.client import declared_endpoint
+
+    doc = documents.load(ours)
+    assert declared_endpoint(doc) == "backend"
+    live = (LIVE / f"{theirs}.graphql").read_text(encoding="utf-8")
+    assert declared_deployments(live) == ("octopus-gb-backend",)
+    mine, their = _paths(doc.source), _paths(live)
+    shared_roots = {p[0] for p in their}
+    assert {p for p in mine if p[0] in shared_roots} <= their
+    assert shared_roots & {p[0] for p in mine}

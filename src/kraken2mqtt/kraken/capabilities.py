@@ -1,19 +1,8 @@
-"""Which Query/Mutation root fields of our SDL each Kraken deployment documents.
+"""Which Query/Mutation root fields each Kraken deployment serves: a read-only view, by deployment name, of
+the tables of :mod:`kraken2mqtt.kraken.deployments` (the one object per deployment holds them; the
+evidence table :data:`ROOT_FIELD_SOURCES` lives there too).
 
-Plain data, no I/O. Sources are the scraped reference pages in ``../shared/kraken-docs`` (beside the repo):
-
-* ``000`` — GB (Octopus Energy GB) queries
-* ``001`` — DE (Octopus Energy Germany) queries
-* ``003`` — AU (Red Energy) queries
-* ``004`` — JP (Octopus Energy Japan) mutations
-
-004 is the only mutation reference in the seeds. The device, heat-pump and payment mutations it lists are
-Kraken-wide (the GB objects page 002 carries their payload types), so they are treated as available on GB
-and DE as well. They are *not* given to AU: 003 has no device queries at all and AU is tariff-only for us.
-``obtainKrakenToken`` is on every deployment.
-
-Fields seen only in public client code (digest Appendix B) are in :data:`UNDOCUMENTED_FIELDS` and in no
-deployment by default.
+Plain data, no I/O.
 """
 
 from __future__ import annotations
@@ -21,106 +10,45 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-DEPLOYMENTS: tuple[str, ...] = ("octopus-gb", "octopus-de", "red-energy-au", "octopus-jp")
-
-#: Root field -> the doc files that show it (prefixes above). ``obtainKrakenToken`` and the mutations
-#: come from 004; "004*" marks the Kraken-wide mutations extended to GB and DE (see module docstring).
-ROOT_FIELD_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        # --- queries ---
-        "rateLimit": ("000",),
-        "rateLimitInfo": ("001", "003", "live-gb"),
-        "krakenVersion": ("000", "001", "003"),
-        "viewer": ("000", "001", "003"),
-        "account": ("000", "001", "003"),
-        "properties": ("000", "003"),
-        "property": ("000", "001", "003"),
-        "applicableRates": ("000",),  # heading lost in 000; its query document survives
-        "agreement": ("001", "003"),  # different return types: DE agreement vs AU CommonAgreementType
-        "product": ("003",),
-        "devices": ("000", "001"),
-        # Past their removal date (2024-11-01): documented, so the fake knows them and rejects them by date
-        # (sandbox/live_rules.py); no document sends them (REMOVED_FIELDS).
-        "registeredKrakenflexDevice": ("000", "001"),
-        "vehicleChargingPreferences": ("000", "001"),
-        "batteryDevice": ("000", "001"),
-        "heatPumpDevice": ("000",),
-        "heatPumpStatus": ("000",),
-        "octoHeatPumpControllerEuids": ("000",),
-        "controllerEuids": ("000",),
-        "octoHeatPumpControllerStatus": ("000",),
-        "heatPumpControllerStatus": ("000",),
-        "octoHeatPumpControllerConfiguration": ("000",),
-        "heatPumpControllerConfiguration": ("000",),
-        "octoHeatPumpLivePerformance": ("000",),
-        # Deprecated 2025-05-27, removal on or after 2026-01-16; absent from the DE live schema. Kept for GB
-        # only as the fallback of a lagging deployment (PollLivePlannedGb).
-        "plannedDispatches": ("000",),
-        "flexPlannedDispatches": ("live-gb", "live-de"),
-        "completedDispatches": ("000", "001"),
-        "savingSessions": ("000",),
-        "autoTopupConfigs": ("000",),
-        "autoTopupTriggers": ("000",),
-        "prepayBalanceSnapshot": ("000",),
-        "greennessForecast": ("000",),
-        "energyMixData": ("000", "001", "003"),  # removal on or after 2026-06-01 (REMOVED_FIELDS)
-        "smartMeterTelemetry": ("000",),
-        # --- mutations ---
-        "obtainKrakenToken": ("004", "all"),
-        "updateBoostCharge": ("004*",),
-        "setDevicePreferences": ("004*",),
-        "updateDeviceSmartControl": ("004*",),
-        "updateDeviceGridExport": ("004*",),
-        "triggerBoostCharge": ("004*",),
-        "deleteBoostCharge": ("004*",),
-        "suspendControl": ("004*",),
-        "resumeControl": ("004*",),
-        "setVehicleChargePreferences": ("004*",),
-        "setClimateControlState": ("004*",),
-        "setHotWaterState": ("004*",),
-        "setRoomTemperature": ("004*",),
-        "updateAutoTopUpAmount": ("004*",),
-    }
+from kraken2mqtt.kraken.deployments import (
+    DEPLOYMENTS as _REGISTRY,
+)
+from kraken2mqtt.kraken.deployments import (
+    REMOVED_FIELDS,
+    ROOT_FIELD_SOURCES,
+    UNDOCUMENTED_FIELDS,
 )
 
-#: In our SDL but in no seed file (digest Appendix B). Enable per deployment only after live verification.
-UNDOCUMENTED_FIELDS: frozenset[str] = frozenset()
+__all__ = [
+    "DEPLOYMENTS",
+    "ENDPOINT_ONLY",
+    "REMOVED_FIELDS",
+    "ROOT_FIELDS",
+    "ROOT_FIELD_SOURCES",
+    "UNDOCUMENTED_FIELDS",
+    "endpoint_only",
+    "has",
+]
 
-#: Fields the docs list but whose removal date has passed: in no deployment, whatever the docs say.
-#: (registeredKrakenflexDevice / vehicleChargingPreferences: removal on or after 2024-11-01; energyMixData:
-#: 2026-06-01.)
-REMOVED_FIELDS: frozenset[str] = frozenset(
-    {"registeredKrakenflexDevice", "vehicleChargingPreferences", "energyMixData"}
-)
-
-#: Where the "004*" (Kraken-wide) mutations count as available: JP, where 004 documents them, plus GB and DE.
-_KRAKEN_WIDE_MUTATIONS_ON = ("octopus-gb", "octopus-de", "octopus-jp")
-
-_FILE_OF: Mapping[str, str] = MappingProxyType(
-    {"octopus-gb": "000", "octopus-de": "001", "red-energy-au": "003", "octopus-jp": "004"}
-)
-
-
-#: "live-gb" / "live-de": root fields the live clients send (``../shared/kraken-live-api.md``; HAOE, batpred,
-#: OEG and the DE introspection dump), not (or no longer) in the scraped docs.
-_LIVE_OF: Mapping[str, str] = MappingProxyType({"octopus-gb": "live-gb", "octopus-de": "live-de"})
-
-
-def _fields_for(deployment: str) -> frozenset[str]:
-    prefix = _FILE_OF[deployment]
-    live = _LIVE_OF.get(deployment)
-    out: set[str] = set()
-    for field, sources in ROOT_FIELD_SOURCES.items():
-        kraken_wide = "004*" in sources and deployment in _KRAKEN_WIDE_MUTATIONS_ON
-        if prefix in sources or "all" in sources or kraken_wide or (live is not None and live in sources):
-            out.add(field)
-    return frozenset(out)
-
+#: The registered deployments' names.
+DEPLOYMENTS: tuple[str, ...] = tuple(_REGISTRY)
 
 #: Deployment key -> root fields (Query and Mutation) available there.
-ROOT_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType({d: _fields_for(d) for d in DEPLOYMENTS})
+ROOT_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType({n: d.root_fields for n, d in _REGISTRY.items()})
+
+#: Deployment -> endpoint -> the root fields served only at that endpoint (not at ``main``).
+ENDPOINT_ONLY: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
+    {n: d.endpoint_only for n, d in _REGISTRY.items() if d.endpoint_only}
+)
 
 
 def has(deployment: str, field: str) -> bool:
-    """Whether ``field`` is a documented root field on ``deployment`` (False for unknown deployments)."""
-    return field in ROOT_FIELDS.get(deployment, frozenset())
+    """Whether ``field`` is a root field ``deployment`` serves (False for unknown deployments)."""
+    dep = _REGISTRY.get(deployment)
+    return dep is not None and dep.has(field)
+
+
+def endpoint_only(deployment: str, field: str) -> str | None:
+    """The endpoint ``field`` is served at when that is not ``main`` (None: main, or unknown)."""
+    dep = _REGISTRY.get(deployment)
+    return dep.endpoint_of(field) if dep is not None else None

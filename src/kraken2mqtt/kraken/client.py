@@ -16,7 +16,7 @@ import structlog
 from kraken2mqtt import __version__
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
-from kraken2mqtt.kraken import capabilities, documents, split
+from kraken2mqtt.kraken import deployments, documents, split
 from kraken2mqtt.kraken.auth import Credentials, TokenManager
 from kraken2mqtt.kraken.budget import RequestBudget, ServerAllowance
 from kraken2mqtt.kraken.deployments import BACKEND, MAIN
@@ -51,7 +51,7 @@ class RequestEvent:
     seconds: float
 
 
-__all__ = ["BACKEND", "MAIN", "GraphQLResult", "KrakenClient", "RequestEvent"]
+__all__ = ["BACKEND", "MAIN", "GraphQLResult", "KrakenClient", "RequestEvent", "RetiredDocumentError"]
 
 
 @dataclass(slots=True)
@@ -92,6 +92,10 @@ class GraphQLResult:
 
 class UndocumentedFieldError(KrakenError):
     """We were about to send a field this deployment does not document (a bug: nothing is sent)."""
+
+
+class RetiredDocumentError(KrakenError):
+    """The document is past its ``# until:`` date (it selects a removed field): nothing is sent."""
 
 
 class UnknownEndpointError(KrakenError):
@@ -216,8 +220,13 @@ class KrakenClient:
         from then on); auth and rate-limit errors always raise.
         """
         doc = documents.load(document) if isinstance(document, str) else document
-        self._check_capabilities(doc)
-        url = self._url(endpoint or declared_endpoint(doc) or MAIN, doc)
+        name = endpoint or declared_endpoint(doc) or MAIN
+        if documents.retired(doc, self._clock.now().date()):
+            raise RetiredDocumentError(
+                f"{doc.name} selects a field removed on {doc.until}; request not sent", operation=doc.name
+            )
+        self._check_capabilities(doc, name)
+        url = self._url(name, doc)
         variables = dict(variables or {})
         parts = self._split.get(doc.source)
         if parts is not None and allow_partial:
@@ -389,10 +398,11 @@ class KrakenClient:
     async def rate_limit(self) -> ServerAllowance | None:
         """Ask the server for the remaining allowance (where the deployment documents it) and feed it to
         the budget."""
-        if self.deployment is None or capabilities.has(self.deployment, "rateLimit"):
+        dep = deployments.find(self.deployment) if self.deployment is not None else None
+        if self.deployment is None or (dep is not None and dep.has("rateLimit")):
             data = (await self.execute("RateLimit")).data.get("rateLimit") or {}
             allowance = _allowance(data, None, None)
-        elif capabilities.has(self.deployment, "rateLimitInfo"):
+        elif dep is not None and dep.has("rateLimitInfo"):
             info = (await self.execute("RateLimitInfo")).data.get("rateLimitInfo") or {}
             points = info.get("pointsAllowanceRateLimit") or {}
             allowance = _allowance(points, points.get("ttl"), points.get("isBlocked"))
@@ -404,13 +414,25 @@ class KrakenClient:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _check_capabilities(self, doc: documents.Document) -> None:
+    def _check_capabilities(self, doc: documents.Document, endpoint: str) -> None:
         if self.deployment is None:
             return
-        missing = sorted(f for f in doc.root_fields if not capabilities.has(self.deployment, f))
+        dep = deployments.find(self.deployment)
+        missing = sorted(f for f in doc.root_fields if dep is None or not dep.has(f))
         if missing:
             raise UndocumentedFieldError(
                 f"{', '.join(missing)} not documented for {self.deployment}; request not sent",
+                operation=doc.name,
+            )
+        elsewhere = sorted(
+            f
+            for f in doc.root_fields
+            if dep is not None and (only := dep.endpoint_of(f)) is not None and only != endpoint
+        )
+        if elsewhere:
+            raise UndocumentedFieldError(
+                f"{', '.join(elsewhere)} served only at another endpoint of {self.deployment} than "
+                f"{endpoint!r}; request not sent",
                 operation=doc.name,
             )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from importlib import resources
 
@@ -42,6 +43,9 @@ class Document:
     #: Names (fields, types) in the parts that are not optional: a rejection of one of them is critical.
     critical_tokens: frozenset[str] = frozenset()
     dropped: frozenset[str] = frozenset()
+    #: ``# until: YYYY-MM-DD``: the document selects a field whose removal date that is (a fallback for a
+    #: lagging deployment); from that day on it is never sent (:func:`retired`).
+    until: date | None = None
 
     @property
     def requires_auth(self) -> bool:
@@ -186,7 +190,29 @@ def load(name: str, without: frozenset[str] = frozenset()) -> Document:
         optional=optional,
         critical_tokens=critical,
         dropped=without,
+        until=_until(source),
     )
+
+
+_UNTIL = re.compile(r"^\s*#\s*until:\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+
+
+def _until(source: str) -> date | None:
+    """The date on a leading ``# until: YYYY-MM-DD`` comment line (None: none)."""
+    for line in source.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            return None
+        m = _UNTIL.match(line)
+        if m:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    return None
+
+
+def retired(doc: Document, today: date) -> bool:
+    """Whether ``doc`` is past its ``# until:`` date (a field it selects is removed): never sent."""
+    return doc.until is not None and today >= doc.until
 
 
 def optional_parts(name: str) -> tuple[OptionalPart, ...]:

@@ -8,9 +8,10 @@ dispatch, one device) is skipped and logged, so one bad entry cannot hide the re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import ValidationError
@@ -470,6 +471,18 @@ def legacy_heat_pump(raw: Any) -> LegacyHeatPumpStatus | None:
     )
 
 
+def controllers_at_location(raw: Any) -> tuple[str, ...]:
+    """The euids of ``heatPumpControllersAtLocation`` (``[{controller: {euid}}]``), in order, once each."""
+    out: list[str] = []
+    for item in items(raw, "heatPumpControllersAtLocation"):
+        if not isinstance(item, dict):
+            continue
+        euid = sub(item, "controller").get("euid")
+        if euid is not None and str(euid) not in out:
+            out.append(str(euid))
+    return tuple(out)
+
+
 def controller(euid: str, status: Any, live: Any) -> HeatPumpController:
     st = opt_obj(status, "octoHeatPumpControllerStatus") or {}
     lv = opt_obj(live, "octoHeatPumpLivePerformance") or {}
@@ -553,6 +566,32 @@ def prepay(balance: Any, configs: Any, triggers: Any = None) -> PrepayData:
 
 
 # -------------------------------------------------------------------------------------------- events
+
+
+#: A greener night (``greenerNightsForecast.date``) runs from 23:00 on that date to 06:00 the next morning,
+#: UK time (HAOE bafdb0d / api_client @ 4c25c726 async_get_greener_nights_forecast).
+GREENER_NIGHT = (time(23, 0), time(6, 0))
+_UK = ZoneInfo("Europe/London")
+
+
+def greener_nights(raw: Any) -> tuple[GreennessPeriod, ...]:
+    """``greenerNightsForecast`` as greenness periods, one per night; ``highlight`` is ``isGreenerNight``."""
+
+    def night(g: dict[str, Any]) -> GreennessPeriod:
+        day = date.fromisoformat(str(g["date"])[:10])
+        start = datetime.combine(day, GREENER_NIGHT[0], _UK)
+        end = datetime.combine(day + timedelta(days=1), GREENER_NIGHT[1], _UK)
+        return GreennessPeriod(
+            start=start,
+            end=end,
+            score=g.get("greennessScore"),
+            index=g.get("greennessIndex") or "unknown",
+            highlight=bool(g.get("isGreenerNight")),
+        )
+
+    return tuple(
+        sorted(each(items(raw, "greenerNightsForecast"), night, "greener night"), key=lambda g: g.start)
+    )
 
 
 def events(saving: Any, greenness: Any, energy_mix: Any = None) -> EventsData:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from kraken2mqtt.kraken import capabilities, dispatches
+from kraken2mqtt.kraken import deployments, dispatches
 from kraken2mqtt.kraken.snapshot import Snapshot, Stream
 from kraken2mqtt.kraken.tariffs import tomorrow_prices_due
 
@@ -59,7 +59,8 @@ NOTHING = 3600.0
 
 def streams_for(deployment: str) -> frozenset[Stream]:
     """What a deployment documents (its capability table) decides what is polled at all."""
-    has = capabilities.ROOT_FIELDS.get(deployment, frozenset())
+    dep = deployments.find(deployment)
+    has = dep.root_fields if dep is not None else frozenset()
     out: set[Stream] = set()
     if "account" in has:
         out |= {Stream.ACCOUNT, Stream.TARIFFS}

@@ -18,15 +18,17 @@ import structlog
 from pydantic import BaseModel
 
 from kraken2mqtt.clock import Clock
-from kraken2mqtt.kraken import capabilities, documents, parse, poll_policy, signals, tariffs
+from kraken2mqtt.kraken import deployments, documents, parse, poll_policy, signals, tariffs
 from kraken2mqtt.kraken.budget import ServerAllowance
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
+from kraken2mqtt.kraken.deployments import BACKEND
 from kraken2mqtt.kraken.dispatches import DispatchTracker, merge_planned
 from kraken2mqtt.kraken.errors import KrakenError, NotFoundError, ValidationError
 from kraken2mqtt.kraken.snapshot import (
     DevicesData,
     Dispatch,
     EventsData,
+    HeatPumpController,
     HeatPumpData,
     Lifecycle,
     Mode,
@@ -47,15 +49,21 @@ MAX_AGREEMENTS = 3
 QUIET = frozenset({Stream.RATE_LIMIT})
 
 ChangeCallback = Callable[[Snapshot, frozenset[Stream]], None]
-#: Planned-dispatch sources per deployment, best first; the first is demoted when the server rejects it.
+#: Planned-dispatch sources per deployment, best first (each deployment's ``dispatch_sources``, see
+#: :mod:`deployments`); one the server rejects is demoted (the next one is used from then on: one
+#: warning, a ``dropped`` entry in status and the metric).
 #: ``flex`` = flexPlannedDispatches(deviceId) per smart-charging device; ``planned`` = the account-wide
 #: plannedDispatches through ``PollLivePlanned<Gb|De>``, for a deployment that still serves only that.
-#: plannedDispatches is past its removal date (2026-01-16) on GB and gone from DE, so no deployment lists
-#: it and no such document is shipped (never send a removed field).
+#: The live facts (kraken-live-api.md) name no deployment that serves only plannedDispatches: GB's is past
+#: its removal date (2026-01-16; HAOE v13.5.3 broke on 2026-02-15), DE's schema has none, JP documents no
+#: queries and AU no devices. So ``planned`` is GB's fallback only while its document is not past its
+#: ``# until:`` date (a docs-era server without flexPlannedDispatches); after it, it is never sent.
 DISPATCH_SOURCES: dict[str, tuple[str, ...]] = {
-    "octopus-gb": ("flex",),
-    "octopus-de": ("flex",),
+    name: dep.dispatch_sources for name, dep in deployments.DEPLOYMENTS.items() if dep.dispatch_sources
 }
+#: The documents of each source (``{suffix}``: the deployment's document suffix, Gb / De).
+_SOURCE_DOCUMENTS = {"flex": "PollLive{suffix}", "planned": "PollLivePlanned{suffix}"}
+_SOURCE_FIELDS = {"flex": "flexPlannedDispatches", "planned": "plannedDispatches"}
 _DISPATCH_FIELDS = frozenset({"flexPlannedDispatches", "plannedDispatches"})
 #: Dispatch-field errors that mean "this account has no smart-charging device": no dispatches.
 NO_DISPATCHES = frozenset({"KT-CT-4301"})
@@ -104,6 +112,8 @@ class Poller:
     ) -> None:
         self.client = client
         self.deployment = deployment
+        #: The deployment's one object: fields, endpoints, documents, account discovery, dispatch sources.
+        self.dep = deployments.get(deployment)
         self.clock = clock
         self.store = store
         self.on_change = on_change
@@ -114,12 +124,14 @@ class Poller:
         self._wake = asyncio.Event()
         self._tracker = DispatchTracker()
         self._legacy_devices: bool | None = None  # None: not probed
+        self._legacy_heat_pump: bool | None = None  # a legacy heatPumpStatus was seen (None: not asked)
         #: Per document, the optional fragments the server rejected (never sent again by this process).
         self._dropped: dict[str, frozenset[str]] = {}
         #: Optional documents the server rejected as a whole -> why.
         self._dropped_documents: dict[str, str] = {}
         #: Where planned dispatches come from, best first; the first is demoted when the server rejects it.
-        self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ("flex",)))
+        self._dispatch_sources: list[str] = list(DISPATCH_SOURCES.get(deployment, ()))
+        self._suffix = self.dep.document_suffix
         self._critical_logged: dict[str, datetime] = {}
         self._dispatch_rejected: RejectedFieldError | None = None
         mode: Mode = "full"
@@ -293,7 +305,7 @@ class Poller:
         return streams
 
     async def _discover(self, now: datetime) -> None:
-        if not capabilities.has(self.deployment, "viewer"):
+        if not self.dep.has("viewer"):
             return
 
         async def fetch() -> None:
@@ -314,7 +326,7 @@ class Poller:
         if due & LIVE and LIVE & self.streams:
             streams = frozenset(LIVE & self.streams)
             polled |= await self._guard(streams, now, lambda: self._fetch_live(now))
-        if Stream.EVENTS in due and "PollEventsGb" not in self._dropped_documents:
+        if Stream.EVENTS in due and not self._events_dropped():
             polled |= await self._guard(frozenset({Stream.EVENTS}), now, lambda: self._fetch_events(now))
         if Stream.HEAT_PUMPS in due and not self._heat_pumps_dropped():
             polled |= await self._guard(
@@ -325,7 +337,9 @@ class Poller:
         return polled
 
     def _heat_pumps_dropped(self) -> bool:
-        return {"PollHeatPumpGb", "PollHeatPumpStatusGb"} <= set(self._dropped_documents)
+        return {"PollHeatPumpGb", "PollHeatPumpStatusGb"} <= set(self._dropped_documents) and not (
+            self._on_backend("PollHeatPumpLiveGb", "heatPumpLivePerformance")
+        )
 
     def _account_number(self) -> str:
         number = self._snapshot.account_number
@@ -353,28 +367,30 @@ class Poller:
 
     async def _fetch_account(self, now: datetime) -> None:
         number = self._account_number()
-        if self.deployment == "octopus-gb":
-            result = await self._query("PollAccountGb", {"accountNumber": number})
+        discovery = self.dep.account_discovery
+        suffix = self._suffix
+        if discovery == "meter_points":
+            result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = result.data.get("account")
-            info = parse.account_info(account, euids=await self._heat_pump_euids(number))
+            info = parse.account_info(account, euids=await self._heat_pump_euids(number, account))
             tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
-        elif self.deployment == "octopus-de":
-            result = await self._query("PollAccountDe", {"accountNumber": number})
+        elif discovery == "market_supply_agreements":
+            result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
             account = parse.obj(result.data.get("account"), "account")
             refs = parse.edges(account.get("marketSupplyAgreements"), "marketSupplyAgreements")
             ids = [str(r["id"]) for r in refs if isinstance(r, dict) and r.get("id") is not None]
             agreements = []
             for agreement_id in ids[:MAX_AGREEMENTS]:
-                res = await self._query("PollAgreementDe", {"id": agreement_id})
+                res = await self._query(f"PollAgreement{suffix}", {"id": agreement_id})
                 _raise_if_failed(res, "agreement")
                 if res.data.get("agreement") is not None:
                     agreements.append(res.data["agreement"])
             info = parse.account_info(account, agreement_ids=ids)
             tariff_set = tariffs.de_tariffs(agreements, now)
-        elif self.deployment == "red-energy-au":
-            result = await self._query("PollAccountAu", {"accountNumber": number})
+        elif discovery == "product_agreements":
+            result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
             self._rate_limit(result.data, now)
             account = parse.obj(result.data.get("account"), "account")
@@ -386,7 +402,7 @@ class Poller:
                     codes.append(str(product["code"]))
             products: dict[str, Any] = {}
             for code in codes[:MAX_AGREEMENTS]:
-                res = await self._query("PollProductAu", {"code": code})
+                res = await self._query(f"PollProduct{suffix}", {"code": code})
                 _raise_if_failed(res, "product")
                 if res.data.get("product") is not None:
                     products[code] = res.data["product"]
@@ -479,9 +495,24 @@ class Poller:
             if d.is_ev and not d.legacy and d.lifecycle != Lifecycle.RETIRED
         )
 
-    async def _heat_pump_euids(self, number: str) -> Any:
-        """Octopus heat-pump controllers (optional: kept out of the account document)."""
-        if not capabilities.has(self.deployment, "controllerEuids"):
+    def _on_backend(self, document: str, root_field: str) -> bool:
+        """Whether ``document`` goes to the deployment's backend endpoint: the client has one, the
+        deployment serves ``root_field`` there, and the server has not rejected the document."""
+        return (
+            BACKEND in self.client.endpoints
+            and self.dep.endpoint_of(root_field) == BACKEND
+            and document not in self._dropped_documents
+        )
+
+    async def _heat_pump_euids(self, number: str, account: Any) -> Any:
+        """Octopus heat-pump controllers (optional: kept out of the account document). On GB's backend
+        endpoint, per property (``heatPumpControllersAtLocation``, as HAOE asks); the main endpoint's
+        ``controllerEuids`` when there is no backend endpoint or it rejects the document."""
+        if self._on_backend("HeatPumpControllersAtLocationGb", "heatPumpControllersAtLocation"):
+            found = await self._heat_pump_euids_at_locations(number, account)
+            if found is not None:
+                return found
+        if not self.dep.has("controllerEuids"):
             return None
         try:
             result = await self._query("HeatPumpControllersGb", {"accountNumber": number}, optional=True)
@@ -491,11 +522,48 @@ class Poller:
             return list(old.heat_pump_controller_euids) if old else None
         return _ok(result, "controllerEuids")
 
+    async def _heat_pump_euids_at_locations(self, number: str, account: Any) -> list[str] | None:
+        """The controllers at each of the account's properties (None: the backend rejected the document,
+        ask the main endpoint)."""
+        props = parse.items(account.get("properties") if isinstance(account, dict) else None, "properties")
+        property_ids = [str(p["id"]) for p in props if isinstance(p, dict) and p.get("id") is not None]
+        euids: list[str] = []
+        try:
+            for property_id in property_ids[:MAX_AGREEMENTS]:
+                result = await self._query(
+                    "HeatPumpControllersAtLocationGb",
+                    {"accountNumber": number, "propertyId": property_id},
+                    optional=True,
+                )
+                err = result.failed("heatPumpControllersAtLocation")
+                if isinstance(err, NotFoundError):
+                    continue  # no controller at this property
+                if err is not None:
+                    raise err
+                for euid in parse.controllers_at_location(result.data.get("heatPumpControllersAtLocation")):
+                    if euid not in euids:
+                        euids.append(euid)
+        except DroppedError:
+            return None
+        except KrakenError as exc:
+            log.info("poller.heat_pump_discovery_failed", endpoint=BACKEND, error=str(exc)[:200])
+            old = self._snapshot.account
+            return list(old.heat_pump_controller_euids) if old else []
+        return euids
+
+    def _dispatch_source(self, now: datetime) -> str | None:
+        """The best planned-dispatch source not demoted whose document exists and is not retired."""
+        for source in self._dispatch_sources:
+            name = _SOURCE_DOCUMENTS[source].format(suffix=self._suffix)
+            if name in documents.names() and not documents.retired(documents.load(name), now.date()):
+                return source
+        return None
+
     async def _fetch_live(self, now: datetime) -> None:
         number = self._account_number()
-        suffix = "Gb" if self.deployment == "octopus-gb" else "De"
+        suffix = self._suffix
         device_ids = self._dispatch_device_ids()
-        source = self._dispatch_sources[0] if self._dispatch_sources else None
+        source = self._dispatch_source(now)
         variables: dict[str, Any] = {"accountNumber": number}
         if source == "planned":
             document = f"PollLivePlanned{suffix}"
@@ -507,7 +575,7 @@ class Poller:
         try:
             result = await self._query(document, variables)
         except RejectedFieldError as exc:
-            if exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(exc):
+            if exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(exc, source, now):
                 return await self._fetch_live(now)
             raise
         data = result.data
@@ -523,32 +591,46 @@ class Poller:
             else:
                 self._set(Stream.DEVICES, now, devices=devices)
                 self._reassess_intelligent()
-        await self._dispatches(result, now, source, device_ids if "deviceId" in variables else [])
+        demoted = await self._dispatches(result, now, source, device_ids if "deviceId" in variables else [])
+        if demoted and self._dispatch_source(now) is not None:
+            await self._fetch_live(now)  # the next source, in this same poll
 
-    def _demote_dispatch_source(self, exc: RejectedFieldError) -> bool:
-        """The server rejects the dispatch field we use: fall back to the next source. With none left the
-        devices are still polled and the dispatch stream is stale with the reason. True: poll again now."""
-        if not self._dispatch_sources:
+    def _demote_dispatch_source(self, exc: RejectedFieldError, source: str | None, now: datetime) -> bool:
+        """The server rejects the dispatch field of ``source``: fall back to the next source (one warning,
+        a ``dropped`` entry: status and metric). With none left the devices are still polled and the
+        dispatch stream is stale with the reason. True: poll again now."""
+        if source is None or source not in self._dispatch_sources:
             return False
-        gone = self._dispatch_sources.pop(0)
+        self._dispatch_sources.remove(source)
         self._dispatch_rejected = exc
+        now_using = self._dispatch_source(now)
         log.warning(
             "poller.dispatch_source_demoted",
             rejected=exc.rejection.label,
-            source=gone,
-            now_using=self._dispatch_sources[0] if self._dispatch_sources else None,
+            source=_SOURCE_FIELDS[source],
+            now_using=_SOURCE_FIELDS[now_using] if now_using else None,
+        )
+        key = f"{_SOURCE_DOCUMENTS[source].format(suffix=self._suffix)}/{_SOURCE_FIELDS[source]}"
+        self._snapshot = self._snapshot.model_copy(
+            update={"dropped": {**self._snapshot.dropped, key: exc.rejection.message[:200]}}
         )
         return True
 
+    @property
+    def dispatch_sources(self) -> tuple[str, ...]:
+        """The planned-dispatch sources still in use, best first (``flex``, ``planned``)."""
+        return tuple(self._dispatch_sources)
+
     async def _dispatches(
         self, result: GraphQLResult, now: datetime, source: str | None, asked: list[str]
-    ) -> None:
-        """Planned dispatches (per device, or the fallback's account-wide list) and completed ones."""
+    ) -> bool:
+        """Planned dispatches (per device, or the fallback's account-wide list) and completed ones. True:
+        the server rejected the source's field and it was demoted."""
         data = result.data
         if source is None:
             err = self._dispatch_rejected or KrakenError("no source of planned dispatches")
             self._fail({Stream.DISPATCHES}, now, err)
-            return
+            return False
         try:
             completed = self._dispatch_list(result, "completedDispatches", None)
             planned_lists: list[tuple[Dispatch, ...]] = []
@@ -563,15 +645,18 @@ class Poller:
                     res = await self._query("FlexPlannedDispatches", {"deviceId": device_id})
                     planned_lists.append(self._dispatch_list(res, "flexPlannedDispatches", device_id))
         except RejectedFieldError as exc:
-            if exc.rejection.name in _DISPATCH_FIELDS:
-                self._demote_dispatch_source(exc)
-            self._fail({Stream.DISPATCHES}, now, exc)
-            return
+            demoted = exc.rejection.name in _DISPATCH_FIELDS and self._demote_dispatch_source(
+                exc, source, now
+            )
+            if not demoted or self._dispatch_source(now) is None:
+                self._fail({Stream.DISPATCHES}, now, exc)
+            return demoted
         except (KrakenError, parse.ParseError) as exc:
             self._fail({Stream.DISPATCHES}, now, exc)
-            return
+            return False
         self._tracker.update(merge_planned(planned_lists), completed, now)
         self._set(Stream.DISPATCHES, now, dispatches=self._tracker.dispatches)
+        return False
 
     @staticmethod
     def _dispatch_list(result: GraphQLResult, field: str, device_id: str | None) -> tuple[Dispatch, ...]:
@@ -587,7 +672,7 @@ class Poller:
     async def _devices(self, data: Mapping[str, Any], now: datetime) -> DevicesData:
         old = self._snapshot.devices
         found = parse.devices_data(data.get("devices"))
-        if not found.devices and self._legacy_devices is None and self.deployment == "octopus-gb":
+        if not found.devices and self._legacy_devices is None and self.dep.legacy_devices:
             return await self._probe_legacy(found)
         return found.model_copy(update={"legacy_battery": old.legacy_battery if old else None})
 
@@ -616,22 +701,50 @@ class Poller:
             log.info("poller.legacy_battery")
         return legacy
 
+    def _events_dropped(self) -> bool:
+        return "PollEventsGb" in self._dropped_documents and not self._on_backend(
+            "PollEventsBackendGb", "greenerNightsForecast"
+        )
+
     async def _fetch_events(self, now: datetime) -> None:
+        """Saving sessions and the greenness of the coming nights: on GB's backend endpoint in the live
+        shape (``savingSessions { events(includeDev:) account(accountNumber:) }``, ``greenerNightsForecast``)
+        when the client has that endpoint; the main endpoint's ``PollEventsGb`` (``greennessForecast``)
+        otherwise, or once the backend rejects the document."""
         old = self._snapshot.events or EventsData()
-        result = await self._query("PollEventsGb", {"accountNumber": self._account_number()}, optional=True)
-        dropped = self._dropped.get("PollEventsGb", frozenset())
-        fields = ("savingSessions", "greennessForecast")
+        number = self._account_number()
+        if self._on_backend("PollEventsBackendGb", "greenerNightsForecast"):
+            try:
+                result = await self._query("PollEventsBackendGb", {"accountNumber": number}, optional=True)
+            except DroppedError as exc:
+                log.info("poller.events_fallback", to="PollEventsGb", error=str(exc)[:200])
+            else:
+                self._events(result, now, old, "PollEventsBackendGb", "greenerNightsForecast")
+                return
+        result = await self._query("PollEventsGb", {"accountNumber": number}, optional=True)
+        self._events(result, now, old, "PollEventsGb", "greennessForecast")
+
+    def _events(
+        self, result: GraphQLResult, now: datetime, old: EventsData, document: str, green_field: str
+    ) -> None:
+        dropped = self._dropped.get(document, frozenset())
+        fields = ("savingSessions", green_field)
         failed = [f for f in fields if result.failed(f)]
         if len(failed) == len(fields):
             raise result.failed(fields[0]) or KrakenError("events failed")
-        new = parse.events(result.data.get("savingSessions"), result.data.get("greennessForecast"))
+        if green_field == "greenerNightsForecast":
+            new = parse.events(result.data.get("savingSessions"), None).model_copy(
+                update={"greenness": parse.greener_nights(result.data.get(green_field))}
+            )
+        else:
+            new = parse.events(result.data.get("savingSessions"), result.data.get(green_field))
         update: dict[str, Any] = {}
-        if "savingSessions" in failed and "SavingSessions" not in dropped:
+        if "savingSessions" in failed and not dropped & {"SavingSessions", "SavingSessionsLive"}:
             update |= {
                 "saving_sessions": old.saving_sessions,
                 "has_joined_saving_campaign": old.has_joined_saving_campaign,
             }
-        if "greennessForecast" in failed and "Greenness" not in dropped:
+        if green_field in failed and not dropped & {"Greenness", "GreenerNights"}:
             update["greenness"] = old.greenness
         self._set(Stream.EVENTS, now, events=new.model_copy(update=update))
 
@@ -642,11 +755,27 @@ class Poller:
         old = self._snapshot.heat_pumps
         legacy = old.legacy if old else None
         controllers = []
-        if not euids:
-            result = await self._query("PollHeatPumpStatusGb", {"accountNumber": number}, optional=True)
-            if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
-                legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+        backend = self._on_backend("PollHeatPumpLiveGb", "heatPumpLivePerformance")
+        # The legacy KrakenFlex status (main endpoint): when there is no Octopus controller, and beside a
+        # controller read on the backend while this account has shown a legacy heat pump (or not yet asked).
+        if not euids or (backend and (self._legacy_heat_pump is not False)):
+            try:
+                result = await self._query("PollHeatPumpStatusGb", {"accountNumber": number}, optional=True)
+            except DroppedError:
+                if not euids:
+                    raise
+            else:
+                if "heatPumpStatus" in result.data and not result.failed("heatPumpStatus"):
+                    legacy = parse.legacy_heat_pump(result.data.get("heatPumpStatus"))
+                    self._legacy_heat_pump = legacy is not None
         for euid in euids[:MAX_AGREEMENTS]:
+            if backend:
+                try:
+                    controllers.append(await self._backend_controller(number, euid))
+                    continue
+                except DroppedError as exc:  # the backend rejects it: the main endpoint from now on
+                    backend = False
+                    log.info("poller.heat_pump_fallback", to="PollHeatPumpGb", error=str(exc)[:200])
             result = await self._query(
                 "PollHeatPumpGb", {"accountNumber": number, "euid": euid}, optional=True
             )
@@ -660,6 +789,41 @@ class Poller:
         self._set(
             Stream.HEAT_PUMPS, now, heat_pumps=HeatPumpData(legacy=legacy, controllers=tuple(controllers))
         )
+
+    async def _backend_controller(self, number: str, euid: str) -> HeatPumpController:
+        """One controller's zones and live performance from GB's backend endpoint; a part that fails keeps
+        that part's last data."""
+        result = await self._query(
+            "PollHeatPumpLiveGb", {"accountNumber": number, "euid": euid}, optional=True
+        )
+        status_err = result.failed("heatPumpControllerStatus")
+        live_err = result.failed("heatPumpLivePerformance")
+        asked = [f for f in ("heatPumpControllerStatus", "heatPumpLivePerformance") if f in result.data]
+        if asked and all(result.failed(f) for f in asked):
+            raise status_err or live_err or KrakenError("heat pump failed")
+        new = parse.controller(
+            euid, _ok(result, "heatPumpControllerStatus"), _ok(result, "heatPumpLivePerformance")
+        )
+        old = next(
+            (
+                c
+                for c in (self._snapshot.heat_pumps.controllers if self._snapshot.heat_pumps else ())
+                if c.euid == euid
+            ),
+            None,
+        )
+        if old is None:
+            return new
+        dropped = self._dropped.get("PollHeatPumpLiveGb", frozenset())
+        update: dict[str, Any] = {}
+        if status_err is not None and "HeatPumpBackendStatus" not in dropped:
+            update |= {"zones": old.zones, "sensors": old.sensors}
+        if live_err is not None and "HeatPumpLivePerformance" not in dropped:
+            update |= {
+                f: getattr(old, f)
+                for f in ("live_read_at", "cop", "power_input_kw", "heat_output_kw", "outdoor_temperature_c")
+            }
+        return new.model_copy(update=update) if update else new
 
     async def _fetch_prepay(self, now: datetime) -> None:
         """Balance from the ESME; the auto top-up config from the meter's smart device that holds it

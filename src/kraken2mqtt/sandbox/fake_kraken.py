@@ -8,11 +8,15 @@
   same account and tokens, and like the live one it refuses the default HTTP client user agents (403) and
   an ``Authorization: JWT <token>`` prefix (OE-0103).
 * Schema: ``schema.graphql`` cut down to the deployment's documented root fields (``extra_fields`` adds
-  undocumented ones such as ``flexPlannedDispatches``).
+  undocumented ones such as ``flexPlannedDispatches``); on GB the backend path serves the
+  ``octopus-gb-backend`` schema (``backend_schema``: heat pumps, greener nights), the main path lacks those.
 * Auth, points and error semantics: see :mod:`kraken2mqtt.sandbox.resolvers`. Faults: see
   :mod:`kraken2mqtt.sandbox.faults`.
 * Bodies that are not a JSON object with a string ``query`` get HTTP 400; GraphQL syntax/validation errors
-  get HTTP 200 with ``{"errors": [...]}`` and no ``data``.
+  get HTTP 400 with ``{"errors": [{"message", "locations"}]}`` and no ``data``, as the live server answers
+  them (HAOE issue 972: ``Failed to send request (https://api.octopus.energy/v1/graphql/): 400;
+  {"errors":[{"message":"Cannot query field 'countReset' on type 'HeatPumpConfiguration'.",
+  "locations":[{"line":74,"column":7}]}]}``). Errors while executing (Kraken's KT-CT codes) come with 200.
 * ``requests`` records every request; secrets in variables (APIKey, password, refreshToken, preSignedKey,
   organizationSecretKey) are stored as ``"<redacted>"`` and the Authorization header is never stored.
 """
@@ -38,6 +42,7 @@ from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.sandbox.faults import Fault, FaultQueue
 from kraken2mqtt.sandbox.live_rules import validate_live
 from kraken2mqtt.sandbox.resolvers import RequestContext, Resolvers, attach
+from kraken2mqtt.sandbox.schema import ENDPOINTS as SCHEMA_ENDPOINTS
 from kraken2mqtt.sandbox.schema import build_schema
 from kraken2mqtt.sandbox.sim_account import SimAccount
 from kraken2mqtt.sandbox.sim_auth import MintMethod, PointsBudget, TokenIssuer
@@ -115,6 +120,12 @@ class FakeKraken:
         self.requests: list[RequestRecord] = []
         self.mutations: list[tuple[str, dict[str, Any]]] = []
         self.schema = _schema(deployment, frozenset(extra_fields))
+        #: What ``BACKEND_PATH`` serves: the deployment's backend endpoint schema (``octopus-gb-backend``:
+        #: heat pumps, greener nights), else the main one.
+        backend = f"{deployment}-backend"
+        self.backend_schema = (
+            _schema(backend, frozenset(extra_fields)) if backend in SCHEMA_ENDPOINTS else self.schema
+        )
         self.resolvers = Resolvers(self)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -229,7 +240,8 @@ class FakeKraken:
         with self.lock:
             self.stats.requests[op or "anonymous"] += 1
         fault = self.faults.take(op)
-        status, headers, out = self._respond(fault, query, variables, op, authorization)
+        schema = self.backend_schema if path == BACKEND_PATH else self.schema
+        status, headers, out = self._respond(fault, query, variables, op, authorization, schema)
         self._record(
             op, query, variables, bool(authorization), status if out is not None else 0, path, user_agent
         )
@@ -242,6 +254,7 @@ class FakeKraken:
         variables: dict[str, Any] | None,
         op: str | None,
         auth: str | None,
+        schema: GraphQLSchema | None = None,
     ) -> tuple[int, dict[str, str], bytes | None]:
         ctx = RequestContext(self.resolvers, self.tokens.check(auth))
         if fault is not None:
@@ -268,7 +281,8 @@ class FakeKraken:
             if kind == "edge_block":
                 return 403, {"Content-Type": "text/html"}, EDGE_BLOCK_PAGE
             if kind in _COMPLEXITY and len(_root_selections(query)) > int(p.get("max_root_fields", 1)):
-                return 200, {}, _json(_document_error(*_COMPLEXITY[kind]))
+                # ``status``: the HTTP status to send it with (400, as for validation errors, or 200).
+                return int(p.get("status", 200)), {}, _json(_document_error(*_COMPLEXITY[kind]))
             if kind == "backend_rate_limited":
                 return 200, {}, _json(_document_error("OE-0002", "Too many requests."))
             if kind == "backend_unauthenticated":
@@ -277,7 +291,7 @@ class FakeKraken:
                 self.tokens.expire_all()
                 ctx.forced = ("KT-CT-1124", "Signature of the JWT has expired.", False)
             if kind in ("field_unauthorized", "nested_error", "missing_first"):
-                result = self.execute(query, variables, op, ctx)
+                result = self.execute(query, variables, op, ctx, schema)
                 return 200, {}, _json(_with_field_error(result, kind, p))
             if kind == "rate_limited":
                 ctx.forced = ("KT-CT-1199", "Too many requests.", True)
@@ -288,16 +302,25 @@ class FakeKraken:
                     ctx.brownout_fields = frozenset({str(p["field"])})
                 else:
                     ctx.brownout_all = True
-        return 200, {}, _json(self.execute(query, variables, op, ctx))
+        result = self.execute(query, variables, op, ctx, schema)
+        # Like the live server (HAOE issue 972): a document that does not parse or validate gets HTTP 400
+        # with {"errors": [...]} and no "data"; errors while executing come with 200 and "data".
+        return (400 if "data" not in result else 200), {}, _json(result)
 
     def execute(
-        self, query: str, variables: dict[str, Any] | None, operation_name: str | None, ctx: RequestContext
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        ctx: RequestContext,
+        schema: GraphQLSchema | None = None,
     ) -> dict[str, Any]:
-        document, errors = _checked(self.schema, query, self.clock.now().date())  # live_rules as of today
+        schema = schema or self.schema
+        document, errors = _checked(schema, query, self.clock.now().date())  # live_rules as of today
         if document is None:
             return {"errors": errors}
         result = execute(
-            self.schema, document, variable_values=variables, operation_name=operation_name, context_value=ctx
+            schema, document, variable_values=variables, operation_name=operation_name, context_value=ctx
         )
         if not hasattr(result, "formatted"):  # pragma: no cover - we have no async resolvers
             raise TypeError("unexpected async execution result")

@@ -45,8 +45,9 @@ The live API's error shapes (``../shared/kraken-live-api.md``, "Rate limits and 
 ``edge_block``
     403 with CloudFront's HTML "Request blocked" page (the CDN's rate limit, not the API's).
 ``too_complex`` / ``too_many_nodes``
-    200, no data; KT-CT-1188 (complexity above 200) / KT-CT-1189 (more than 10,000 nodes), for documents
-    with more than ``max_root_fields`` (default 1) root selections; smaller documents are answered.
+    200 (or ``status``), no data; KT-CT-1188 (complexity above 200) / KT-CT-1189 (more than 10,000 nodes),
+    for documents with more than ``max_root_fields`` (default 1) root selections; smaller documents are
+    answered.
 ``backend_rate_limited``
     200, no data; OE-0002 "Too many requests." (the GB backend's rate limit).
 ``backend_unauthenticated``

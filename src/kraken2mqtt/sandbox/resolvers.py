@@ -141,8 +141,13 @@ class Resolvers:
 
     # -- plumbing ------------------------------------------------------------------------------------------
     def call(self, name: str, args: dict[str, Any]) -> Any:
+        resolver = self._table.get(name)
+        if resolver is None:  # in the SDL (a live client's field) but not simulated
+            raise kraken_error(
+                "KT-CT-1113", "Disabled GraphQL field requested.", f"'{name}' is not simulated."
+            )
         with self.b.lock:
-            return self._table[name](args)
+            return resolver(args)
 
     @property
     def acc(self) -> SimAccount:
@@ -209,6 +214,10 @@ class Resolvers:
             "octoHeatPumpControllerConfiguration": self.controller_configuration,
             "heatPumpControllerConfiguration": self.controller_configuration,
             "octoHeatPumpLivePerformance": self.live_performance,
+            # GB backend endpoint only
+            "heatPumpControllersAtLocation": self.controllers_at_location,
+            "heatPumpLivePerformance": self.live_performance,
+            "greenerNightsForecast": lambda a: ser.greener_nights(self.acc.greenness),
             "plannedDispatches": lambda a: self.dispatches(a, planned=True),
             "completedDispatches": lambda a: self.dispatches(a, planned=False),
             "flexPlannedDispatches": self.flex_planned_dispatches,
@@ -431,7 +440,24 @@ class Resolvers:
         c = self._check_account(args["accountNumber"]).controller(str(args["euid"]))
         return None if c is None else ser.controller_configuration(c, self.now)
 
+    def controllers_at_location(self, args: Json) -> list[Json]:
+        """``heatPumpControllersAtLocation(accountNumber, propertyId) { controller { euid } }``: the
+        account's controllers at that property (a sandbox controller sits at the first property unless it
+        names another)."""
+        acc = self._check_account(args["accountNumber"])
+        prop = str(args["propertyId"])
+        if prop not in {p.id for p in acc.properties}:
+            raise unauthorized()
+        first = acc.properties[0].id if acc.properties else None
+        return [
+            {"controller": {"euid": c.euid}}
+            for c in acc.heat_pump_controllers
+            if (c.property_id or first) == prop
+        ]
+
     def live_performance(self, args: Json) -> Json | None:
+        if "accountNumber" in args:  # heatPumpLivePerformance (backend); the octoHeatPump* one has none
+            self._check_account(args["accountNumber"])
         c = self.acc.controller(str(args["euid"]))
         return None if c is None else ser.live_performance(c, self.now)
 

@@ -5,9 +5,11 @@ The SDL (``schema.graphql``) is the union over deployments. :func:`build_schema`
 applies that deployment's ``<Root>For<Deployment>`` field variants, and drops those variant types. So a
 document that selects an undocumented root field fails validation on that deployment.
 
-The docs lag the live API (``../shared/kraken-live-api.md``): :data:`LIVE_ROOT_FIELDS` adds the root fields
-the live clients use on a deployment, :data:`LIVE_ABSENT` removes those its live schema no longer has, and
-:data:`ENDPOINTS` names the extra endpoint schemas (GB's backend endpoint), each built on a deployment.
+The docs lag the live API (``../shared/kraken-live-api.md``): the deployment registry holds the live root
+fields the daemon uses (and which of them a deployment serves only at a further endpoint);
+:data:`LIVE_ROOT_FIELDS` adds the other root fields the live clients use on a deployment, :data:`LIVE_ABSENT`
+removes those its live schema no longer has, and :data:`ENDPOINTS` names the extra endpoint schemas (GB's
+backend endpoint), each built on a deployment.
 """
 
 from __future__ import annotations
@@ -34,20 +36,24 @@ from graphql import (
     validate,
 )
 
-from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELDS
+from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ENDPOINT_ONLY, ROOT_FIELDS
+from kraken2mqtt.kraken.deployments import DEPLOYMENTS as REGISTRY
 
 _HAOE = "HAOE BottlecapDave/HomeAssistant-OctopusEnergy@4c25c726 api_client/__init__.py"
 _PB = "PB springfall2008/batpred@aaba48fc apps/predbat/octopus.py"
 _OEG = "OEG thecem/octopus_germany@213bdb0d graphql_schema.json (DE introspection)"
 
-#: Extra endpoint schemas: name -> the deployment whose root fields it starts from.
-ENDPOINTS: Mapping[str, str] = {"octopus-gb-backend": "octopus-gb"}
+#: Extra endpoint schemas, one per further endpoint of a deployment (``octopus-gb-backend``): name -> the
+#: deployment whose root fields it starts from.
+ENDPOINTS: Mapping[str, str] = {
+    f"{name}-{endpoint}": name for name, dep in REGISTRY.items() for endpoint in dep.extra_endpoints
+}
 
-#: Root fields the live API serves beyond the docs, per deployment or endpoint -> where that was seen.
+#: Root fields the live clients send that the daemon does not use, per deployment or endpoint -> where
+#: that was seen (the daemon's own live fields are in the deployment registry, kraken/deployments.py:
+#: flexPlannedDispatches, rateLimitInfo, and what GB serves only at its backend endpoint).
 LIVE_ROOT_FIELDS: Mapping[str, Mapping[str, str]] = {
     "octopus-gb": {
-        "flexPlannedDispatches": f"{_HAOE} intelligent_dispatches_query; {_PB}",
-        "rateLimitInfo": "kraken-live-api.md (PB, Dec 2025; not in PB aaba48fc octopus.py)",
         "octoplusAccountInfo": f"000; {_HAOE} account_query",
         "electricVehicles": f"000; {_HAOE} intelligent_device_query; {_PB} intelligent_catalogue_query",
         "chargePointVariants": f"000; {_HAOE} intelligent_device_query; {_PB} intelligent_catalogue_query",
@@ -58,17 +64,13 @@ LIVE_ROOT_FIELDS: Mapping[str, Mapping[str, str]] = {
         "redeemLoyaltyPointsForAccountCredit": f"004; {_HAOE} redeem_octoplus_points_account_credit_mutation",
     },
     "octopus-de": {
-        "flexPlannedDispatches": f"{_OEG}; OEG octopus_germany.py fetch_flex_planned_dispatches",
         "electricityMeterReadings": "001; OEG ELECTRICITY_METER_READINGS_QUERY",
         "gasMeterReadings": "001; OEG GAS_METER_READINGS_QUERY",
         "electricVehicles": "001",
         "loyaltyPointLedgers": "001",
     },
     "octopus-gb-backend": {
-        "heatPumpControllersAtLocation": f"{_HAOE} heat_pump_ids_query",
-        "heatPumpLivePerformance": f"{_HAOE} heat_pump_status_and_config_query",
         "heatPumpLifetimePerformance": f"{_HAOE} heat_pump_status_and_config_query",
-        "greenerNightsForecast": f"{_HAOE} greener_night_forecast_query (bafdb0d)",
         "joinSavingSessionsEvent": f"{_HAOE} and {_PB} octoplus_saving_session_join_mutation",
         "wheelOfFortuneSpinsAllowed": f"{_HAOE} wheel_of_fortune_query (HAOE issue 1795)",
         "spinWheelOfFortune": f"{_HAOE} wheel_of_fortune_mutation",
@@ -97,7 +99,17 @@ def live_root_fields(name: str) -> frozenset[str]:
     fields = set(ROOT_FIELDS[base]) | set(LIVE_ROOT_FIELDS.get(base, {}))
     if name != base:
         fields |= set(LIVE_ROOT_FIELDS.get(name, {}))
+    else:  # the main endpoint lacks what the deployment serves only at a further endpoint
+        for only in ENDPOINT_ONLY.get(base, {}).values():
+            fields -= only
     return frozenset(fields - set(LIVE_ABSENT.get(base, {})) - set(LIVE_ABSENT.get(name, {})))
+
+
+def schema_name(deployment: str, endpoint: str | None) -> str:
+    """The schema a document goes to: ``deployment``'s main one, or that of its named ``endpoint``
+    (``("octopus-gb", "backend")`` -> ``"octopus-gb-backend"``)."""
+    return deployment if endpoint in (None, "main") else f"{deployment}-{endpoint}"
+
 
 ROOTS = ("Query", "Mutation")
 _PLACEHOLDER = "_noDocumentedRootFields"

@@ -20,6 +20,7 @@ from kraken2mqtt.sandbox.sim_account import (
     SimAccount,
     SimAgreement,
     SimDevice,
+    SimGreenness,
     SimHeatPumpController,
     SimMarketAgreement,
     SimMeterPoint,
@@ -760,6 +761,42 @@ def live_performance(c: SimHeatPumpController, now: datetime) -> Json:
         "heatOutput": {"value": dec(c.heat_output_kw), "unit": "KILOWATT"},
         "outdoorTemperature": {"value": dec(c.outdoor_temperature_c), "unit": "DEGREES_CELSIUS"},
     }
+
+
+def lifetime_performance(c: SimHeatPumpController, now: datetime) -> Json:
+    """``heatPumpLifetimePerformance`` (GB backend; HAOE heat_pump_status_and_config_query)."""
+    return {
+        "readAt": iso(now),
+        "seasonalCoefficientOfPerformance": dec(c.cop),
+        "heatOutput": {"value": dec(c.heat_output_kw * 24 * 365), "unit": "KILOWATT_HOURS"},
+        "energyInput": {"value": dec(c.power_input_kw * 24 * 365), "unit": "KILOWATT_HOURS"},
+    }
+
+
+#: A greener night runs 23:00 to 06:00 UK time (HAOE bafdb0d maps ``date`` to that window).
+GREENER_NIGHT_HOURS = (23, 6)
+
+
+def greener_nights(periods: Sequence[SimGreenness]) -> list[Json]:
+    """``greenerNightsForecast`` (GB backend; HAOE greener_night_forecast_query): one entry per night, the
+    mean greenness score of the hours from 23:00 to 06:00 UK time that the forecast covers; a night is
+    greener when its index is HIGH."""
+    nights: dict[str, list[SimGreenness]] = {}
+    start_h, end_h = GREENER_NIGHT_HOURS
+    for g in periods:
+        local = g.valid_from.astimezone(UK)
+        if local.hour >= start_h:
+            nights.setdefault(local.date().isoformat(), []).append(g)
+        elif local.hour < end_h:
+            nights.setdefault((local.date() - timedelta(days=1)).isoformat(), []).append(g)
+    out = []
+    for day, hours in sorted(nights.items()):
+        score = round(sum(h.score for h in hours) / len(hours))
+        index = "HIGH" if score >= 67 else "MEDIUM" if score >= 34 else "LOW"
+        out.append(
+            {"date": day, "isGreenerNight": index == "HIGH", "greennessScore": score, "greennessIndex": index}
+        )
+    return out
 
 
 def telemetry(

@@ -233,6 +233,8 @@ class SimHeatPumpController:
     power_input_kw: float = 1.1
     heat_output_kw: float = 3.74
     outdoor_temperature_c: float = 7.5
+    #: The property it is installed at (heatPumpControllersAtLocation); None: the account's first.
+    property_id: str | None = None
 
 
 @dataclass
