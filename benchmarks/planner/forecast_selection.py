@@ -41,23 +41,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cache is not None and args.cache.exists():
         cache = json.loads(args.cache.read_text())
 
-    def run(year: int, rule: str, ceiling: bool) -> dict[str, float]:
-        key = f"{year}:{rule}:{args.cycle_cost:g}"
-        if key in cache and (not ceiling or cache[key]["ceiling"] == cache[key]["ceiling"]):
+    def run(year: int, rule: str, known: bool = False) -> dict[str, float]:
+        """One year's battery replay with ``rule``; ``known``: the known-prices ceiling (every price of the
+        horizon is real, so no rule is used and one run per year serves every rule)."""
+        key = f"{year}:{'known' if known else rule}:{args.cycle_cost:g}"
+        if key in cache:
             return cache[key]
         start, days = year_span(year, data)
-        print(
-            f"  replaying {year} with {rule}{' (+ceiling)' if ceiling else ''}", file=sys.stderr, flush=True
-        )
-        r = run_case(data, start, days, "battery", Options(forecast_rule=rule, cycle_cost_p=args.cycle_cost),
-                     ceiling=ceiling)  # fmt: skip
+        print(f"  replaying {year} with {'known prices' if known else rule}", file=sys.stderr, flush=True)
+        opt = Options(forecast_rule=rule, cycle_cost_p=args.cycle_cost, known_prices=known)
+        r = run_case(data, start, days, "battery", opt)
         cache[key] = r
         if args.cache is not None:
             args.cache.write_text(json.dumps(cache, indent=1))
         return r
 
     def pooled(rule: str, before: list[int]) -> float:
-        rs = [run(y, rule, False) for y in before]
+        rs = [run(y, rule) for y in before]
         return sum(r["baseline_p"] - r["planner_p"] for r in rs) / sum(
             r["baseline_p"] - r["optimum_p"] for r in rs
         )
@@ -66,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, year in enumerate(years):
         earlier = years[:k]
         chosen = A_PRIORI if not earlier else max(CANDIDATES, key=lambda c: pooled(c, earlier))
-        r = run(year, chosen, True)
-        others = {c: run(year, c, False)["share"] for c in CANDIDATES} if year != years[-1] else {}
+        r = dict(run(year, chosen), ceiling=run(year, chosen, known=True)["share"])
+        others = {c: run(year, c)["share"] for c in CANDIDATES if c != chosen} if year != years[-1] else {}
         rows.append((year, chosen, r, others))
         print(
             f"{year}: {chosen:<10} {r['share'] * 100:6.2f}% (ceiling {r['ceiling'] * 100:6.2f}%, "

@@ -127,15 +127,19 @@ class Data:
 
 
 def load_prices(path: Path) -> Data:
+    """An Agile price file: energy-stats.uk's rows (start UTC, local time, region code, region name,
+    p/kWh incl. VAT) or two columns ``timestamp,price`` (with that header; as in wyvernp/agile_predictor)."""
     starts: list[float] = []
     prices: list[float] = []
     with path.open(newline="") as f:
         for row in csv.reader(f):
+            if not row or row[0] == "timestamp":
+                continue
             t = datetime.fromisoformat(row[0].replace("Z", "+00:00")).timestamp()
             if starts and abs(t - starts[-1] - SLOT) > 1:
                 raise SystemExit(f"{path}: gap before {row[0]}")
             starts.append(t)
-            prices.append(float(row[4]))
+            prices.append(float(row[4] if len(row) >= 5 else row[1]))
     slots = tuple(
         TariffSlot(datetime.fromtimestamp(t, UTC), datetime.fromtimestamp(t + SLOT, UTC), p)
         for t, p in zip(starts, prices, strict=True)
