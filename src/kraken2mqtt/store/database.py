@@ -76,6 +76,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    # Which MQTT delivery (message id and a digest of topic and payload) brought a command: a QoS 1 command
+    # is acknowledged only once stored, so after a crash the broker may send a stored one again (DUP).
+    Migration(
+        "command deliveries",
+        (
+            "ALTER TABLE pending_command ADD COLUMN delivery TEXT",
+            "CREATE INDEX pending_command_delivery ON pending_command(delivery)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
