@@ -158,3 +158,39 @@ async def test_the_daemon_waits_for_the_clock(
 
 def test_module_constants_are_sane() -> None:
     assert clock_sanity.TOLERANCE < clock_sanity.MARK_EVERY < timedelta(hours=1)
+
+
+async def test_run_once_waits_for_the_clock_like_run(tmp_path: Path) -> None:
+    """``run --once`` makes no Kraken call either while the clock is behind what the daemon last saw, and
+    says so with the words ``run`` gives systemd's status (once, not at every recheck)."""
+    import io
+
+    from kraken2mqtt.app import run_daemon
+    from kraken2mqtt.settings import load_settings
+
+    with FakeKraken(api_key=KEY) as fake:
+        settings = load_settings(
+            None, state_dir=tmp_path / "state", kraken={"endpoint": fake.url, "api_key": KEY}
+        )
+        with StateStore(settings.state_dir) as store:
+            store.set(LAST_SEEN_KEY, datetime.now(UTC).isoformat())
+        clock = SteppedClock(timedelta(hours=-1))
+        check = ClockCheck(flag=tmp_path / "no-timesyncd" / "synchronized", recheck_seconds=0.02)
+        out = io.StringIO()
+        task = asyncio.create_task(run_daemon(settings, once=True, out=out, clock=clock, clock_check=check))
+        try:
+            await _until(lambda: "waiting for the clock" in out.getvalue())
+            await asyncio.sleep(0.2)  # several rechecks
+            assert sum(fake.stats.requests.values()) == 0 and not fake.stats.mints
+            assert out.getvalue().count("waiting for the clock") == 1
+            assert (
+                out.getvalue().startswith("kraken2mqtt: waiting for the clock: the clock says ")
+                and "before the last time this daemon saw" in out.getvalue()
+            )
+            clock.offset = timedelta(0)  # NTP has set the clock
+            assert await asyncio.wait_for(task, 20) == 0
+        finally:
+            task.cancel()
+        assert fake.account.number in out.getvalue()
+        assert "the clock is set" in out.getvalue()
+        assert fake.stats.mints["api_key"] == 1

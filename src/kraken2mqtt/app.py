@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from kraken2mqtt.clock import SystemClock
+from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.clock_sanity import ClockCheck
 from kraken2mqtt.daemon import Daemon, describe
 from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
@@ -54,7 +54,17 @@ def stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> int:
+async def run_daemon(
+    settings: Settings,
+    *,
+    once: bool = False,
+    out: TextIO,
+    clock: Clock | None = None,
+    clock_check: ClockCheck | None = None,
+) -> int:
+    """``run`` (and ``run --once``). Both wait for the clock first (:mod:`kraken2mqtt.clock_sanity`)."""
+    clock = clock or SystemClock()
+    clock_check = clock_check or ClockCheck()
     if not settings.kraken.has_credentials:
         print(
             "kraken2mqtt: no Kraken credentials: set kraken.api_key (or email and password) in the config, "
@@ -63,18 +73,26 @@ async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> 
         )
         return 2
     if once:
-        daemon = Daemon(settings, clock=SystemClock())
+        daemon = Daemon(settings, clock=clock, clock_check=clock_check)
+        said: list[str] = []
+
+        def say(text: str) -> None:  # the words `run` gives systemd's status, each once on the terminal
+            if not said or said[-1] != text:
+                said.append(text)
+                print(f"kraken2mqtt: {text}", file=out, flush=True)
+
+        daemon.clock_gate.on_wait = say
         try:
+            await daemon.clock_gate.wait()  # no Kraken call before the clock is right
             snapshot = await daemon.poll_once()
         finally:
+            await daemon.clock_gate.close()
             await daemon.close()
         print(describe(snapshot, daemon.poller.signals()), file=out)
         return 0 if snapshot.account_number else 1
     stop = asyncio.Event()
     stop_on_signals(stop)
-    daemon = Daemon(
-        settings, clock=SystemClock(), out=out if out.isatty() else None, clock_check=ClockCheck()
-    )
+    daemon = Daemon(settings, clock=clock, out=out if out.isatty() else None, clock_check=clock_check)
     log.info("daemon.start", deployment=settings.kraken.deployment)
     try:
         await daemon.run(stop)
