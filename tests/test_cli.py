@@ -157,3 +157,45 @@ def test_without_sudo_the_installed_files_are_named(monkeypatch: pytest.MonkeyPa
         assert "no data yet" not in status.stdout
     finally:
         shutil.rmtree(root)
+
+
+def test_status_shows_the_daemons_tasks_and_the_clock_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the running daemon saved (Daemon._save_state): each task's state and restarts, and why it waits
+    for the clock; a secret in a task's last error is not shown."""
+    from datetime import UTC, datetime
+
+    from kraken2mqtt.redact import register_secret
+    from kraken2mqtt.state import DAEMON_STATE_KEY, encode_daemon_state
+
+    register_secret("sk_live_status_secret_1")
+    monkeypatch.setenv("KRAKEN2MQTT_STATE_DIR", str(tmp_path / "state"))
+    tasks = [
+        {"name": "mqtt", "state": "running", "restarts": 0, "critical": True, "last_error": None},
+        {
+            "name": "poller",
+            "state": "restarting",
+            "restarts": 3,
+            "critical": True,
+            "last_error": "RuntimeError: bad key sk_live_status_secret_1",
+        },
+        {"name": "metrics", "state": "failed", "restarts": 1, "critical": False, "last_error": "OSError: x"},
+    ]
+    why = "the clock says 1970-01-01T00:00:12+00:00, before this version was written"
+    with StateStore(tmp_path / "state") as store:
+        store.set(DAEMON_STATE_KEY, encode_daemon_state(tasks, why, datetime(2026, 12, 2, 8, tzinfo=UTC)))
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["waiting_for_clock"] == why
+    assert [(t["name"], t["state"], t["restarts"]) for t in status["tasks"]] == [
+        ("mqtt", "running", 0),
+        ("poller", "restarting", 3),
+        ("metrics", "failed", 1),
+    ]
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"waiting for the clock: {why}" in out
+    assert "tasks (at 2026-12-02T08:00:00+00:00): mqtt running, poller restarting (3 restarts; last: " in out
+    assert "metrics failed (1 restart; last: OSError: x)" in out
+    assert "sk_live_status_secret_1" not in out + json.dumps(status)

@@ -27,6 +27,7 @@ from kraken2mqtt.clock_sanity import (
 from kraken2mqtt.daemon import Daemon, KrakenTarget
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
+from kraken2mqtt.state import DAEMON_STATE_KEY, decode_daemon_state
 from kraken2mqtt.store.sqlite import StateStore
 from tests.brokers import Broker
 from tests.test_daemon import KEY, settings_for
@@ -143,11 +144,15 @@ async def test_the_daemon_waits_for_the_clock(
             assert statuses and statuses[0].startswith("waiting for the clock: the clock says")
             assert sum(fake.stats.requests.values()) == 0 and not fake.stats.mints
             assert daemon.plan is None and daemon.last_pass is None and not daemon.driver.last_actions
+            saved = decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))  # for `status` and HA
+            assert "before the last time this daemon saw" in saved["waiting_for_clock"]
+            assert {t["name"]: t["state"] for t in saved["tasks"]}["mqtt"] == "running"
 
             clock.offset = timedelta(0)  # NTP has set the clock
             await _until(lambda: daemon.last_pass is not None and fake.stats.mints["api_key"] == 1)
             assert daemon.clock_gate.is_open and daemon.clock_gate.waiting_for is None
             assert statuses[-1].startswith("the clock is set")
+            assert decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))["waiting_for_clock"] is None
         finally:
             stop.set()
             await asyncio.wait_for(task, 20)

@@ -19,6 +19,7 @@ from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
 from kraken2mqtt.kraken.client import KrakenClient
 from kraken2mqtt.kraken.signals import of as signals_of
 from kraken2mqtt.settings import Settings
+from kraken2mqtt.state import DAEMON_STATE_KEY, decode_daemon_state
 from kraken2mqtt.store.commands import CommandQueue
 from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import TaskFailed
@@ -138,6 +139,9 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
         "endpoint": settings.kraken.endpoint_url,
         "token_expires_at": None,
         "pending_commands": [],
+        "tasks": [],
+        "waiting_for_clock": None,
+        "daemon_state_at": None,
     }
     snapshot = None
     now = datetime.now(UTC)
@@ -151,6 +155,10 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
                     timespec="seconds"
                 )
             snapshot = store.load_snapshot(settings.kraken.deployment, settings.kraken.account_number)
+            daemon_state = decode_daemon_state(store.get(DAEMON_STATE_KEY))  # saved by the running daemon
+            status["tasks"] = daemon_state.get("tasks", [])
+            status["waiting_for_clock"] = daemon_state.get("waiting_for_clock")
+            status["daemon_state_at"] = daemon_state.get("updated_at")
             devices = store.get("devices.status")  # devices/driver.py: per device, today's commands
             status["devices"] = json.loads(devices) if devices else []
             status["forecast"] = forecast_status(SqliteForecastStore(store), now)
@@ -189,6 +197,10 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
             print(f"  {stream} stale: {error}", file=out)
         for selection, why in status["not_sent"].items():
             print(f"  not sent any more: {selection} (the server rejected it: {why})", file=out)
+    if status.get("waiting_for_clock"):
+        print(f"  waiting for the clock: {status['waiting_for_clock']}", file=out)
+    if status.get("tasks"):
+        print(f"  tasks (at {status['daemon_state_at']}): {_tasks_line(status['tasks'])}", file=out)
     for d in status.get("devices", []):
         sent = d["sent_today"]
         print(
@@ -202,3 +214,18 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
     for p in status["pending_commands"]:
         print(f"  pending: {p['device']} {p['control']}={p['value']} ({p['attempts']} attempts)", file=out)
     return 0
+
+
+def _tasks_line(tasks: list[dict[str, Any]]) -> str:
+    """``mqtt running, poller restarting (3 restarts; last: TimeoutError: ...)``."""
+    parts = []
+    for task in tasks:
+        text = f"{task.get('name')} {task.get('state')}"
+        restarts = int(task.get("restarts") or 0)
+        if restarts or task.get("state") in {"restarting", "failed"}:
+            text += f" ({restarts} restart{'' if restarts == 1 else 's'}"
+            if task.get("last_error"):
+                text += f"; last: {str(task['last_error'])[:120]}"
+            text += ")"
+        parts.append(text)
+    return ", ".join(parts)
