@@ -199,3 +199,16 @@ def test_status_shows_the_daemons_tasks_and_the_clock_wait(
     assert "tasks (at 2026-12-02T08:00:00+00:00): mqtt running, poller restarting (3 restarts; last: " in out
     assert "metrics failed (1 restart; last: OSError: x)" in out
     assert "sk_live_status_secret_1" not in out + json.dumps(status)
+
+
+def test_a_dead_man_problem_names_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "k.toml"
+    config.write_text(
+        '[planner]\nreconcile_seconds = 60\n[[devices]]\nid = "r"\nkind = "relay"\nadapter = "tasmota"\n'
+        'topic = "t"\npulse_time_seconds = 100\n'
+    )
+    assert main(["--config", str(config), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "  devices[r].pulse_time_seconds: 100 s is shorter than 4 reconcile passes" in err
+    assert "[TOML devices[r].pulse_time_seconds (or planner.reconcile_seconds)]" in err
+    assert "top level" not in err
