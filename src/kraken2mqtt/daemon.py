@@ -54,6 +54,7 @@ from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings
 from kraken2mqtt.state import DAEMON_STATE_KEY, encode_daemon_state, ensure_state_dir
 from kraken2mqtt.store.commands import CommandQueue, PendingCommand, PlannerOverrides
+from kraken2mqtt.store.device_days import SqliteDeviceDays
 from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import Supervisor, TaskFailed, first_completed
 
@@ -181,6 +182,7 @@ class Daemon:
             metrics=self.metrics,
             timezone=settings.planner.timezone,
             save_status=lambda text: self.store.set("devices.status", text),
+            days=SqliteDeviceDays(self.store.database),  # the flash budget survives a restart
         )
         self.ha = HaPublisher(
             self._publish_retained,

@@ -85,6 +85,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX pending_command_delivery ON pending_command(delivery)",
         ),
     ),
+    # Each device's counts of the day (messages by kind, flash writes): a restart keeps the flash budget.
+    Migration(
+        "device day counts",
+        (
+            """CREATE TABLE device_day (
+                device TEXT PRIMARY KEY,
+                day TEXT NOT NULL,
+                counts TEXT NOT NULL,
+                persistent INTEGER NOT NULL,
+                budget_hit INTEGER NOT NULL DEFAULT 0,
+                updated_at REAL NOT NULL
+            )""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
