@@ -147,6 +147,7 @@ async def test_the_daemon_waits_for_the_clock(
             saved = decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))  # for `status` and HA
             assert "before the last time this daemon saw" in saved["waiting_for_clock"]
             assert {t["name"]: t["state"] for t in saved["tasks"]}["mqtt"] == "running"
+            assert 'kraken2mqtt_task_up{task="mqtt"} 1.0' in daemon.metrics.render().decode()
 
             clock.offset = timedelta(0)  # NTP has set the clock
             await _until(lambda: daemon.last_pass is not None and fake.stats.mints["api_key"] == 1)
