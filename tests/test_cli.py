@@ -16,6 +16,7 @@ from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
 from tests.brokers import Broker
 from tests.test_settings import installed
+from tests.timing import scaled
 
 
 def test_help_lists_every_command() -> None:
@@ -137,13 +138,15 @@ def test_without_sudo_the_installed_files_are_named(monkeypatch: pytest.MonkeyPa
             return subprocess.run(
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                  sys.executable, "-c", ROOT_ONLY_RUN, str(root), "--config", str(config), *args],
-                capture_output=True, text=True, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                capture_output=True, text=True, timeout=scaled(60),
+                env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
             )  # fmt: skip
 
         probe = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
              sys.executable, "-c", "import kraken2mqtt"],
-            capture_output=True, text=True, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=scaled(60),
+            env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
         )  # fmt: skip
         if probe.returncode != 0:  # a checkout under a private directory (mktemp -d is 0700)
             pytest.skip("the checkout or its venv is not readable by an unprivileged user here")

@@ -31,6 +31,7 @@ from kraken2mqtt.state import DAEMON_STATE_KEY, decode_daemon_state
 from kraken2mqtt.store.sqlite import StateStore
 from tests.brokers import Broker
 from tests.test_daemon import KEY, settings_for
+from tests.timing import scaled
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -96,7 +97,7 @@ class SteppedClock(SystemClock):
 
 async def _until(condition: Callable[[], bool], within: float = 20.0) -> None:
     """Poll a condition on the daemon's own state (it has no event for these)."""
-    async with asyncio.timeout(within):
+    async with asyncio.timeout(scaled(within)):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
@@ -156,7 +157,7 @@ async def test_the_daemon_waits_for_the_clock(
             assert decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))["waiting_for_clock"] is None
         finally:
             stop.set()
-            await asyncio.wait_for(task, 20)
+            await asyncio.wait_for(task, scaled(20))
     with StateStore(settings.state_dir) as store:  # the time seen is marked for the next boot
         mark = store.get(LAST_SEEN_KEY)
         assert mark is not None and datetime.fromisoformat(mark) > datetime.now(UTC) - timedelta(minutes=1)
@@ -194,7 +195,7 @@ async def test_run_once_waits_for_the_clock_like_run(tmp_path: Path) -> None:
                 and "before the last time this daemon saw" in out.getvalue()
             )
             clock.offset = timedelta(0)  # NTP has set the clock
-            assert await asyncio.wait_for(task, 20) == 0
+            assert await asyncio.wait_for(task, scaled(20)) == 0
         finally:
             task.cancel()
         assert fake.account.number in out.getvalue()

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from kraken2mqtt.tasks import cancel_and_wait
+from tests.timing import scaled
 
 
 async def test_cancels_and_waits_for_ordinary_tasks() -> None:
@@ -35,7 +36,7 @@ async def test_a_task_that_swallows_cancellation_is_cancelled_again() -> None:
 
     task = asyncio.ensure_future(stubborn())
     await asyncio.sleep(0)
-    await asyncio.wait_for(cancel_and_wait(task, nudge=0.001), 5)
+    await asyncio.wait_for(cancel_and_wait(task, nudge=0.001), scaled(5))
     assert task.cancelled() and swallowed == 3
 
 

@@ -70,7 +70,7 @@ async def test_a_command_cut_off_in_its_handler_comes_again_and_is_done_once(
     try:
         async with HaClient(broker, settings.base_topic) as ha:
             await ha.send("top_up_amount/set", b"2700")
-            await asyncio.wait_for(entered.wait(), 10)
+            await asyncio.wait_for(entered.wait(), scaled(10))
     finally:
         await _cut_off(first)
     assert fake.mutations == []
