@@ -16,6 +16,7 @@ from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
 from tests.brokers import Broker
 from tests.test_settings import installed
+from tests.timing import scaled
 
 
 def test_help_lists_every_command() -> None:
@@ -137,13 +138,15 @@ def test_without_sudo_the_installed_files_are_named(monkeypatch: pytest.MonkeyPa
             return subprocess.run(
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                  sys.executable, "-c", ROOT_ONLY_RUN, str(root), "--config", str(config), *args],
-                capture_output=True, text=True, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                capture_output=True, text=True, timeout=scaled(60),
+                env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
             )  # fmt: skip
 
         probe = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
              sys.executable, "-c", "import kraken2mqtt"],
-            capture_output=True, text=True, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=scaled(60),
+            env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
         )  # fmt: skip
         if probe.returncode != 0:  # a checkout under a private directory (mktemp -d is 0700)
             pytest.skip("the checkout or its venv is not readable by an unprivileged user here")
@@ -157,3 +160,58 @@ def test_without_sudo_the_installed_files_are_named(monkeypatch: pytest.MonkeyPa
         assert "no data yet" not in status.stdout
     finally:
         shutil.rmtree(root)
+
+
+def test_status_shows_the_daemons_tasks_and_the_clock_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the running daemon saved (Daemon._save_state): each task's state and restarts, and why it waits
+    for the clock; a secret in a task's last error is not shown."""
+    from datetime import UTC, datetime
+
+    from kraken2mqtt.redact import register_secret
+    from kraken2mqtt.state import DAEMON_STATE_KEY, encode_daemon_state
+
+    register_secret("sk_live_status_secret_1")
+    monkeypatch.setenv("KRAKEN2MQTT_STATE_DIR", str(tmp_path / "state"))
+    tasks = [
+        {"name": "mqtt", "state": "running", "restarts": 0, "critical": True, "last_error": None},
+        {
+            "name": "poller",
+            "state": "restarting",
+            "restarts": 3,
+            "critical": True,
+            "last_error": "RuntimeError: bad key sk_live_status_secret_1",
+        },
+        {"name": "metrics", "state": "failed", "restarts": 1, "critical": False, "last_error": "OSError: x"},
+    ]
+    why = "the clock says 1970-01-01T00:00:12+00:00, before this version was written"
+    with StateStore(tmp_path / "state") as store:
+        store.set(DAEMON_STATE_KEY, encode_daemon_state(tasks, why, datetime(2026, 12, 2, 8, tzinfo=UTC)))
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["waiting_for_clock"] == why
+    assert [(t["name"], t["state"], t["restarts"]) for t in status["tasks"]] == [
+        ("mqtt", "running", 0),
+        ("poller", "restarting", 3),
+        ("metrics", "failed", 1),
+    ]
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"waiting for the clock: {why}" in out
+    assert "tasks (at 2026-12-02T08:00:00+00:00): mqtt running, poller restarting (3 restarts; last: " in out
+    assert "metrics failed (1 restart; last: OSError: x)" in out
+    assert "sk_live_status_secret_1" not in out + json.dumps(status)
+
+
+def test_a_dead_man_problem_names_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "k.toml"
+    config.write_text(
+        '[planner]\nreconcile_seconds = 60\n[[devices]]\nid = "r"\nkind = "relay"\nadapter = "tasmota"\n'
+        'topic = "t"\npulse_time_seconds = 100\n'
+    )
+    assert main(["--config", str(config), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "  devices[r].pulse_time_seconds: 100 s is shorter than 4 reconcile passes" in err
+    assert "[TOML devices[r].pulse_time_seconds (or planner.reconcile_seconds)]" in err
+    assert "top level" not in err

@@ -27,9 +27,11 @@ from kraken2mqtt.clock_sanity import (
 from kraken2mqtt.daemon import Daemon, KrakenTarget
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
+from kraken2mqtt.state import DAEMON_STATE_KEY, decode_daemon_state
 from kraken2mqtt.store.sqlite import StateStore
 from tests.brokers import Broker
 from tests.test_daemon import KEY, settings_for
+from tests.timing import scaled
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -95,7 +97,7 @@ class SteppedClock(SystemClock):
 
 async def _until(condition: Callable[[], bool], within: float = 20.0) -> None:
     """Poll a condition on the daemon's own state (it has no event for these)."""
-    async with asyncio.timeout(within):
+    async with asyncio.timeout(scaled(within)):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
@@ -143,14 +145,19 @@ async def test_the_daemon_waits_for_the_clock(
             assert statuses and statuses[0].startswith("waiting for the clock: the clock says")
             assert sum(fake.stats.requests.values()) == 0 and not fake.stats.mints
             assert daemon.plan is None and daemon.last_pass is None and not daemon.driver.last_actions
+            saved = decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))  # for `status` and HA
+            assert "before the last time this daemon saw" in saved["waiting_for_clock"]
+            assert {t["name"]: t["state"] for t in saved["tasks"]}["mqtt"] == "running"
+            assert 'kraken2mqtt_task_up{task="mqtt"} 1.0' in daemon.metrics.render().decode()
 
             clock.offset = timedelta(0)  # NTP has set the clock
             await _until(lambda: daemon.last_pass is not None and fake.stats.mints["api_key"] == 1)
             assert daemon.clock_gate.is_open and daemon.clock_gate.waiting_for is None
             assert statuses[-1].startswith("the clock is set")
+            assert decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))["waiting_for_clock"] is None
         finally:
             stop.set()
-            await asyncio.wait_for(task, 20)
+            await asyncio.wait_for(task, scaled(20))
     with StateStore(settings.state_dir) as store:  # the time seen is marked for the next boot
         mark = store.get(LAST_SEEN_KEY)
         assert mark is not None and datetime.fromisoformat(mark) > datetime.now(UTC) - timedelta(minutes=1)
@@ -158,3 +165,39 @@ async def test_the_daemon_waits_for_the_clock(
 
 def test_module_constants_are_sane() -> None:
     assert clock_sanity.TOLERANCE < clock_sanity.MARK_EVERY < timedelta(hours=1)
+
+
+async def test_run_once_waits_for_the_clock_like_run(tmp_path: Path) -> None:
+    """``run --once`` makes no Kraken call either while the clock is behind what the daemon last saw, and
+    says so with the words ``run`` gives systemd's status (once, not at every recheck)."""
+    import io
+
+    from kraken2mqtt.app import run_daemon
+    from kraken2mqtt.settings import load_settings
+
+    with FakeKraken(api_key=KEY) as fake:
+        settings = load_settings(
+            None, state_dir=tmp_path / "state", kraken={"endpoint": fake.url, "api_key": KEY}
+        )
+        with StateStore(settings.state_dir) as store:
+            store.set(LAST_SEEN_KEY, datetime.now(UTC).isoformat())
+        clock = SteppedClock(timedelta(hours=-1))
+        check = ClockCheck(flag=tmp_path / "no-timesyncd" / "synchronized", recheck_seconds=0.02)
+        out = io.StringIO()
+        task = asyncio.create_task(run_daemon(settings, once=True, out=out, clock=clock, clock_check=check))
+        try:
+            await _until(lambda: "waiting for the clock" in out.getvalue())
+            await asyncio.sleep(0.2)  # several rechecks
+            assert sum(fake.stats.requests.values()) == 0 and not fake.stats.mints
+            assert out.getvalue().count("waiting for the clock") == 1
+            assert (
+                out.getvalue().startswith("kraken2mqtt: waiting for the clock: the clock says ")
+                and "before the last time this daemon saw" in out.getvalue()
+            )
+            clock.offset = timedelta(0)  # NTP has set the clock
+            assert await asyncio.wait_for(task, scaled(20)) == 0
+        finally:
+            task.cancel()
+        assert fake.account.number in out.getvalue()
+        assert "the clock is set" in out.getvalue()
+        assert fake.stats.mints["api_key"] == 1

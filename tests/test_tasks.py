@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from kraken2mqtt.tasks import cancel_and_wait
+from tests.timing import scaled
 
 
 async def test_cancels_and_waits_for_ordinary_tasks() -> None:
@@ -35,7 +36,7 @@ async def test_a_task_that_swallows_cancellation_is_cancelled_again() -> None:
 
     task = asyncio.ensure_future(stubborn())
     await asyncio.sleep(0)
-    await asyncio.wait_for(cancel_and_wait(task, nudge=0.001), 5)
+    await asyncio.wait_for(cancel_and_wait(task, nudge=0.001), scaled(5))
     assert task.cancelled() and swallowed == 3
 
 
@@ -189,3 +190,47 @@ async def test_health_reflects_every_critical_task() -> None:
     await asyncio.sleep(0)
     assert sup.status()["late"].state == "running"
     await sup.cancel()
+
+
+async def test_every_state_change_is_reported_to_the_watchers() -> None:
+    """What `kraken2mqtt status` and the per-task metrics show: running, restarting (with the count and
+    the last error), failed, done; a watcher that raises never stops a task."""
+    from kraken2mqtt.clock import ManualClock
+    from kraken2mqtt.tasks import FixedDelay, Supervisor
+
+    seen: list[list[tuple[str, str, int]]] = []
+    runs = 0
+    stop = asyncio.Event()
+
+    async def flaky() -> None:
+        nonlocal runs
+        runs += 1
+        if runs < 3:
+            raise RuntimeError(f"failure {runs}")
+        stop.set()
+        await asyncio.Event().wait()
+
+    async def broken() -> None:
+        raise OSError("port in use")
+
+    sup = Supervisor(ManualClock())
+    sup.add("flaky", flaky, backoff=FixedDelay(1.0))
+    sup.add("metrics", broken, critical=False, give_up_after=0)
+
+    def watch() -> None:
+        seen.append([(t["name"], t["state"], t["restarts"]) for t in sup.report()])
+
+    def broken_watcher() -> None:
+        raise RuntimeError("a report that fails")
+
+    sup.watchers += [broken_watcher, watch]
+    assert await sup.run(stop) is None
+    flaky_states = [next(s for s in snap if s[0] == "flaky") for snap in seen]
+    assert ("flaky", "restarting", 1) in flaky_states and ("flaky", "restarting", 2) in flaky_states
+    assert flaky_states[-1] == ("flaky", "running", 2)
+    report = {t["name"]: t for t in sup.report()}
+    assert report["metrics"]["state"] == "failed" and report["metrics"]["critical"] is False
+    assert report["metrics"]["last_error"] == "OSError: port in use"
+    await sup.cancel()
+    assert {t["state"] for t in sup.report() if t["name"] == "flaky"} == {"done"}
+    assert seen[-1][0] == ("flaky", "done", 2)

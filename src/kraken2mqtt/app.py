@@ -12,13 +12,14 @@ from typing import Any, TextIO
 
 import structlog
 
-from kraken2mqtt.clock import SystemClock
+from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.clock_sanity import ClockCheck
 from kraken2mqtt.daemon import Daemon, describe
 from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
 from kraken2mqtt.kraken.client import KrakenClient
 from kraken2mqtt.kraken.signals import of as signals_of
 from kraken2mqtt.settings import Settings
+from kraken2mqtt.state import DAEMON_STATE_KEY, decode_daemon_state
 from kraken2mqtt.store.command_queue import CommandQueue
 from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import TaskFailed
@@ -52,7 +53,17 @@ def stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> int:
+async def run_daemon(
+    settings: Settings,
+    *,
+    once: bool = False,
+    out: TextIO,
+    clock: Clock | None = None,
+    clock_check: ClockCheck | None = None,
+) -> int:
+    """``run`` (and ``run --once``). Both wait for the clock first (:mod:`kraken2mqtt.clock_sanity`)."""
+    clock = clock or SystemClock()
+    clock_check = clock_check or ClockCheck()
     if not settings.kraken.has_credentials:
         print(
             "kraken2mqtt: no Kraken credentials: set kraken.api_key (or email and password) in the config, "
@@ -61,18 +72,26 @@ async def run_daemon(settings: Settings, *, once: bool = False, out: TextIO) -> 
         )
         return 2
     if once:
-        daemon = Daemon(settings, clock=SystemClock())
+        daemon = Daemon(settings, clock=clock, clock_check=clock_check)
+        said: list[str] = []
+
+        def say(text: str) -> None:  # the words `run` gives systemd's status, each once on the terminal
+            if not said or said[-1] != text:
+                said.append(text)
+                print(f"kraken2mqtt: {text}", file=out, flush=True)
+
+        daemon.clock_gate.on_wait = say
         try:
+            await daemon.clock_gate.wait()  # no Kraken call before the clock is right
             snapshot = await daemon.poll_once()
         finally:
+            await daemon.clock_gate.close()
             await daemon.close()
         print(describe(snapshot, daemon.poller.signals()), file=out)
         return 0 if snapshot.account_number else 1
     stop = asyncio.Event()
     stop_on_signals(stop)
-    daemon = Daemon(
-        settings, clock=SystemClock(), out=out if out.isatty() else None, clock_check=ClockCheck()
-    )
+    daemon = Daemon(settings, clock=clock, out=out if out.isatty() else None, clock_check=clock_check)
     log.info("daemon.start", deployment=settings.kraken.deployment)
     try:
         await daemon.run(stop)
@@ -118,6 +137,9 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
         "endpoint": settings.kraken.endpoint_url,
         "token_expires_at": None,
         "pending_commands": [],
+        "tasks": [],
+        "waiting_for_clock": None,
+        "daemon_state_at": None,
     }
     snapshot = None
     now = datetime.now(UTC)
@@ -131,6 +153,10 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
                     timespec="seconds"
                 )
             snapshot = store.load_snapshot(settings.kraken.deployment, settings.kraken.account_number)
+            daemon_state = decode_daemon_state(store.get(DAEMON_STATE_KEY))  # saved by the running daemon
+            status["tasks"] = daemon_state.get("tasks", [])
+            status["waiting_for_clock"] = daemon_state.get("waiting_for_clock")
+            status["daemon_state_at"] = daemon_state.get("updated_at")
             devices = store.get("devices.status")  # devices/driver.py: per device, today's commands
             status["devices"] = json.loads(devices) if devices else []
             status["forecast"] = forecast_status(SqliteForecastStore(store), now)
@@ -169,6 +195,10 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
             print(f"  {stream} stale: {error}", file=out)
         for selection, why in status["not_sent"].items():
             print(f"  not sent any more: {selection} (the server rejected it: {why})", file=out)
+    if status.get("waiting_for_clock"):
+        print(f"  waiting for the clock: {status['waiting_for_clock']}", file=out)
+    if status.get("tasks"):
+        print(f"  tasks (at {status['daemon_state_at']}): {_tasks_line(status['tasks'])}", file=out)
     for d in status.get("devices", []):
         sent = d["sent_today"]
         action = f"{d['action']} ({d['reason']}); " if d.get("action") else ""
@@ -183,3 +213,18 @@ def print_status(settings: Settings, *, as_json: bool = False, out: TextIO) -> i
     for p in status["pending_commands"]:
         print(f"  pending: {p['device']} {p['control']}={p['value']} ({p['attempts']} attempts)", file=out)
     return 0
+
+
+def _tasks_line(tasks: list[dict[str, Any]]) -> str:
+    """``mqtt running, poller restarting (3 restarts; last: TimeoutError: ...)``."""
+    parts = []
+    for task in tasks:
+        text = f"{task.get('name')} {task.get('state')}"
+        restarts = int(task.get("restarts") or 0)
+        if restarts or task.get("state") in {"restarting", "failed"}:
+            text += f" ({restarts} restart{'' if restarts == 1 else 's'}"
+            if task.get("last_error"):
+                text += f"; last: {str(task['last_error'])[:120]}"
+            text += ")"
+        parts.append(text)
+    return ", ".join(parts)

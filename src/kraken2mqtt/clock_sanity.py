@@ -127,6 +127,8 @@ class ClockGate:
     ) -> None:
         self.check, self.clock, self.store, self.on_wait = check, clock, store, on_wait
         self.waiting_for: str | None = None  # why, while closed
+        #: Called (no arguments) when :attr:`waiting_for` changes (the daemon saves it for ``status``).
+        self.watchers: list[Callable[[], Any]] = []
         self.checks = 0  # how often the clock was looked at
         self._open = asyncio.Event()
         self._closed = asyncio.Event()
@@ -185,6 +187,7 @@ class ClockGate:
             if why != told:
                 told = why
                 log.warning("clock.waiting", reason=why)
+                self._changed()
             self._tell(f"waiting for the clock: {why}")  # each time: READY=1's status must not hide it
             await self.clock.sleep(self.check.recheck_seconds)
         if told is not None:
@@ -193,6 +196,8 @@ class ClockGate:
         elif synced is False:
             log.warning("clock.unconfirmed", reason="systemd-timesyncd has not synchronised; going on")
         self.waiting_for = None
+        if told is not None:
+            self._changed()
         self._open.set()
         while True:  # mark the time seen now and every MARK_EVERY (a power cut loses the rest)
             try:
@@ -200,6 +205,13 @@ class ClockGate:
             except Exception as exc:  # the disk must not stop the daemon
                 log.error("clock.mark_failed", error=str(exc)[:200])
             await self.clock.sleep(MARK_EVERY.total_seconds())
+
+    def _changed(self) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher()
+            except Exception:  # a report must not stop the gate
+                log.exception("clock.report_failed")
 
     def _tell(self, text: str) -> None:
         if self.on_wait is not None:

@@ -7,6 +7,7 @@ until asked to stop.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -51,8 +52,9 @@ from kraken2mqtt.plan_inputs import build_inputs
 from kraken2mqtt.planner.model import DeviceAction, LoadProfile, Plan, PlanInputs
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings
-from kraken2mqtt.state import ensure_state_dir
+from kraken2mqtt.state import DAEMON_STATE_KEY, encode_daemon_state, ensure_state_dir
 from kraken2mqtt.store.command_queue import CommandQueue, PendingCommand, PlannerOverrides
+from kraken2mqtt.store.device_days import SqliteDeviceDays
 from kraken2mqtt.store.sqlite import SqliteForecastStore, SqliteTokenStore, StateStore
 from kraken2mqtt.tasks import Supervisor, TaskFailed, first_completed
 
@@ -157,6 +159,8 @@ class Daemon:
         self.mqtt = MqttSupervisor(settings.mqtt, clock=clock, on_event=self._mqtt_event)
         #: Every long-running part, by name (the sandbox adds its world and devices before ``run``).
         self.tasks = Supervisor(clock, on_event=self._task_event)
+        self.tasks.watchers.append(self._save_state)  # tasks and the clock wait, for `status` and metrics
+        self.clock_gate.watchers.append(self._save_state)
         self.executor = KrakenCommandExecutor(self.client, self._command_context)
         self.runner = CommandRunner(
             self.queue, self.executor, self._publish_result, clock=clock, on_attempt=self._command_attempt
@@ -178,6 +182,7 @@ class Daemon:
             metrics=self.metrics,
             timezone=settings.planner.timezone,
             save_status=lambda text: self.store.set("devices.status", text),
+            days=SqliteDeviceDays(self.store.database),  # the flash budget survives a restart
         )
         self.ha = HaPublisher(
             self._publish_retained,
@@ -379,6 +384,15 @@ class Daemon:
         """A line on the terminal for each broker loss and return (the sandbox and ``run`` on a tty)."""
         if self.out is not None:
             print(f"[{_local(self.clock.now())}] MQTT: {text}", file=self.out, flush=True)
+
+    def _save_state(self) -> None:
+        report = self.tasks.report()
+        self.metrics.observe_tasks(report)
+        state = encode_daemon_state(report, self.clock_gate.waiting_for, self.clock.now())
+        try:
+            self.store.set(DAEMON_STATE_KEY, state)
+        except sqlite3.Error as exc:  # the disk must not stop a task
+            log.warning("daemon.state_not_saved", error=str(exc)[:200])
 
     def _task_event(self, name: str, what: str, error: BaseException | None, delay: float | None) -> None:
         if self.out is None or what == "failed":

@@ -217,7 +217,7 @@ class Settings(BaseSettings):
         # Dead-man periods and keepalives checked against the reconcile interval (devices/config.py).
         problems = deadman_problems(list(self.devices), self.planner.reconcile_seconds)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise KeyedProblems(problems, related="planner.reconcile_seconds")
         return self
 
     @classmethod
@@ -342,10 +342,27 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     return settings
 
 
+class KeyedProblems(ValueError):
+    """Problems a check across several options found (the model's own validator, which pydantic reports at
+    no key), each line starting with the key to change (``devices[ev].keepalive_seconds: ...``)."""
+
+    def __init__(self, problems: list[str], *, related: str | None = None) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.related = related
+
+
 def describe_validation_error(exc: ValidationError) -> list[str]:
     """One line per problem: which key, what was wrong, what is allowed (never a secret's value)."""
     lines = []
     for err in exc.errors(include_url=False):
+        keyed = (err.get("ctx") or {}).get("error")
+        if isinstance(keyed, KeyedProblems):
+            for problem in keyed.problems:
+                key = problem.split(":", 1)[0]
+                also = f" (or {keyed.related})" if keyed.related else ""
+                lines.append(f"{problem} [TOML {key}{also}]")
+            continue
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc) or "(top level)"
         kind = err["type"]

@@ -6,7 +6,9 @@ task that raises or ends when it should not, logs it once with the reason, and r
 where that is safe; a task that keeps failing (``give_up_after`` times in a row without a stable run), or
 one that must not be restarted, stops the process: :meth:`Supervisor.run` returns the failure and the
 caller exits non-zero, so systemd restarts the service. :meth:`Supervisor.healthy` (the watchdog's
-predicate) is False while any critical task is down for good or reports itself unhealthy.
+predicate) is False while any critical task is down for good or reports itself unhealthy. Every change of a
+task's state calls the :attr:`Supervisor.watchers` (the daemon persists :meth:`Supervisor.report` for
+``kraken2mqtt status`` and sets the per-task metrics).
 
 :func:`first_completed` replaces hand-written ``asyncio.wait(..., FIRST_COMPLETED)`` blocks: it waits for
 the first of some awaitables and cancels the others for certain.
@@ -152,6 +154,8 @@ class Supervisor:
         self._closing = False
         self.failure: str | None = None
         self.listeners: list[Listener] = [on_event] if on_event is not None else []
+        #: Called (no arguments) after any task's state or restart count changed.
+        self.watchers: list[Callable[[], None]] = []
 
     # -- configuration --------------------------------------------------------------------------------
 
@@ -208,6 +212,19 @@ class Supervisor:
 
     def status(self) -> dict[str, TaskState]:
         return {name: spec.state for name, spec in self._specs.items()}
+
+    def report(self) -> list[dict[str, Any]]:
+        """Every task's state, JSON-ready: name, state, restarts, critical, last_error."""
+        return [
+            {
+                "name": name,
+                "state": spec.state.state,
+                "restarts": spec.state.restarts,
+                "critical": spec.critical,
+                "last_error": spec.state.last_error,
+            }
+            for name, spec in self._specs.items()
+        ]
 
     def healthy(self) -> bool:
         """Every critical task is running (or being restarted) and says it is healthy."""
@@ -266,16 +283,19 @@ class Supervisor:
         while True:
             started = self._clock.monotonic()
             st.state = "running"
+            self._changed()
             error: BaseException | None
             try:
                 await spec.factory()
             except asyncio.CancelledError:
                 st.state = "done"
+                self._changed()
                 raise
             except Exception as exc:
                 error = exc
                 if self.closing:
                     st.state = "done"
+                    self._changed()
                     log.info("task.failed_while_stopping", task=spec.name, error=str(exc))
                     return
                 if isinstance(exc, spec.quiet):
@@ -288,6 +308,7 @@ class Supervisor:
             else:
                 if spec.may_end or self.closing:
                     st.state = "done"
+                    self._changed()
                     return
                 error = None
                 log.error("task.ended", task=spec.name, detail="a long-running task returned")
@@ -300,6 +321,7 @@ class Supervisor:
             limit = spec.give_up_after
             if not spec.restart or (limit is not None and st.failures_in_a_row > limit):
                 st.state = "failed"
+                self._changed()
                 self._emit(spec.name, "gave_up", error, None)
                 if spec.critical:
                     self.failure = f"task {spec.name} failed: {st.last_error}"
@@ -311,12 +333,20 @@ class Supervisor:
             delay = spec.delays.next_delay()
             st.state = "restarting"
             st.restarts += 1
+            self._changed()
             log.warning("task.restart", task=spec.name, retry_in=round(delay, 2), restarts=st.restarts)
             self._emit(spec.name, "restarting", error, delay)
             if spec.real_time:
                 await asyncio.sleep(delay)
             else:
                 await self._clock.sleep(delay)
+
+    def _changed(self) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher()
+            except Exception:  # a report must never stop a task
+                log.exception("task.watcher_failed")
 
     def _emit(self, name: str, what: str, error: BaseException | None, delay: float | None) -> None:
         for listener in list(self.listeners):

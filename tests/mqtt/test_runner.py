@@ -148,3 +148,14 @@ async def test_stop_finishes_the_command_under_way(queue: CommandQueue) -> None:
     await asyncio.wait_for(task, 5)
     assert (await sink.final()).status == "done"
     assert queue.pending() == []
+
+
+async def test_a_command_that_cannot_be_stored_is_refused_not_dropped(tmp_path: Path) -> None:
+    queue = CommandQueue(tmp_path / "q.db")
+    sink = Sink()
+    runner = CommandRunner(queue, Script(Outcome("done")), sink, clock=ManualClock())
+    queue.database.close()  # as a disk that fails: every statement raises sqlite3.ProgrammingError
+    assert await runner.submit(BOOST) is None
+    result = await sink.final()
+    assert result.status == "refused"
+    assert result.reason is not None and result.reason.startswith("could not be stored")

@@ -83,6 +83,8 @@ def test_dashboard_uses_only_exported_metrics() -> None:
         "kraken2mqtt_planner_run_duration_seconds_bucket",
         "kraken2mqtt_plan_cost",
         "kraken2mqtt_build_info",
+        "kraken2mqtt_task_up",
+        "kraken2mqtt_task_restarts_total",
     ):
         assert required in used, required
 

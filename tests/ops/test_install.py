@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import scaled
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "deploy" / "install.sh"
 SECRET = "sk_test_installer_key_0123456789"
@@ -68,7 +70,12 @@ def run(
     env: dict[str, str], *args: str, stdin: str = "", check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        ["bash", str(INSTALL), *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+        ["bash", str(INSTALL), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=scaled(60),
     )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -277,7 +284,7 @@ def test_real_virtualenv_from_a_wheel(root: Path, tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(wheels), str(ROOT)],
         check=True,
-        timeout=120,
+        timeout=scaled(120),
     )
     (wheel,) = wheels.glob("kraken2mqtt-*.whl")
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_NO_DEPS": "1"}

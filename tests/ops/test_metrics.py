@@ -84,6 +84,9 @@ def populated(clock: Clock | None = None) -> Metrics:
     m.set_device("ev", soc_ratio=0.42, power_watts=7200.0)
     m.set_device("battery", soc_ratio=0.9, power_watts=-2500.0)
     m.observe_plan(0.084, 3.21)
+    m.observe_tasks(
+        [{"name": "poller", "state": "running", "restarts": 1}, {"name": "mqtt", "state": "running"}]
+    )
     return m
 
 
@@ -297,3 +300,19 @@ def test_names_include_sample_suffixes() -> None:
     assert "kraken2mqtt_api_request_duration_seconds_bucket" in names
     assert "kraken2mqtt_api_request_duration_seconds_sum" in names
     assert "kraken2mqtt_build_info" in names
+
+
+def test_task_metrics_follow_the_supervisors_report() -> None:
+    m = Metrics(process_metrics=False)
+    m.observe_tasks([{"name": "poller", "state": "running", "restarts": 0}])
+    text = m.render().decode()
+    assert value(text, "kraken2mqtt_task_up", task="poller") == 1
+    assert value(text, "kraken2mqtt_task_restarts_total", task="poller") == 0
+    m.observe_tasks([{"name": "poller", "state": "restarting", "restarts": 2}])
+    m.observe_tasks([{"name": "poller", "state": "running", "restarts": 2}])  # no new restart
+    m.observe_tasks([{"name": "poller", "state": "failed", "restarts": 3, "last_error": "x"}])
+    text = m.render().decode()
+    assert value(text, "kraken2mqtt_task_up", task="poller") == 0
+    assert value(text, "kraken2mqtt_task_restarts_total", task="poller") == 3
+    m.observe_tasks([{"name": "bad name with spaces", "state": "running"}])  # bounded labels
+    assert value(m.render().decode(), "kraken2mqtt_task_up", task="other") == 1

@@ -26,6 +26,7 @@ from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.settings import Settings, load_settings
 from tests.brokers import Broker, free_port, mosquitto_exe
+from tests.timing import scaled
 
 # Secrets of the suite. Not shaped like a Kraken key or a JWT on purpose: only registration (not the
 # shape-based net of ``redact``) keeps them out of the outputs, so the grep really tests registration.
@@ -156,7 +157,7 @@ class Recorder:
 
     async def __aenter__(self) -> Recorder:
         self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.connected.wait(), 10)
+        await asyncio.wait_for(self.connected.wait(), scaled(10))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -206,7 +207,7 @@ async def until(condition: Callable[[], bool | Awaitable[bool]], within: float, 
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return

@@ -27,6 +27,7 @@ from tests.reliability.rig import (
     target_for,
     until,
 )
+from tests.timing import scaled
 
 RESTARTS = 20
 MODES = ("force_on", "off", "auto")
@@ -64,14 +65,18 @@ async def test_twenty_broker_restarts(tmp_path: Path, outputs: Outputs) -> None:
                             t for t in seen if t.startswith(f"{prefix}/device/") and t.endswith("/config")
                         }
 
-                    await until(lambda: len(configs(topics_since(t_start))) >= 5, 20, "first discovery")
-                    await until(lambda: f"{base}/account/state" in topics_since(t_start), 20, "account state")
+                    await until(
+                        lambda: len(configs(topics_since(t_start))) >= 5, scaled(20), "first discovery"
+                    )
+                    await until(
+                        lambda: f"{base}/account/state" in topics_since(t_start), scaled(20), "account state"
+                    )
                     expected = configs(topics_since(t_start))
                     recoveries: list[float] = []
                     unhandled: list[str] = []
                     for i in range(RESTARTS):
                         await asyncio.to_thread(broker.stop)
-                        await until(lambda: not daemon.mqtt.connected, 10, "the daemon to notice")
+                        await until(lambda: not daemon.mqtt.connected, scaled(10), "the daemon to notice")
                         await asyncio.to_thread(broker.start)
                         t0 = time.monotonic()
                         mode, soc = MODES[i % 3], 20 + i
@@ -94,7 +99,9 @@ async def test_twenty_broker_restarts(tmp_path: Path, outputs: Outputs) -> None:
                             )
 
                         try:
-                            recoveries.append(await until(back, 5, f"republish after restart {i + 1}"))
+                            recoveries.append(
+                                await until(back, scaled(5), f"republish after restart {i + 1}")
+                            )
                         except BaseException:
                             seen = topics_since(t0)
                             print("status", seen.get(f"{base}/status"), "missing", expected - configs(seen))
@@ -116,7 +123,7 @@ async def test_twenty_broker_restarts(tmp_path: Path, outputs: Outputs) -> None:
                             return wanted <= results(t0)
 
                         try:
-                            await until(handled, 10, f"commands of round {i + 1}")
+                            await until(handled, scaled(10), f"commands of round {i + 1}")
                         except BaseException:
                             unhandled += sorted(wanted - results())
                             TALLY.commands_lost += len(wanted - results())
@@ -132,8 +139,8 @@ async def test_twenty_broker_restarts(tmp_path: Path, outputs: Outputs) -> None:
                     assert not task.done()
                     TALLY.note(
                         f"broker restarts: republished in {min(recoveries):.2f}-{max(recoveries):.2f} s "
-                        f"(limit 5 s)"
+                        f"(limit {scaled(5):.0f} s)"
                     )
             finally:
                 stop.set()
-                await asyncio.wait_for(task, 15)
+                await asyncio.wait_for(task, scaled(15))

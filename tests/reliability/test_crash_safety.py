@@ -7,6 +7,7 @@ answered ``done`` twice, and Kraken's last state is the last command's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -14,10 +15,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from tests.brokers import Broker, free_port
@@ -28,7 +31,7 @@ KILLS = 10
 OPERATION = "UpdateAutoTopUpAmount"
 
 
-def _config(tmp_path: Path, broker: Broker, endpoint: str, base: str) -> Path:
+def _config(tmp_path: Path, broker: Broker, endpoint: str, base: str, *, level: str = "info") -> Path:
     path = tmp_path / "kraken2mqtt.toml"
     path.write_text(
         f"""state_dir = "{tmp_path / "state"}"
@@ -44,7 +47,7 @@ client_id = "{base}"
 discovery_prefix = "{base}-ha"
 keepalive_seconds = 5
 [logging]
-level = "info"
+level = "{level}"
 format = "json"
 [metrics]
 port = {free_port()}
@@ -140,6 +143,8 @@ async def test_kill_nine_ten_times(tmp_path: Path, broker: Broker, outputs: Outp
                     await until(partial(proc.saw, "daemon.ready"), scaled(20), "the daemon to connect")
                     if kill:
                         assert proc.saw("poller.restored"), "the snapshot of the last run is restored"
+                    else:  # the next run restores a snapshot only once one is stored (a slow first poll)
+                        await until(lambda: _has_snapshot(db), scaled(20), "the first poll to be stored")
                     if kill == KILLS:
                         break
                     # commands while Kraken answers slowly: some pending, one in flight when the kill comes
@@ -156,7 +161,7 @@ async def test_kill_nine_ten_times(tmp_path: Path, broker: Broker, outputs: Outp
                 finally:
                     if proc.proc.poll() is None and kill < KILLS:
                         proc.proc.kill()
-                        proc.proc.wait(10)
+                        proc.proc.wait(scaled(10))
             try:
                 # the last run: everything accepted gets its final answer, then a clean stop
                 def settled() -> bool:
@@ -206,3 +211,84 @@ async def test_kill_nine_ten_times(tmp_path: Path, broker: Broker, outputs: Outp
     assert resent <= KILLS  # only a command in flight at a kill is sent again
     assert mutated[-1] == sent[-1]  # Kraken ends in the state of the last command
     assert (db.stat().st_mode & 0o777) == 0o600
+
+
+async def test_a_command_received_but_not_stored_when_killed_comes_again(
+    tmp_path: Path, broker: Broker, outputs: Outputs
+) -> None:
+    """The window a QoS 1 command used to be lost in: the daemon has read it from the broker, SQLite has not
+    got it yet (here: the test holds the file's write lock, so the insert waits), and kill -9 comes. The
+    daemon acknowledges only stored commands, so the broker still has it in the session and sends it again
+    (DUP) to the next process, which stores it and has it done, once."""
+    if broker.kind != "mosquitto":
+        pytest.skip("needs Mosquitto's persistent sessions")
+    base = f"unacked{random.Random(11).randrange(10**6)}"
+    log = tmp_path / "daemon.log"
+    outputs.files.append(log)
+    db = tmp_path / "state" / "kraken2mqtt.db"
+    with fake_kraken(outputs) as fk:
+        config = _config(tmp_path, broker, fk.url, base, level="debug")
+        async with aiomqtt.Client(
+            broker.host, broker.port, identifier=f"{base}-ha", socket_options=SOCKET_OPTIONS
+        ) as ha:
+            proc = Process(config, log)
+            try:
+                await until(partial(proc.saw, "daemon.ready"), scaled(20), "the daemon to connect")
+                await until(lambda: _has_snapshot(db), scaled(20), "the first poll to be stored")
+                topic = f"{base}/top_up_amount/set"
+
+                def received() -> bool:
+                    events = proc.events()
+                    return any(r.get("event") == "mqtt.message" and r.get("topic") == topic for r in events)
+
+                with _write_locked(db):  # the daemon's insert of the command waits for the lock
+                    await ha.publish(topic, "1700", qos=1)
+                    await until(received, scaled(10), "the daemon to read the command")
+                    proc.proc.send_signal(signal.SIGKILL)
+                    assert proc.proc.wait(scaled(10)) == -signal.SIGKILL
+                assert not proc.saw("commands.store_failed"), "killed too late: the insert gave up first"
+                assert 1700 not in {v for _, _, v in _rows(db).values()}, "not stored before the kill"
+                TALLY.fault("kill -9 between a command's arrival and its commit")
+            finally:
+                if proc.proc.poll() is None:
+                    proc.proc.kill()
+                    proc.proc.wait(scaled(10))
+            proc = Process(config, log)
+            try:
+                await until(
+                    lambda: [s for s, _, v in _rows(db).values() if v == 1700] == ["done"],
+                    scaled(30),
+                    "the command to come again and be done",
+                )
+                assert any(
+                    r.get("event") == "commands.redelivered" and r.get("detail") == "not stored before"
+                    for r in proc.events()
+                )
+            finally:
+                proc.proc.send_signal(signal.SIGTERM)
+                assert proc.proc.wait(scaled(15)) == 0
+    mutated = [int(inp["amount"]) for name, inp in fk.mutations if name == "updateAutoTopUpAmount"]
+    assert mutated == [1700], "done exactly once"
+    TALLY.commands_sent += 1
+    TALLY.note("kill -9 between arrival and commit: the broker sent the command again; done once, 0 lost")
+
+
+def _has_snapshot(db: Path) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
+            return int(c.execute("SELECT count(*) FROM snapshot_stream").fetchone()[0]) > 0
+    except sqlite3.Error:
+        return False
+
+
+@contextlib.contextmanager
+def _write_locked(db: Path) -> Iterator[None]:
+    c = sqlite3.connect(db, timeout=scaled(10), isolation_level=None)
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        yield
+        c.execute("ROLLBACK")
+    finally:
+        c.close()

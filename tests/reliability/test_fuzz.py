@@ -27,6 +27,7 @@ from kraken2mqtt.mqtt.commands import Ignored, Invalid, parse
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
 from tests.reliability.rig import TALLY, Outputs, fake_kraken, target_for
+from tests.timing import scaled
 
 BASE = "k2m"
 TOPICS = [f"{BASE}/{c.value}/set" for c in Control] + [
@@ -131,7 +132,7 @@ class Rig:
             clock=self.clock,
             token_store=SqliteTokenStore(self.store),
             budget=RequestBudget(self.clock, points_per_hour=100_000, burst=1000),
-            timeout=2.0,
+            timeout=scaled(2.0),
             attempts=1,
             retry_backoff=Backoff(0.01, 0.01),
         )

@@ -15,13 +15,14 @@ from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.daemon import Daemon
 from tests.brokers import Broker
 from tests.reliability.rig import TALLY, Outputs, daemon_settings, fake_kraken, target_for
+from tests.timing import scaled
 
 FAULTS: list[tuple[str, int, dict[str, Any]]] = [
     ("http_500", 10, {}),
     ("http_502", 8, {}),
     ("http_503", 8, {}),
     ("http_429", 6, {"retry_after": 30}),
-    ("timeout", 8, {"delay": 1.0}),
+    ("timeout", 8, {"delay": 2 * scaled(0.5)}),  # twice the client's timeout
     ("slow", 8, {"delay": 0.2}),
     ("reset", 10, {}),
     ("invalid_json", 10, {}),
@@ -38,7 +39,7 @@ LABEL = {"rate_limited": "KT-CT-1199 rate_limited", "expired_token": "KT-CT-1120
 
 async def test_hundred_kraken_faults(tmp_path: Path, broker: Broker, outputs: Outputs) -> None:
     clock = ManualClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
-    settings = daemon_settings(tmp_path, broker, kraken={"timeout_seconds": 0.5})
+    settings = daemon_settings(tmp_path, broker, kraken={"timeout_seconds": scaled(0.5)})
     fk = fake_kraken(outputs, clock=clock)
     fk.start()
     daemon = Daemon(settings, clock=clock, target=target_for(fk))
@@ -145,7 +146,7 @@ async def test_live_error_shapes(tmp_path: Path, broker: Broker, outputs: Output
     """Each live error shape while the daemon polls: it stays up, keeps its plan, never takes a field
     failure for refused credentials (no auth backoff, no mint per poll), and recovers."""
     clock = ManualClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
-    settings = daemon_settings(tmp_path, broker, kraken={"timeout_seconds": 0.5})
+    settings = daemon_settings(tmp_path, broker, kraken={"timeout_seconds": scaled(0.5)})
     fk = fake_kraken(outputs, clock=clock)
     fk.start()
     daemon = Daemon(settings, clock=clock, target=target_for(fk))

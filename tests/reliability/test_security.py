@@ -38,6 +38,7 @@ from tests.reliability.rig import (
     target_for,
     until,
 )
+from tests.timing import scaled
 
 WRONG_PASSWORD = "rel-wrong-pw-0b7d22c1"
 
@@ -105,7 +106,7 @@ async def test_tls_with_auth_and_no_secret_anywhere(
             ) as rec:
                 await until(
                     lambda: sum(t.startswith(f"{prefix}/device/") for t, _ in rec.live_since(0)) >= 5,
-                    20,
+                    scaled(20),
                     "discovery over TLS",
                 )
                 assert (f"{base}/status", b"online") in [(t, p) for _, t, p, _ in rec.messages]
@@ -128,10 +129,10 @@ async def test_tls_with_auth_and_no_secret_anywhere(
                     metrics = (await http.get(f"http://{host}:{port}/metrics")).text
                 outputs.add("metrics", metrics)
                 assert "kraken2mqtt_mqtt_connected 1.0" in metrics
-                await until(lambda: daemon.poller.snapshot.account_number is not None, 10, "data")
+                await until(lambda: daemon.poller.snapshot.account_number is not None, scaled(10), "data")
         finally:
             stop.set()
-            await asyncio.wait_for(task, 15)
+            await asyncio.wait_for(task, scaled(15))
     for as_json in (False, True):
         out = io.StringIO()
         assert print_status(settings, as_json=as_json, out=out) == 0
@@ -153,11 +154,11 @@ async def test_wrong_password_fails_cleanly(
     supervisor = MqttSupervisor(settings.mqtt, reconnect_backoff=Backoff(base=0.2, cap=0.5))
     task = asyncio.create_task(supervisor.run())
     try:
-        await until(lambda: task.done() or _attempts(outputs) >= 3, 15, "three refused attempts")
+        await until(lambda: task.done() or _attempts(outputs) >= 3, scaled(15), "three refused attempts")
         assert not task.done() and supervisor.connections == 0  # retries with backoff, no crash
     finally:
         await supervisor.stop()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, scaled(10))
     TALLY.fault("MQTT wrong password (refused, retried)")
 
 

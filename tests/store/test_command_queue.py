@@ -122,3 +122,13 @@ def test_planner_overrides_persist(tmp_path: Path) -> None:
     o.set("ebus", "force_on", now=2.0)
     q.close()
     assert PlannerOverrides(CommandQueue(path)).all() == {"relay1": "off", "ebus": "force_on"}
+
+
+def test_a_delivery_is_remembered_with_its_command(tmp_path: Path) -> None:
+    q = CommandQueue(tmp_path / "q.db")
+    q.add(Command("ev", Control.BOOST, True), now=1000.0, ttl=60, delivery="7:abc")
+    q.add(Command("ev", Control.BOOST, False), now=1001.0, ttl=60)  # no delivery (not from MQTT QoS 1)
+    assert q.delivered("7:abc", since=900.0)
+    assert not q.delivered("7:abc", since=1000.5)  # older than the window: a message id used again
+    assert not q.delivered("8:abc", since=0.0)
+    q.close()

@@ -101,7 +101,14 @@ def test_connection_policy(tmp_path: Path) -> None:
 def test_a_new_file_gets_every_migration(tmp_path: Path) -> None:
     with Database(tmp_path / "x.db") as db:
         assert db.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
-        assert _tables(db) == {"snapshot_stream", "dispatch", "kv", "pending_command", "planner_override"}
+        assert _tables(db) == {
+            "snapshot_stream",
+            "dispatch",
+            "kv",
+            "pending_command",
+            "planner_override",
+            "device_day",  # issue 12: the flash budget survives a restart
+        }
 
 
 def test_the_old_two_connection_layout_opens_and_migrates(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.devices.guard import (
     RELEASE_KINDS,
     DeviceControl,
+    DeviceDay,
     expect,
     forget_applied,
     stabilise,
@@ -42,6 +43,13 @@ class DeviceMetrics(Protocol):
     def device_manual_override(self, device: str) -> None: ...
 
 
+class DayStore(Protocol):
+    """Where each device's :class:`~kraken2mqtt.devices.guard.DeviceDay` is kept across restarts."""
+
+    def load_days(self) -> Mapping[str, DeviceDay]: ...
+    def save_day(self, device: str, record: DeviceDay) -> None: ...
+
+
 class DeviceDriver:
     """Owns one adapter per configured device, and what the driver knows about each (:mod:`.guard`)."""
 
@@ -56,6 +64,7 @@ class DeviceDriver:
         metrics: DeviceMetrics | None = None,
         timezone: str = "Europe/London",
         save_status: Callable[[str], None] | None = None,
+        days: DayStore | None = None,
     ) -> None:
         self.devices = list(devices)
         self.configs: dict[str, DeviceConfig] = {d.id: d for d in devices}
@@ -72,6 +81,18 @@ class DeviceDriver:
         self.last_actions: dict[str, DeviceAction] = {}
         #: the action now each device was last given (``reconcile.wanted_actions``, holds applied)
         self.actions_now: dict[str, DeviceAction] = {}
+        self._days = days
+        self._saved_days: dict[str, DeviceDay] = {}
+        if days is not None:
+            try:
+                saved = days.load_days()
+            except Exception as exc:  # unreadable counts cost the budget's memory, not the daemon
+                log.warning("device.counts_unread", error=str(exc)[:200])
+                saved = {}
+            for device_id, record in saved.items():
+                if device_id in self.control:
+                    self.control[device_id].restore(record)
+                    self._saved_days[device_id] = record
 
     def install(self, subscribe: Subscribe) -> None:
         for device_id, adapter in self.adapters.items():
@@ -284,7 +305,20 @@ class DeviceDriver:
                 self._metrics.device_message(device_id, k, n)
         if persistent and self._metrics is not None:
             self._metrics.device_message(device_id, "change", 0, persistent)
+        self._save_day(device_id)
         return len(delivered)
+
+    def _save_day(self, device_id: str) -> None:
+        """Keep today's counts (the flash budget) across a restart; written only when they changed."""
+        record = self.control[device_id].today()
+        if self._days is None or record is None or self._saved_days.get(device_id) == record:
+            return
+        try:
+            self._days.save_day(device_id, record)
+        except Exception as exc:  # the disk must not stop a device command
+            log.warning("device.counts_unsaved", device=device_id, error=str(exc)[:200])
+            return
+        self._saved_days[device_id] = record
 
     async def _release(self, device_id: str, now: datetime) -> int:
         adapter, ctl = self.adapters[device_id], self.control[device_id]

@@ -9,7 +9,8 @@
   keeps its minimum run and off times and its maximum starts per hour; a battery holds a mode for the dwell
   unless the price changes sign; an EV current changes at most once per dwell (starting and stopping is at
   once).
-* **Spare the flash.** Persistent writes (:attr:`Message.persistent`) are counted per day and capped.
+* **Spare the flash.** Persistent writes (:attr:`Message.persistent`) are counted per day and capped; the
+  day's counts (:class:`DeviceDay`) are saved across restarts, so a restart does not grant a fresh budget.
 * Commands sent are counted per day and kind: ``change``, ``keepalive`` (an identical value repeated: a
   refresh or a dead-man's keepalive) and ``release``.
 """
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -33,6 +35,17 @@ COMMAND_KINDS = ("change", "keepalive", "release")
 #: A battery's planned power moves by less than this: its rate is left as it is (each rate is a register
 #: write kept by the inverter).
 BATTERY_POWER_HYSTERESIS_KW = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDay:
+    """One device's counts for one day, as saved across restarts: messages by kind, persistent writes
+    (the flash budget) and whether the budget was reached (said once a day)."""
+
+    day: date
+    counts: Mapping[str, int]
+    persistent: int
+    budget_hit: bool = False
 
 
 @dataclass
@@ -57,6 +70,20 @@ class DeviceControl:
     budget_hit: bool = False
     result: str | None = None
     errors: int = 0
+
+    def today(self) -> DeviceDay | None:
+        """The counts of the day in progress (None before the first pass)."""
+        if self.day is None:
+            return None
+        counts = {k: int(self.counts.get(k, 0)) for k in COMMAND_KINDS}
+        return DeviceDay(self.day, counts, self.persistent_today, self.budget_hit)
+
+    def restore(self, saved: DeviceDay) -> None:
+        """Take over the counts a previous run saved (the next :meth:`roll` drops them on another day)."""
+        self.day = saved.day
+        self.counts = Counter({k: int(v) for k, v in saved.counts.items() if k in COMMAND_KINDS})
+        self.persistent_today = int(saved.persistent)
+        self.budget_hit = bool(saved.budget_hit)
 
     def roll(self, now: datetime) -> None:
         if self.day != now.date():

@@ -8,12 +8,21 @@ refresh) itself and hands Kraken commands to the :class:`CommandRunner`.
 works through the queue: one attempt at a time, the mutation built from the context of that moment, a
 ``done`` / ``refused`` / ``invalid`` result when Kraken answers, a jittered backoff when it cannot be
 reached (transport, 5xx, rate limit, auth trouble). On start it resumes what a previous run left pending.
+
+Exactly once across a crash: the supervisor acknowledges a command message only after
+:meth:`CommandService.handle` returns, so a kill -9 before the command is stored makes the broker send
+it again (DUP) on the next connect. A DUP message whose delivery (message id, digest of topic and
+payload) is already in the queue was stored before the crash and is dropped; any other is handled as
+new. A command that cannot be stored (a full disk, a locked file) is answered ``refused`` rather than
+acknowledged in silence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -79,15 +88,26 @@ class CommandRunner:
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
-    async def submit(self, command: Command) -> str:
-        """Persist a Kraken command, answer ``accepted`` and wake the worker; returns the command id."""
+    async def submit(self, command: Command, *, delivery: str | None = None) -> str | None:
+        """Persist a Kraken command, answer ``accepted`` and wake the worker; returns the command id (None
+        when it could not be stored: then it is answered ``refused``)."""
         now = self._now()
-        command_id, superseded = self.queue.add(command, now=now, ttl=self.ttl)
+        try:
+            command_id, superseded = self.queue.add(command, now=now, ttl=self.ttl, delivery=delivery)
+        except sqlite3.Error as exc:
+            log.error("commands.store_failed", control=command.control.value, error=str(exc)[:200])
+            reason = f"could not be stored: {type(exc).__name__}"
+            await self._result(uuid.uuid4().hex, command, "refused", reason=reason)
+            return None
         for old in superseded:
             await self._result(old.id, old.command, "refused", reason="superseded")
         await self._result(command_id, command, "accepted")
         self._wake.set()
         return command_id
+
+    def stored(self, delivery: str) -> bool:
+        """A command brought by this MQTT delivery is in the queue (kept for :data:`PRUNE_AFTER`)."""
+        return self.queue.delivered(delivery, since=self._now() - PRUNE_AFTER)
 
     async def run(self) -> None:
         """Work through the queue until :meth:`stop` (or cancellation: a command being sent then stays
@@ -191,6 +211,15 @@ class CommandRunner:
             log.exception("commands.result_publish_failed")
 
 
+def delivery_key(message: aiomqtt.Message) -> str:
+    """Names one delivery of a message: its MQTT message id (kept by the broker when it sends the message
+    again) and a digest of topic and payload (message ids are reused once acknowledged)."""
+    payload = message.payload
+    body = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+    digest = hashlib.sha256(message.topic.value.encode() + b"\0" + bytes(body)).hexdigest()[:16]
+    return f"{message.mid}:{digest}"
+
+
 class CommandService:
     """Glue: MQTT command messages -> parse -> local handling or the runner; results back to MQTT."""
 
@@ -222,6 +251,7 @@ class CommandService:
         await self._mqtt.publish(result_topic(self.base_topic, device), result.payload(), qos=1, queue=True)
 
     async def handle(self, message: aiomqtt.Message) -> None:
+        """One command message; returns once it is stored or answered (the supervisor acknowledges then)."""
         topic = message.topic.value
         payload = message.payload if isinstance(message.payload, bytes | bytearray | str) else None
         parsed = parse(self.base_topic, topic, payload, retain=bool(message.retain))
@@ -234,9 +264,15 @@ class CommandService:
             log.warning("commands.invalid", topic=topic[:200], reason=parsed.reason)
             await self._answer(parsed.device or ACCOUNT, parsed.control, "invalid", parsed.reason)
             return
-        await self.submit(parsed)
+        delivery = delivery_key(message) if message.qos else None
+        if delivery is not None and self._mqtt.redelivered(message):
+            if self._runner.stored(delivery):
+                log.info("commands.redelivered", control=parsed.control.value, detail="stored; dropped")
+                return
+            log.info("commands.redelivered", control=parsed.control.value, detail="not stored before")
+        await self.submit(parsed, delivery=delivery)
 
-    async def submit(self, command: Command) -> None:
+    async def submit(self, command: Command, *, delivery: str | None = None) -> None:
         target = check_target(command, self._context())
         if isinstance(target, Outcome) and target.status != "retry":
             log.warning(
@@ -255,7 +291,7 @@ class CommandService:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             return
-        await self._runner.submit(command)
+        await self._runner.submit(command, delivery=delivery)
 
     async def _refresh(self, command: Command) -> None:
         if self._on_refresh is None:

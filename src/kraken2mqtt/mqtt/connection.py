@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 
 from kraken2mqtt.settings import MqttSettings
 
@@ -54,3 +56,53 @@ def make_client(
         socket_options=SOCKET_OPTIONS,
         clean_session=not with_will,
     )
+
+
+class Deliveries:
+    """Acknowledge QoS 1/2 messages ourselves, once they are handled, and keep the DUP flag.
+
+    paho acknowledges a QoS 1 message (PUBACK) as soon as its ``on_message`` callback returns, which under
+    aiomqtt is when the message is queued for ``client.messages``: long before a command reaches SQLite. A
+    kill -9 in between loses the command, since the broker believes it delivered. paho has manual
+    acknowledgement (``manual_ack_set`` + ``ack(mid, qos)``, paho.mqtt.python PR 753); aiomqtt 2.5 exposes
+    neither it nor the DUP flag (empicano/aiomqtt issue 345, PR 346 still open), so this reaches its paho
+    client (``aiomqtt.Client._client``), as that issue's workaround does. Attach it before connecting:
+    a persistent session's queued messages arrive right after CONNACK.
+
+    A message that is never acknowledged stays in the broker's session and comes again, with DUP set, on the
+    next connect with the same client id (clean session off): :meth:`redelivered` says so, so that a
+    handler can tell "seen and stored before the crash" from a new message."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        paho = getattr(client, "_client", None)
+        self._paho = paho if isinstance(paho, mqtt.Client) else None
+        self._dup: dict[int, bool] = {}
+        self.acked = 0
+        if self._paho is None:
+            return
+        self._paho.manual_ack_set(True)
+        inner = self._paho.on_message
+
+        def on_message(c: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+            if message.qos:
+                self._dup[message.mid] = bool(message.dup)
+            if inner is not None:
+                inner(c, userdata, message)
+
+        self._paho.on_message = on_message
+
+    @property
+    def manual(self) -> bool:
+        return self._paho is not None
+
+    def redelivered(self, message: aiomqtt.Message) -> bool:
+        """The broker sent this message before (DUP): it was not acknowledged then."""
+        return bool(message.qos) and self._dup.get(message.mid, False)
+
+    def ack(self, message: aiomqtt.Message) -> None:
+        """PUBACK (QoS 1) / PUBCOMP (QoS 2) for a handled message; nothing for QoS 0."""
+        if not message.qos or self._paho is None:
+            return
+        self._dup.pop(message.mid, None)
+        self._paho.ack(message.mid, message.qos)
+        self.acked += 1

@@ -28,7 +28,7 @@ import structlog
 
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
-from kraken2mqtt.mqtt.connection import make_client, status_topic
+from kraken2mqtt.mqtt.connection import Deliveries, make_client, status_topic
 from kraken2mqtt.settings import MqttSettings
 from kraken2mqtt.tasks import cancel_and_wait, first_completed
 
@@ -74,6 +74,7 @@ class MqttSupervisor:
         self._factory = client_factory or make_client
         self._subs: list[_Subscription] = []
         self._client: aiomqtt.Client | None = None
+        self._deliveries: Deliveries | None = None
         self._connected = asyncio.Event()
         self._disconnected = asyncio.Event()
         self._disconnected.set()
@@ -192,8 +193,15 @@ class MqttSupervisor:
 
     # -- internals ------------------------------------------------------------------------------------
 
+    def redelivered(self, message: aiomqtt.Message) -> bool:
+        """The broker sent ``message`` before and got no acknowledgement (we were killed or cut off while
+        handling it): it may have been handled in part."""
+        deliveries = self._deliveries
+        return deliveries is not None and deliveries.redelivered(message)
+
     async def _session(self) -> None:
         client = self._factory(self.settings)
+        deliveries = self._deliveries = Deliveries(client)  # before connecting: queued messages come first
         try:
             async with client:
                 self._client = client
@@ -217,7 +225,7 @@ class MqttSupervisor:
                     if self.connections > 1
                     else f"connected to {self.settings.host}:{self.settings.port}"
                 )
-                await self._serve(client)
+                await self._serve(client, deliveries)
                 if self._stopping.is_set():
                     self._connected.clear()
                     with contextlib.suppress(aiomqtt.MqttError):
@@ -229,19 +237,23 @@ class MqttSupervisor:
             self._connected.clear()
             self._disconnected.set()
             self._client = None
+            self._deliveries = None
             await self._cancel_hooks()
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
+    async def _serve(self, client: aiomqtt.Client, deliveries: Deliveries) -> None:
         """Dispatch messages until the connection drops (raises MqttError) or stop is asked."""
-        await first_completed(self._read(client), self._stopping.wait())  # raises the MqttError of a drop
+        # raises the MqttError of a drop
+        await first_completed(self._read(client, deliveries), self._stopping.wait())
 
-    async def _read(self, client: aiomqtt.Client) -> None:
+    async def _read(self, client: aiomqtt.Client, deliveries: Deliveries) -> None:
         async for message in client.messages:
             await self.dispatch(message)
+            deliveries.ack(message)  # only now: a message cancelled under its handler comes again
 
     async def dispatch(self, message: aiomqtt.Message) -> None:
         """Route one message; a failing (or hanging: ``handler_timeout``) handler is logged, never raised."""
         topic = message.topic
+        log.debug("mqtt.message", topic=topic.value[:200], mid=message.mid, dup=self.redelivered(message))
         if topic.matches(self.birth_topic):
             self._on_birth(message)
             return

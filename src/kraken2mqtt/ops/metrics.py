@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -211,6 +211,8 @@ class Metrics:
         self._streams = _LabelValues()
         self._devices = _LabelValues()
         self._kinds = _LabelValues()
+        self._task_names = _LabelValues()
+        self._task_restarts_seen: dict[str, int] = {}
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -273,6 +275,20 @@ class Metrics:
         )
         self.commands_pending = Gauge(
             f"{p}_commands_pending", "Device commands sent and not yet confirmed.", registry=r
+        )
+
+        # The daemon's own tasks (tasks.Supervisor: mqtt, poller, commands, reconcile, metrics, forecast...)
+        self.task_up = Gauge(
+            f"{p}_task_up",
+            "1 while the daemon's task is running, 0 while it is being restarted, failed or stopped.",
+            ["task"],
+            registry=r,
+        )
+        self.task_restarts = Counter(
+            f"{p}_task_restarts_total",
+            "Restarts of the daemon's task after it failed or ended unexpectedly.",
+            ["task"],
+            registry=r,
         )
 
         # Tariff, dispatches, devices
@@ -403,6 +419,19 @@ class Metrics:
 
     def set_pending_commands(self, count: int) -> None:
         self.commands_pending.set(max(0, count))
+
+    def observe_tasks(self, report: Iterable[Mapping[str, Any]]) -> None:
+        """The task supervisor's :meth:`~kraken2mqtt.tasks.Supervisor.report`: ``task_up`` per task and
+        ``task_restarts_total`` advanced by the restarts since the last call."""
+        for task in report:
+            label = self._task_names(str(task.get("name", "")))
+            self.task_up.labels(label).set(1 if task.get("state") == "running" else 0)
+            restarts = int(task.get("restarts") or 0)
+            new = restarts - self._task_restarts_seen.get(label, 0)
+            series = self.task_restarts.labels(label)  # present from the start, at 0
+            if new > 0:
+                series.inc(new)
+                self._task_restarts_seen[label] = restarts
 
     # -- tariff, dispatches, devices ----------------------------------------------------------------------
 

@@ -70,8 +70,11 @@ class CommandQueue:
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def add(self, command: Command, *, now: float, ttl: float) -> tuple[str, list[Superseded]]:
-        """Persist an accepted command; returns its id and the waiting commands it supersedes."""
+    def add(
+        self, command: Command, *, now: float, ttl: float, delivery: str | None = None
+    ) -> tuple[str, list[Superseded]]:
+        """Persist an accepted command; returns its id and the waiting commands it supersedes.
+        ``delivery`` names the MQTT delivery that brought it (:meth:`delivered`)."""
         command_id = uuid.uuid4().hex
         with self.database.transaction() as c:
             rows = c.execute(
@@ -88,7 +91,8 @@ class CommandQueue:
                 )
             c.execute(
                 "INSERT INTO pending_command (id, device, control, command, state, attempts, created_at, "
-                "updated_at, next_attempt_at, expires_at) VALUES (?, ?, ?, ?, 'accepted', 0, ?, ?, ?, ?)",
+                "updated_at, next_attempt_at, expires_at, delivery) "
+                "VALUES (?, ?, ?, ?, 'accepted', 0, ?, ?, ?, ?, ?)",
                 (
                     command_id,
                     command.device,
@@ -98,6 +102,7 @@ class CommandQueue:
                     now,
                     now,
                     now + ttl,
+                    delivery,
                 ),
             )
         return command_id, superseded
@@ -159,6 +164,14 @@ class CommandQueue:
             return cur.rowcount
 
     # -- reading ----------------------------------------------------------------------------------------
+
+    def delivered(self, delivery: str, *, since: float) -> bool:
+        """A command brought by ``delivery`` was stored at or after ``since`` (a redelivery after a crash)."""
+        row = self.database.row(
+            "SELECT 1 AS seen FROM pending_command WHERE delivery = ? AND created_at >= ? LIMIT 1",
+            (delivery, since),
+        )
+        return row is not None
 
     def due(self, *, now: float, limit: int = 20) -> list[PendingCommand]:
         rows = self.database.rows(

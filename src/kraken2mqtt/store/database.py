@@ -76,6 +76,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    # Which MQTT delivery (message id and a digest of topic and payload) brought a command: a QoS 1 command
+    # is acknowledged only once stored, so after a crash the broker may send a stored one again (DUP).
+    Migration(
+        "command deliveries",
+        (
+            "ALTER TABLE pending_command ADD COLUMN delivery TEXT",
+            "CREATE INDEX pending_command_delivery ON pending_command(delivery)",
+        ),
+    ),
+    # Each device's counts of the day (messages by kind, flash writes): a restart keeps the flash budget.
+    Migration(
+        "device day counts",
+        (
+            """CREATE TABLE device_day (
+                device TEXT PRIMARY KEY,
+                day TEXT NOT NULL,
+                counts TEXT NOT NULL,
+                persistent INTEGER NOT NULL,
+                budget_hit INTEGER NOT NULL DEFAULT 0,
+                updated_at REAL NOT NULL
+            )""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
