@@ -189,7 +189,7 @@ async def test_run_once_waits_for_the_clock_like_run(tmp_path: Path) -> None:
             await _until(lambda: "waiting for the clock" in out.getvalue())
             await asyncio.sleep(0.2)  # several rechecks
             assert sum(fake.stats.requests.values()) == 0 and not fake.stats.mints
-            assert out.getvalue().count("waiting for the clock") == 1
+            assert out.getvalue().count("waiting for the clock") == 1, out.getvalue()
             assert (
                 out.getvalue().startswith("kraken2mqtt: waiting for the clock: the clock says ")
                 and "before the last time this daemon saw" in out.getvalue()

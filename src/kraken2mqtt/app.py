@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import structlog
 
 from kraken2mqtt.clock import Clock, SystemClock
-from kraken2mqtt.clock_sanity import ClockCheck
+from kraken2mqtt.clock_sanity import ClockCheck, same_kind
 from kraken2mqtt.daemon import Daemon, describe
 from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
 from kraken2mqtt.kraken.client import KrakenClient
@@ -76,7 +76,7 @@ async def run_daemon(
         said: list[str] = []
 
         def say(text: str) -> None:  # the words `run` gives systemd's status, each once on the terminal
-            if not said or said[-1] != text:
+            if not said or same_kind(said[-1]) != same_kind(text):
                 said.append(text)
                 print(f"kraken2mqtt: {text}", file=out, flush=True)
 

@@ -20,6 +20,7 @@ command or Kraken call.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -184,7 +185,7 @@ class ClockGate:
             if why is None:
                 break
             self.waiting_for = why
-            if why != told:
+            if told is None or same_kind(why) != same_kind(told):  # the reading ticks, the reason not
                 told = why
                 log.warning("clock.waiting", reason=why)
                 self._changed()
@@ -219,6 +220,11 @@ class ClockGate:
                 self.on_wait(text)
             except Exception:  # a report must not stop the gate
                 log.exception("clock.report_failed")
+
+
+def same_kind(reason: str) -> str:
+    """A waiting reason without its figures: the clock's reading in it moves every second."""
+    return re.sub(r"[0-9]", "", reason)
 
 
 def _iso(t: datetime) -> str:
