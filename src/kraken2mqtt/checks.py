@@ -106,7 +106,6 @@ class DocumentCheck:
     verdict: str  # what a person reads: "accepted", "rejected: Cannot query field ..."
 
 
-_DEPLOYMENTS_LINE = re.compile(r"^\s*#\s*deployments:\s*(.*)$")
 _VARIABLE_ERROR = re.compile(r"^Variable '\$\w+'")
 
 
@@ -129,15 +128,8 @@ def documents_for(deployment: str) -> list[documents.Document]:
 
 
 def _declared_deployments(source: str) -> tuple[str, ...] | None:
-    for line in source.splitlines():
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("#"):
-            return None
-        match = _DEPLOYMENTS_LINE.match(line)
-        if match:
-            return tuple(match.group(1).split())
-    return None
+    names = documents.header(source, "deployments")
+    return None if names is None else tuple(names.split())
 
 
 async def check_documents(

@@ -102,20 +102,13 @@ class UnknownEndpointError(KrakenError):
     """``execute(endpoint=...)`` named an endpoint this deployment does not have (nothing is sent)."""
 
 
-_ENDPOINT_LINE = re.compile(r"^\s*#\s*endpoint:\s*([A-Za-z0-9_-]+)\s*$")
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def declared_endpoint(doc: documents.Document) -> str | None:
     """The endpoint a document names on a leading ``# endpoint: NAME`` comment line (None: not named)."""
-    for line in doc.source.splitlines():
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("#"):
-            return None
-        match = _ENDPOINT_LINE.match(line)
-        if match:
-            return match.group(1)
-    return None
+    name = documents.header(doc.source, "endpoint")
+    return name if name is not None and _ENDPOINT_NAME.fullmatch(name) else None
 
 
 def is_edge_block(status: int, content_type: str, body: bytes) -> bool:

@@ -194,20 +194,30 @@ def load(name: str, without: frozenset[str] = frozenset()) -> Document:
     )
 
 
-_UNTIL = re.compile(r"^\s*#\s*until:\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+_HEADER_LINE = re.compile(r"^\s*#\s*([A-Za-z_-]+):\s*(.*?)\s*$")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
-def _until(source: str) -> date | None:
-    """The date on a leading ``# until: YYYY-MM-DD`` comment line (None: none)."""
+def header(source: str, key: str) -> str | None:
+    """The value of a document's leading ``# key: value`` comment line (None: its leading comments have none).
+
+    Only the comment lines before the first line of GraphQL count; blank lines between them are passed over.
+    """
     for line in source.splitlines():
         if not line.strip():
             continue
         if not line.lstrip().startswith("#"):
             return None
-        m = _UNTIL.match(line)
-        if m:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        match = _HEADER_LINE.match(line)
+        if match and match.group(1) == key:
+            return match.group(2)
     return None
+
+
+def _until(source: str) -> date | None:
+    """The date on a leading ``# until: YYYY-MM-DD`` comment line (None: none)."""
+    m = _DATE.fullmatch(header(source, "until") or "")
+    return date(int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
 def retired(doc: Document, today: date) -> bool:

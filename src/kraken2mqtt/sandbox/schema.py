@@ -15,7 +15,6 @@ backend endpoint), each built on a deployment.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -38,6 +37,7 @@ from graphql import (
 
 from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ENDPOINT_ONLY, ROOT_FIELDS
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS as REGISTRY
+from kraken2mqtt.kraken.documents import header
 
 _HAOE = "HAOE BottlecapDave/HomeAssistant-OctopusEnergy@4c25c726 api_client/__init__.py"
 _PB = "PB springfall2008/batpred@aaba48fc apps/predbat/octopus.py"
@@ -113,7 +113,6 @@ def schema_name(deployment: str, endpoint: str | None) -> str:
 
 ROOTS = ("Query", "Mutation")
 _PLACEHOLDER = "_noDocumentedRootFields"
-_DEPLOYMENTS_LINE = re.compile(r"^\s*#\s*deployments:\s*(.*)$")
 
 
 @cache
@@ -206,15 +205,8 @@ def root_fields_of(source: str) -> frozenset[str]:
 
 def declared_deployments(source: str) -> tuple[str, ...] | None:
     """Deployments named on a leading ``# deployments: a b`` comment line, or None when absent."""
-    for line in source.splitlines():
-        if not line.strip():
-            continue
-        match = _DEPLOYMENTS_LINE.match(line)
-        if match:
-            return tuple(match.group(1).split())
-        if not line.lstrip().startswith("#"):
-            return None
-    return None
+    names = header(source, "deployments")
+    return None if names is None else tuple(names.split())
 
 
 def target_deployments(source: str) -> tuple[str, ...]:
