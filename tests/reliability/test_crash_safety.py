@@ -243,7 +243,8 @@ async def test_a_command_received_but_not_stored_when_killed_comes_again(
 
                 with _write_locked(db):  # the daemon's insert of the command waits for the lock
                     await ha.publish(topic, "1700", qos=1)
-                    await until(received, scaled(10), "the daemon to read the command")
+                    # the daemon's other writes wait for this lock too (≤ 5 s busy timeout each)
+                    await until(received, scaled(30), "the daemon to read the command")
                     proc.proc.send_signal(signal.SIGKILL)
                     assert proc.proc.wait(scaled(10)) == -signal.SIGKILL
                 assert not proc.saw("commands.store_failed"), "killed too late: the insert gave up first"
