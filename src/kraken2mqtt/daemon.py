@@ -543,6 +543,7 @@ class Daemon:
             m.set_device(device_id, soc, power)
         for dp in self.plan.devices if self.plan is not None else ():
             m.set_planned_energy(dp.device_id, max(0.0, dp.grid_kwh))
+        m.set_actions(self.driver.actions_now)  # the action now, as the driver and `status` have it
 
     # -- callbacks ----------------------------------------------------------------------------------
 
