@@ -65,12 +65,6 @@ class Grid:
     def n(self) -> int:
         return len(self.hours)
 
-    def index_at(self, t: float) -> int:
-        """Index of the slot containing ``t`` (-1 before the grid, n after it)."""
-        if not self.hours or t < self.t[0]:
-            return -1
-        return min(bisect_right(self.t, t) - 1, self.n)
-
     def boundary_index(self, t: float) -> int:
         """Number of slots that end at or before ``t``."""
         return max(0, min(self.n, bisect_right(self.t, t + 1e-6) - 1))
@@ -92,18 +86,6 @@ class _PriceIndex:
 
     def last_end(self) -> float:
         return max((r[1] for r in self.rows), default=-math.inf)
-
-    def covered_until(self, t: float) -> float:
-        """End of the contiguous run of published slots from ``t`` (``t`` itself if uncovered)."""
-        i = bisect_right(self.starts, t) - 1
-        if i < 0 or not (self.rows[i][0] <= t < self.rows[i][1]):
-            return t
-        end = self.rows[i][1]
-        for s, e, _, _ in self.rows[i + 1 :]:
-            if s > end + 1e-6:
-                break
-            end = max(end, e)
-        return end
 
 
 def profile_kw(profile: LoadProfile, t: float) -> float:
