@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .model import DispatchWindow, LoadProfile, PlanInputs, SolarSlot
-from .model import TariffSlot as PriceSlot  # renamed in issue 15 (an alias: the planner helper's file)
+from .model import DispatchWindow, LoadProfile, PlanInputs, SolarSlot, TariffSlot
 
 DAY_S = 86400.0
 _MIN_SLOT_S = 1.0
@@ -71,7 +70,7 @@ class Grid:
 
 
 class _PriceIndex:
-    def __init__(self, prices: Sequence[PriceSlot]) -> None:
+    def __init__(self, prices: Sequence[TariffSlot]) -> None:
         rows = sorted((ts(p.start), ts(p.end), p.import_p, p.export_p) for p in prices)
         self.starts = [r[0] for r in rows]
         self.rows = rows
