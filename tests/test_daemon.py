@@ -110,9 +110,13 @@ async def test_discovery_state_command_and_metrics(
 
     # The local device got a command through its adapter (OpenEVSE claim), level-triggered.
     assert daemon.driver.last_actions["ev"].kind.value in {"stop", "charge", "follow_kraken"}
+    await daemon.reconcile()  # one whole pass: the driver, `status` and the metrics have the same action
+    shown = {row["device"]: row["action"] for row in daemon.driver.status()}
     host, port = daemon.metrics.address or ("", 0)
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://{host}:{port}/metrics")).text
+    assert f'kraken2mqtt_device_action{{action="{shown["ev"]}",device="ev"}} 1.0' in text
+    assert daemon.driver.actions_now["ev"].kind.value == shown["ev"]
     assert "kraken2mqtt_mqtt_connected 1.0" in text
     assert 'kraken2mqtt_api_requests_total{operation="ObtainKrakenToken",outcome="ok"}' in text
     assert KEY not in text

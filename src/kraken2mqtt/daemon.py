@@ -48,7 +48,7 @@ from kraken2mqtt.mqtt.homeassistant import ForecastShown, Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
 from kraken2mqtt.ops.sdnotify import Notifier, stop_watchdog
-from kraken2mqtt.plan_inputs import build_inputs
+from kraken2mqtt.plan_inputs import build_inputs, currency_of
 from kraken2mqtt.planner.model import DeviceAction, LoadProfile, Plan, PlanInputs
 from kraken2mqtt.planner.plan import make_plan
 from kraken2mqtt.settings import Settings
@@ -543,6 +543,7 @@ class Daemon:
             m.set_device(device_id, soc, power)
         for dp in self.plan.devices if self.plan is not None else ():
             m.set_planned_energy(dp.device_id, max(0.0, dp.grid_kwh))
+        m.set_actions(self.driver.actions_now)  # the action now, as the driver and `status` have it
 
     # -- callbacks ----------------------------------------------------------------------------------
 
@@ -647,7 +648,9 @@ def describe(snapshot: Snapshot, signals: Signals, changed: frozenset[Stream] = 
         extra = ", suspended" if dev.suspended else ""
         lines.append(f"  device {dev.name or dev.id}: {dev.kind.value} {state}{extra}")
     if snapshot.prepay and snapshot.prepay.balance:
-        lines.append(f"  prepay credit: {snapshot.prepay.balance.credit / 100:.2f}")
+        lines.append(
+            f"  prepay credit: {currency_of(snapshot.deployment).money(snapshot.prepay.balance.credit)}"
+        )
     if signals.stale:
         lines.append("  stale: " + ", ".join(sorted(s.value for s in signals.stale)))
     return "\n".join(lines)

@@ -258,5 +258,11 @@ def build_inputs(
 
 def currency(snapshot: Snapshot) -> Currency:
     """How amounts read in the plan's reasons: the deployment's currency (GBP if it is unknown)."""
-    dep = DEPLOYMENTS.get(snapshot.deployment)
+    return currency_of(snapshot.deployment)
+
+
+def currency_of(deployment: str) -> Currency:
+    """The currency of the Kraken deployment named ``deployment`` (GBP if it is unknown): how the daemon,
+    the planner's reasons and the sandbox's terminal write money."""
+    dep = DEPLOYMENTS.get(deployment)
     return Currency(dep.currency, dep.minor_unit, dep.minor_per_major) if dep is not None else GBP

@@ -71,6 +71,7 @@ def test_dashboard_uses_only_exported_metrics() -> None:
         "kraken2mqtt_dispatch_active",
         "kraken2mqtt_device_state_of_charge_ratio",
         "kraken2mqtt_device_power_watts",
+        "kraken2mqtt_device_action",
         "kraken2mqtt_planned_energy_joules",
         "kraken2mqtt_api_requests_total",
         "kraken2mqtt_api_request_duration_seconds_bucket",

@@ -17,12 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from kraken2mqtt.kraken import errors
 from kraken2mqtt.kraken.client import RequestEvent, UndocumentedFieldError
 from kraken2mqtt.ops.metrics import (
+    ACTIONS,
     COMMAND_RESULTS,
     MAX_LABEL_VALUES,
     REQUEST_OUTCOMES,
     Metrics,
     outcome_label,
 )
+from kraken2mqtt.planner.model import ActionKind, DeviceAction
 from kraken2mqtt.redact import register_secret
 from kraken2mqtt.settings import MetricsSettings
 
@@ -48,6 +50,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "kraken2mqtt_planned_energy_joules": ("gauge", {"device"}),
     "kraken2mqtt_device_state_of_charge_ratio": ("gauge", {"device"}),
     "kraken2mqtt_device_power_watts": ("gauge", {"device"}),
+    "kraken2mqtt_device_action": ("gauge", {"device", "action"}),
+    "kraken2mqtt_device_action_power_watts": ("gauge", {"device"}),
     "kraken2mqtt_planner_run_duration_seconds": ("histogram", set()),
     "kraken2mqtt_plan_cost": ("gauge", set()),
     "kraken2mqtt_plan_timestamp_seconds": ("gauge", set()),
@@ -83,6 +87,9 @@ def populated(clock: Clock | None = None) -> Metrics:
     m.set_planned_energy("ev", 12.5)
     m.set_device("ev", soc_ratio=0.42, power_watts=7200.0)
     m.set_device("battery", soc_ratio=0.9, power_watts=-2500.0)
+    m.set_actions(
+        {"ev": DeviceAction(ActionKind.CHARGE, power_kw=7.2), "battery": DeviceAction(ActionKind.HOLD)}
+    )
     m.observe_plan(0.084, 3.21)
     m.observe_tasks(
         [{"name": "poller", "state": "running", "restarts": 1}, {"name": "mqtt", "state": "running"}]
@@ -316,3 +323,24 @@ def test_task_metrics_follow_the_supervisors_report() -> None:
     assert value(text, "kraken2mqtt_task_restarts_total", task="poller") == 3
     m.observe_tasks([{"name": "bad name with spaces", "state": "running"}])  # bounded labels
     assert value(m.render().decode(), "kraken2mqtt_task_up", task="other") == 1
+
+
+def test_the_action_now_is_a_state_set_per_device() -> None:
+    m = Metrics(process_metrics=False)
+    m.set_actions({"ev": DeviceAction(ActionKind.CHARGE, power_kw=7.2, reason="cheap")})
+    text = m.render().decode()
+    states = {a: value(text, "kraken2mqtt_device_action", device="ev", action=a) for a in ACTIONS}
+    assert states == {a: (1.0 if a == "charge" else 0.0) for a in ACTIONS}
+    assert set(ACTIONS) == {kind.value for kind in ActionKind}
+    assert value(text, "kraken2mqtt_device_action_power_watts", device="ev") == pytest.approx(7200)
+    m.set_actions({"ev": DeviceAction(ActionKind.STOP)})  # the next pass: the series move, none is added
+    text = m.render().decode()
+    assert value(text, "kraken2mqtt_device_action", device="ev", action="stop") == 1
+    assert value(text, "kraken2mqtt_device_action", device="ev", action="charge") == 0
+    assert value(text, "kraken2mqtt_device_action_power_watts", device="ev") == 0
+    m.forget_device("ev")
+    text = m.render().decode()
+    with pytest.raises(KeyError):
+        value(text, "kraken2mqtt_device_action", device="ev")
+    with pytest.raises(KeyError):
+        value(text, "kraken2mqtt_device_action_power_watts", device="ev")

@@ -402,3 +402,15 @@ def test_clock_changes(start: datetime) -> None:
             assert 17 <= e.at.astimezone(UK).hour <= 19
     rates = w.account.properties[0].meter_points[0].agreements[0].tariff.unit_rates
     assert all(a.valid_to == b.valid_from for a, b in itertools.pairwise(rates))
+
+
+@pytest.mark.parametrize(
+    ("deployment", "symbol", "rate"), [("octopus-de", "€", "ct/kWh"), ("octopus-jp", "¥", "/kWh")]
+)
+def test_terminal_text_is_in_the_deployments_currency(deployment: str, symbol: str, rate: str) -> None:
+    world = SimWorld(SimAccount.for_deployment(deployment, T0), ManualClock(T0), rng_seed=SEED)
+    events = run(world, T0 + timedelta(hours=30))
+    shown = [world.status_line(), *texts(events)]
+    assert any(rate in t for t in shown) and not any("£" in t or "p/kWh" in t for t in shown)
+    if world.prepay.credit is not None:
+        assert f"credit {symbol}" in shown[0]

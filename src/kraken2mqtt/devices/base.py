@@ -369,9 +369,6 @@ class Adapter(ABC, Generic[ConfigT]):
         """From :meth:`_parse`: the device reported an error (stamped by :meth:`on_message`)."""
         self._pending_error = text[:200]
 
-    def clear_error(self) -> None:
-        self.error = self.error_at = None
-
     def deadman_seconds(self) -> float | None:
         """The period of the device's dead-man timer that our keepalives must beat (None: none)."""
         return None

@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from kraken2mqtt.devices.base import ON_KINDS
-from kraken2mqtt.devices.base import LocalKind as DeviceKind  # renamed in issue 15 (an alias: pi's file)
+from kraken2mqtt.devices.base import ON_KINDS, LocalKind
 from kraken2mqtt.devices.config import DeviceConfigBase, dwell_minutes
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
@@ -128,7 +127,7 @@ def stabilise(
     """The action to apply now, given the (quantised) ``wanted`` one and what is in force; updates ``ctl``
     when the applied action changes."""
     prev = ctl.applied
-    power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is DeviceKind.BATTERY else 0.0
+    power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is LocalKind.BATTERY else 0.0
     if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
         if prev.reason != wanted.reason:  # the same for the device; the latest reason for people
             prev = ctl.applied = replace(prev, reason=wanted.reason)
@@ -152,7 +151,7 @@ def _may_change(
         return True
     dwell = timedelta(minutes=dwell_minutes(cfg))
     held = now - ctl.applied_at
-    if cfg.kind is DeviceKind.HEAT_PUMP:
+    if cfg.kind is LocalKind.HEAT_PUMP:
         was_on, on = prev.kind in ON_KINDS, wanted.kind in ON_KINDS
         if was_on and not on:
             return ctl.on_since is None or now - ctl.on_since >= timedelta(minutes=cfg.min_run_minutes)
@@ -162,9 +161,9 @@ def _may_change(
             recent = [t for t in ctl.starts if now - t < timedelta(hours=1)]
             return len(recent) < cfg.max_starts_per_hour
         return held >= dwell
-    if cfg.kind is DeviceKind.EV and prev.kind is not wanted.kind:
+    if cfg.kind is LocalKind.EV and prev.kind is not wanted.kind:
         return True  # starting and stopping a charge is at once; only current changes dwell
-    if cfg.kind is DeviceKind.BATTERY and prev.kind is not wanted.kind and _sign(import_p) != ctl.price_sign:
+    if cfg.kind is LocalKind.BATTERY and prev.kind is not wanted.kind and _sign(import_p) != ctl.price_sign:
         return True
     return held >= dwell
 

@@ -2,8 +2,9 @@
 mode that overrides it. The driver applies the result as often as it likes (level-triggered).
 
 This is the one computation of "the action now": the daemon calls :func:`wanted_actions` once a pass and
-carries the result to the driver, Home Assistant (``View.actions``, the "Planned action now" entity) and
-``kraken2mqtt status`` (the driver's saved status), so they can never disagree.
+carries the result to the driver, Home Assistant (``View.actions``, the "Planned action now" entity),
+``kraken2mqtt status`` (the driver's saved status) and the ``kraken2mqtt_device_action`` metric (the
+driver's ``actions_now``), so they can never disagree.
 
 With no plan at all (no valid prices: Kraken unreachable for hours, or prices ran out) a device with a
 ``plan`` table follows the configured failsafe (``[planner] failsafe_*``): an EV charges at ``max_kw``

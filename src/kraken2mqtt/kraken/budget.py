@@ -35,7 +35,6 @@ class RequestBudget:
         self._stamp = clock.monotonic()
         self._blocked_until = 0.0  # monotonic
         self.server: ServerAllowance | None = None
-        self.spent = 0.0
 
     def _refill(self) -> None:
         now = self._clock.monotonic()
@@ -65,7 +64,6 @@ class RequestBudget:
             await self._clock.sleep(wait)
             self._refill()
         self._tokens -= cost
-        self.spent += cost
 
     def block_for(self, seconds: float) -> None:
         """The server said "too many requests": spend nothing until ``seconds`` have passed."""

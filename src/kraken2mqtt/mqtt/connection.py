@@ -91,10 +91,6 @@ class Deliveries:
 
         self._paho.on_message = on_message
 
-    @property
-    def manual(self) -> bool:
-        return self._paho is not None
-
     def redelivered(self, message: aiomqtt.Message) -> bool:
         """The broker sent this message before (DUP): it was not acknowledged then."""
         return bool(message.qos) and self._dup.get(message.mid, False)

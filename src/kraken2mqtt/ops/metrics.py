@@ -10,9 +10,9 @@ deviations, because nothing else reads sensibly on a dashboard:
 
 Labels are few and bounded (see :data:`REQUEST_OUTCOMES`, :data:`COMMAND_RESULTS`): ``operation`` is the
 name of a GraphQL document shipped with the package, ``stream`` one of the poller's data streams,
-``device`` a configured device id, ``kind`` a planner action kind. Every labelled family also accepts at
-most :data:`MAX_LABEL_VALUES` distinct values (further ones are counted as ``other``) and only
-``[A-Za-z0-9_.:-]{1,64}``, so a bug cannot explode the series count or leak text into labels.
+``device`` a configured device id, ``kind`` and ``action`` a planner action kind. Every labelled family
+also accepts at most :data:`MAX_LABEL_VALUES` distinct values (further ones are counted as ``other``) and
+only ``[A-Za-z0-9_.:-]{1,64}``, so a bug cannot explode the series count or leak text into labels.
 
 The ``/metrics`` endpoint is prometheus-client's own WSGI exposition (``start_http_server``) on a daemon
 thread: no extra dependency, the library handles content negotiation (text 0.0.4 / OpenMetrics) and
@@ -47,9 +47,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kraken2mqtt import __version__
+from kraken2mqtt.planner.model import ActionKind, DeviceAction
 from kraken2mqtt.redact import redact_text
 
 __all__ = [
+    "ACTIONS",
     "COMMAND_RESULTS",
     "MAX_LABEL_VALUES",
     "REQUEST_OUTCOMES",
@@ -108,6 +110,10 @@ PLANNER_DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _JOULES_PER_KWH: Final = 3_600_000.0
 _NAN: Final = math.nan
+
+
+#: Every action a device can be given (``kraken2mqtt_device_action``'s ``action`` label: a state set).
+ACTIONS: Final = tuple(kind.value for kind in ActionKind)
 
 
 class RequestLike(Protocol):
@@ -338,6 +344,19 @@ class Metrics:
             ["device", "kind"],
             registry=r,
         )
+        self.device_action = Gauge(
+            f"{p}_device_action",
+            "The action each device is given now (a state set: 1 for that action, 0 for the others), as "
+            "the driver, Home Assistant and `kraken2mqtt status` have it.",
+            ["device", "action"],
+            registry=r,
+        )
+        self.device_action_power = Gauge(
+            f"{p}_device_action_power_watts",
+            "The power the action now asks of each device (0 for an action without a power).",
+            ["device"],
+            registry=r,
+        )
         self.device_errors = Counter(
             f"{p}_device_errors_total",
             "Errors reported by local devices (or a write they never confirmed).",
@@ -468,6 +487,16 @@ class Metrics:
             else:
                 gauge.labels(label).set(value)
 
+    def set_actions(self, actions: Mapping[str, DeviceAction]) -> None:
+        """Each device's action now (``devices.reconcile.wanted_actions``, holds applied, as the driver got
+        it): 1 on that action's series, 0 on the device's other :data:`ACTIONS`."""
+        for device, action in actions.items():
+            label = self._devices(device)
+            now = action.kind.value
+            for kind in ACTIONS:
+                self.device_action.labels(label, kind).set(1 if kind == now else 0)
+            self.device_action_power.labels(label).set(max(0.0, action.power_kw) * 1000)
+
     def device_message(self, device: str, kind: str, count: int = 1, persistent: int = 0) -> None:
         """``count`` messages of ``kind`` (change | keepalive | release) sent to ``device``."""
         label = self._devices(device)
@@ -485,8 +514,11 @@ class Metrics:
     def forget_device(self, device: str) -> None:
         """Drop every series of a device that is gone."""
         label = self._devices(device)
-        for gauge in (self.planned_energy, self.device_soc, self.device_power):
+        for gauge in (self.planned_energy, self.device_soc, self.device_power, self.device_action_power):
             self._drop(gauge, label)
+        for kind in ACTIONS:
+            with contextlib.suppress(KeyError):
+                self.device_action.remove(label, kind)
 
     @staticmethod
     def _drop(gauge: Gauge, label: str) -> None:

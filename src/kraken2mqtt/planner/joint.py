@@ -24,13 +24,12 @@ from .costs import INF, Context, bill
 from .ev import plan_ev, usable_slots
 from .heat_pump import plan_heat_pump, plan_hot_water
 from .loads import load_window, plan_relay
-from .model import EV, Battery, HeatPump, HotWaterTank, PlanInputs, RelayLoad
-from .model import PlannedDevice as Device  # renamed in issue 15 (an alias: the planner helper's file)
+from .model import EV, Battery, HeatPump, HotWaterTank, PlanInputs, PlannedDevice, RelayLoad
 from .schedule import Schedule
 from .slots import Grid
 
 
-def _priority(d: Device) -> int:
+def _priority(d: PlannedDevice) -> int:
     if isinstance(d, EV):
         return 0 if d.model.kraken_controlled else 1
     if isinstance(d, RelayLoad):
@@ -69,7 +68,7 @@ def plan_devices(inputs: PlanInputs, grid: Grid, outdoor: Sequence[float]) -> di
         ecap = [INF] * n if exp_kw is None else [max(0.0, exp_kw * grid.hours[i] + bg[i]) for i in range(n)]
         return Context(grid, list(bg), icap, ecap, offers)
 
-    def solve(d: Device, ctx: Context) -> Schedule:
+    def solve(d: PlannedDevice, ctx: Context) -> Schedule:
         if isinstance(d, EV):
             return plan_ev(d, ctx)
         if isinstance(d, Battery):
@@ -103,7 +102,7 @@ def plan_devices(inputs: PlanInputs, grid: Grid, outdoor: Sequence[float]) -> di
     best_obj = math.inf
     loads = [d for d in devices if not isinstance(d, Battery)]
 
-    def run(group: Sequence[Device], offers: Offers | None, room: Room | None) -> bool:
+    def run(group: Sequence[PlannedDevice], offers: Offers | None, room: Room | None) -> bool:
         changed = False
         for d in group:
             own = plans.get(d.id)
@@ -151,7 +150,7 @@ def plan_devices(inputs: PlanInputs, grid: Grid, outdoor: Sequence[float]) -> di
 UNMET_PENALTY_P = 1000.0  # per kWh a car or relay load misses its target by
 
 
-def _unmet_kwh(d: Device, sch: Schedule) -> float:
+def _unmet_kwh(d: PlannedDevice, sch: Schedule) -> float:
     if isinstance(d, EV):
         target = sch.info.get("target_soc_pct")
         if target is None:
@@ -166,7 +165,7 @@ Offers = list[list[tuple[float, float, bool]]]
 Room = list[list[tuple[float, float]]]
 
 
-def _load_room(loads: Sequence[Device], plans: dict[str, Schedule], grid: Grid) -> Room:
+def _load_room(loads: Sequence[PlannedDevice], plans: dict[str, Schedule], grid: Grid) -> Room:
     """Import room each car / relay load could give up per slot, priced at what moving costs the site:
     the price of its cheapest usable slot with spare power."""
     room: Room = [[] for _ in range(grid.n)]

@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .model import DispatchWindow, LoadProfile, PlanInputs, SolarSlot
-from .model import TariffSlot as PriceSlot  # renamed in issue 15 (an alias: the planner helper's file)
+from .model import DispatchWindow, LoadProfile, PlanInputs, SolarSlot, TariffSlot
 
 DAY_S = 86400.0
 _MIN_SLOT_S = 1.0
@@ -65,19 +64,13 @@ class Grid:
     def n(self) -> int:
         return len(self.hours)
 
-    def index_at(self, t: float) -> int:
-        """Index of the slot containing ``t`` (-1 before the grid, n after it)."""
-        if not self.hours or t < self.t[0]:
-            return -1
-        return min(bisect_right(self.t, t) - 1, self.n)
-
     def boundary_index(self, t: float) -> int:
         """Number of slots that end at or before ``t``."""
         return max(0, min(self.n, bisect_right(self.t, t + 1e-6) - 1))
 
 
 class _PriceIndex:
-    def __init__(self, prices: Sequence[PriceSlot]) -> None:
+    def __init__(self, prices: Sequence[TariffSlot]) -> None:
         rows = sorted((ts(p.start), ts(p.end), p.import_p, p.export_p) for p in prices)
         self.starts = [r[0] for r in rows]
         self.rows = rows
@@ -92,18 +85,6 @@ class _PriceIndex:
 
     def last_end(self) -> float:
         return max((r[1] for r in self.rows), default=-math.inf)
-
-    def covered_until(self, t: float) -> float:
-        """End of the contiguous run of published slots from ``t`` (``t`` itself if uncovered)."""
-        i = bisect_right(self.starts, t) - 1
-        if i < 0 or not (self.rows[i][0] <= t < self.rows[i][1]):
-            return t
-        end = self.rows[i][1]
-        for s, e, _, _ in self.rows[i + 1 :]:
-            if s > end + 1e-6:
-                break
-            end = max(end, e)
-        return end
 
 
 def profile_kw(profile: LoadProfile, t: float) -> float:

@@ -18,7 +18,7 @@ UK = ZoneInfo("Europe/London")
 VAT = 1.05  # GB domestic electricity VAT; used only to derive preVat values
 
 TariffKind = Literal["STANDARD", "DAY_NIGHT", "THREE_RATE", "HALF_HOURLY", "PREPAY"]
-DeviceKind = Literal[
+SimDeviceKind = Literal[
     "vehicle", "charge_point", "battery", "inverter", "heat_pump", "storage_heaters", "generic"
 ]
 RateTuple = tuple[datetime, datetime, float]
@@ -144,7 +144,7 @@ class SimChargingSession:
 @dataclass
 class SimDevice:
     id: str
-    kind: DeviceKind
+    kind: SimDeviceKind
     name: str
     device_type: str  # KrakenFlexDeviceTypes
     provider: str  # ProviderChoices

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kraken2mqtt.plan_inputs import currency_of
 from kraken2mqtt.sandbox.sim_account import SimAccount, SimAutoTopupTrigger, SimPrepayBalance
 from kraken2mqtt.sandbox.sim_events import WorldEvent
 
@@ -49,7 +50,8 @@ class SimPrepay:
         if configs:
             trigger_id = str(len(acc.auto_topup_triggers) + 1)
             acc.auto_topup_triggers.append(SimAutoTopupTrigger(trigger_id, configs[-1].id, t))
-        text = f"prepay credit low (£{before / 100:.2f}): auto top-up £{amount / 100:.2f}"
+        money = currency_of(acc.deployment).money
+        text = f"prepay credit low ({money(before)}): auto top-up {money(amount)}"
         return WorldEvent(t, "prepay", text)
 
     def sync(self) -> None:

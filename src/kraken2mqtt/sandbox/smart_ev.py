@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from kraken2mqtt.plan_inputs import currency_of
 from kraken2mqtt.sandbox.physics import SimEV
 from kraken2mqtt.sandbox.prices import AgilePrices
 from kraken2mqtt.sandbox.sim_account import UK, SimAccount, SimChargingSession, SimDevice, SimDispatch
@@ -137,7 +138,7 @@ class SmartEV:
                 t,
                 "ev",
                 f"EV left at {ev.soc_pct:.0f} % (target {s.target:.0f} % {met}; "
-                f"{s.energy_kwh:.1f} kWh for £{s.cost_pence / 100:.2f})",
+                f"{s.energy_kwh:.1f} kWh for {currency_of(self.account.deployment).money(s.cost_pence)})",
             )
         )
         if s.energy_kwh > 0 and s.first_charge is not None and s.last_charge is not None:
@@ -281,6 +282,7 @@ class SmartEV:
             return
         plan = plan_dispatches(t, s.ready_by, need, ev.max_power_kw, self.prices.price_at)
         self.plan = [Planned(p) for p in plan]
+        rate = currency_of(self.account.deployment).rate
         for disp in plan:
             cheapest = min(self.prices.price_at(x) for x in _slot_starts(disp.start, disp.end))
             events.append(
@@ -288,7 +290,7 @@ class SmartEV:
                     t,
                     "dispatch",
                     f"dispatch planned {span(disp.start, disp.end)} "
-                    f"({-disp.delta_kwh:.1f} kWh, from {cheapest:.1f}p)",
+                    f"({-disp.delta_kwh:.1f} kWh, from {rate(cheapest)})",
                 )
             )
 

@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from kraken2mqtt.clock import Clock
+from kraken2mqtt.plan_inputs import currency_of
 from kraken2mqtt.sandbox.physics import (
     BatteryMode,
     SimBattery,
@@ -242,9 +243,10 @@ class SimWorld:
                 f" {ev.power_kw:.1f} kW" if ev.power_kw > 0 else ""
             )
             cr = self.prepay.credit
-            credit = "" if cr is None else f" | credit £{cr / 100:.2f}"
+            cur = currency_of(self.account.deployment)
+            credit = "" if cr is None else f" | credit {cur.money(cr)}"
             return (
-                f"{t.astimezone(UK):%a %H:%M} | Agile {self.prices.price_at(t):.1f}p | {ev_text}"
+                f"{t.astimezone(UK):%a %H:%M} | Agile {cur.rate(self.prices.price_at(t))} | {ev_text}"
                 f" | battery {self.battery.soc_pct:.0f} % {self.battery.power_kw:+.1f} kW"
                 f" | room {self.heat_pump.indoor_c:.1f} °C (HP {self.heat_pump.power_kw:.1f} kW)"
                 f" | water {self.hot_water.temperature_c:.0f} °C | grid {self.grid_kw:.1f} kW{credit}"
@@ -336,12 +338,13 @@ class SimWorld:
             rates = self.prices.day_rates(day)
             low = min(rates, key=lambda r: r.value)
             high = max(rates, key=lambda r: r.value)
+            rate = currency_of(self.account.deployment).rate
             events.append(
                 WorldEvent(
                     t,
                     "prices",
-                    f"Agile prices for {day:%a %d %b} published: {low.value:.1f}p at "
-                    f"{low.valid_from.astimezone(UK):%H:%M} to {high.value:.1f}p at "
+                    f"Agile prices for {day:%a %d %b} published: {rate(low.value)} at "
+                    f"{low.valid_from.astimezone(UK):%H:%M} to {rate(high.value)} at "
                     f"{high.valid_from.astimezone(UK):%H:%M}",
                 )
             )
