@@ -374,7 +374,7 @@ class Poller:
             _raise_if_failed(result, "account")
             account = result.data.get("account")
             info = parse.account_info(account, euids=await self._heat_pump_euids(number, account))
-            tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
+            tariff_set = tariffs.gb_tariffs(account, now, deployment=self.dep)
         elif discovery == "market_supply_agreements":
             result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
@@ -388,7 +388,7 @@ class Poller:
                 if res.data.get("agreement") is not None:
                     agreements.append(res.data["agreement"])
             info = parse.account_info(account, agreement_ids=ids)
-            tariff_set = tariffs.de_tariffs(agreements, now)
+            tariff_set = tariffs.de_tariffs(agreements, now, deployment=self.dep)
         elif discovery == "product_agreements":
             result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
@@ -409,7 +409,7 @@ class Poller:
             info = parse.account_info(
                 account, agreement_ids=[str(r.get("id")) for r in refs], product_codes=codes
             )
-            tariff_set = tariffs.au_tariffs(refs, products, now)
+            tariff_set = tariffs.au_tariffs(refs, products, now, deployment=self.dep)
         else:
             return
         self._set(Stream.ACCOUNT, now, account=info)
