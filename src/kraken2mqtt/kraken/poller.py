@@ -719,15 +719,38 @@ class Poller:
             except DroppedError as exc:
                 log.info("poller.events_fallback", to="PollEventsGb", error=str(exc)[:200])
             else:
+                if "GreenerNights" in self._dropped.get("PollEventsBackendGb", frozenset()):
+                    result = await self._main_greenness(result)
                 self._events(result, now, old, "PollEventsBackendGb", "greenerNightsForecast")
                 return
         result = await self._query("PollEventsGb", {"accountNumber": number}, optional=True)
         self._events(result, now, old, "PollEventsGb", "greennessForecast")
 
+    async def _main_greenness(self, backend: GraphQLResult) -> GraphQLResult:
+        """``backend`` (saving sessions without greener nights) with the main endpoint's
+        ``greennessForecast`` beside them (``PollGreennessGb``): the backend rejected only the greener
+        nights, so only that feature falls back. Once the main endpoint rejects it too, greenness is empty
+        (the drop is in ``dropped``), the saving sessions still come."""
+        try:
+            green = await self._query("PollGreennessGb", {}, optional=True)
+        except DroppedError:
+            return backend
+        except KrakenError as exc:  # transient: keep the last greenness (see _events)
+            log.info("poller.greenness_failed", error=str(exc)[:200])
+            exc.path = ("greennessForecast",)
+            green = GraphQLResult(data={}, errors=[exc])
+        return GraphQLResult(
+            data={**backend.data, "greennessForecast": green.data.get("greennessForecast")},
+            errors=[*backend.errors, *green.errors],
+        )
+
     def _events(
         self, result: GraphQLResult, now: datetime, old: EventsData, document: str, green_field: str
     ) -> None:
         dropped = self._dropped.get(document, frozenset())
+        if "greennessForecast" in result.data or result.failed("greennessForecast"):
+            green_field = "greennessForecast"  # the main endpoint's, beside the backend's saving sessions
+            dropped = (dropped - {"GreenerNights"}) | self._dropped.get("PollGreennessGb", frozenset())
         fields = ("savingSessions", green_field)
         failed = [f for f in fields if result.failed(f)]
         if len(failed) == len(fields):
