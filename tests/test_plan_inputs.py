@@ -134,3 +134,22 @@ def test_the_plan_reads_money_in_the_deployments_currency() -> None:
     assert currency(Snapshot(deployment="octopus-de")).rate(25.0) == "25.0ct/kWh"
     assert currency(Snapshot(deployment="octopus-jp")).money(150) == "¥150"
     assert currency(Snapshot(deployment="red-energy-au")).money(150) == "A$1.50"
+
+
+def test_a_boost_is_no_off_peak_window_for_the_planner() -> None:
+    """A BOOST dispatch (bump-charge) is billed at the usual rate: only smart (and test) dispatches make the
+    plan's off-peak windows (and its 'Intelligent dispatch' reasons)."""
+    from kraken2mqtt.kraken.snapshot import Snapshot, TrackedDispatch
+    from kraken2mqtt.plan_inputs import dispatch_windows
+
+    now = datetime(2026, 1, 15, 20, 0, tzinfo=UTC)
+
+    def at(hour: int, source: str | None, kind: str | None) -> TrackedDispatch:
+        start = datetime(2026, 1, 15, hour, 0, tzinfo=UTC)
+        return TrackedDispatch(start=start, end=start.replace(minute=30), source=source, type=kind)
+
+    snap = Snapshot(
+        deployment="octopus-gb",
+        dispatches=(at(21, "smart-charge", "SMART"), at(22, "bump-charge", "BOOST"), at(23, None, None)),
+    )
+    assert [w.start.hour for w in dispatch_windows(snap, now)] == [21, 23]

@@ -55,6 +55,21 @@ def test_deployment_by_name(tmp_path: Path, name: str, url: str) -> None:
     assert s.kraken.endpoint_url == url
 
 
+@pytest.mark.parametrize(
+    ("name", "tz"),
+    [
+        ("octopus-gb", "Europe/London"),
+        ("octopus-de", "Europe/Berlin"),
+        ("red-energy-au", "Australia/Melbourne"),
+    ],
+)
+def test_the_planners_local_time_is_the_deployments(tmp_path: Path, name: str, tz: str) -> None:
+    s = load_settings(write(tmp_path, f'[kraken]\ndeployment = "{name}"\n'))
+    assert s.planner.timezone == tz
+    own = load_settings(write(tmp_path, f'[kraken]\ndeployment = "{name}"\n[planner]\ntimezone = "UTC"\n'))
+    assert own.planner.timezone == "UTC"
+
+
 def test_explicit_endpoint(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, '[kraken]\nendpoint = "http://127.0.0.1:9/v1/graphql/"\n'))
     assert s.kraken.endpoint_url == "http://127.0.0.1:9/v1/graphql/"

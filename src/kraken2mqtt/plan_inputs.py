@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from kraken2mqtt.devices.base import ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS
+from kraken2mqtt.kraken.dispatches import OFF_PEAK_SOURCES
 from kraken2mqtt.kraken.snapshot import Device as KrakenDevice
 from kraken2mqtt.kraken.snapshot import DispatchState, Snapshot, Stream
 from kraken2mqtt.planner.config import DevicePlanConfig, PlannerSettings
@@ -75,11 +76,14 @@ def tariff_from(snapshot: Snapshot, now: datetime, horizon_h: float) -> Tariff |
 
 
 def dispatch_windows(snapshot: Snapshot, now: datetime) -> tuple[DispatchWindow, ...]:
+    """The planned and running dispatches billed at the off-peak rate: not a boost (``type`` BOOST, source
+    bump-charge), which is billed at the usual rate (HAOE counts only smart charges:
+    intelligent/__init__.py @ 4c25c726 get_applicable_dispatch_periods)."""
     live = (DispatchState.PLANNED, DispatchState.STARTED)
     return tuple(
         DispatchWindow(d.start, d.end, d.source or "smart-charge")
         for d in snapshot.dispatches
-        if d.state in live and d.end > now
+        if d.state in live and d.end > now and d.source in OFF_PEAK_SOURCES
     )
 
 

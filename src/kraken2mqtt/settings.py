@@ -213,6 +213,15 @@ class Settings(BaseSettings):
         return value.expanduser()
 
     @model_validator(mode="after")
+    def _local_time_of_the_deployment(self) -> Settings:
+        # The planner's local time (reasons, windows, the house-load profile) is the deployment's own
+        # (kraken/deployments.py) unless [planner] timezone says otherwise.
+        if "timezone" not in self.planner.model_fields_set:
+            tz = DEPLOYMENTS[self.kraken.deployment].time_zone
+            object.__setattr__(self, "planner", self.planner.model_copy(update={"timezone": tz}))
+        return self
+
+    @model_validator(mode="after")
     def _deadmen_outlast_a_pass(self) -> Settings:
         # Dead-man periods and keepalives checked against the reconcile interval (devices/config.py).
         problems = deadman_problems(list(self.devices), self.planner.reconcile_seconds)

@@ -293,6 +293,17 @@ async def test_rate_limit_feeds_budget(fake: FakeKraken, make_client: MakeClient
     assert client.budget.server == allowance
 
 
+async def test_gb_reads_its_rate_limit_from_rate_limit_info(
+    fake: FakeKraken, make_client: MakeClient
+) -> None:
+    """Issue 10 point 6: GB rate limits come from rateLimitInfo (the docs' rateLimit is sent by no live
+    client)."""
+    client = make_client(deployment="octopus-gb")
+    allowance = await client.rate_limit()
+    assert allowance is not None and 0 <= allowance.remaining <= allowance.limit
+    assert fake.stats.requests["RateLimitInfo"] == 1 and "RateLimit" not in fake.stats.requests
+
+
 async def test_rate_limit_info_on_germany(clock: ManualClock, make_client: MakeClient) -> None:
     with FakeKraken(clock=clock, api_key=API_KEY, deployment="octopus-de") as fk:
         client = make_client(endpoint=fk.url, deployment="octopus-de")

@@ -90,3 +90,15 @@ def test_a_local_main_endpoint_serves_the_further_ones_beside_it() -> None:
         BACKEND: "http://127.0.0.1:8080/backend/v1/graphql/",
     }
     assert gb.endpoints_with(None) == gb.endpoints
+
+
+def test_what_a_live_schema_lacks_is_never_a_capability() -> None:
+    """DE's live schema has no legacy KrakenFlex device API (DE introspection dump): those root fields are
+    not DE capabilities, so no command or poll sends them there; GB keeps them."""
+    de, gb = deployments.get("octopus-de"), deployments.get("octopus-gb")
+    for name in ("triggerBoostCharge", "suspendControl", "setClimateControlState", "batteryDevice"):
+        assert name in de.live_absent and not de.has(name) and not capabilities.has("octopus-de", name)
+        assert gb.has(name)
+    assert (
+        de.has("updateBoostCharge") and de.has("setDevicePreferences") and de.has("updateDeviceSmartControl")
+    )

@@ -128,6 +128,68 @@ async def test_a_backend_that_rejects_the_documents_falls_back_to_the_main_endpo
     assert fake.stats.requests["PollHeatPumpGb"] == before["PollHeatPumpGb"] + 1
 
 
+async def test_a_backend_that_rejects_only_greener_nights_degrades_greenness_alone(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    # The backend serves saving sessions but not greenerNightsForecast: the saving sessions still come from
+    # the backend; the greenness comes from the main endpoint's greennessForecast (PollGreennessGb).
+    schema = build_schema("octopus-gb-backend")
+    attach(schema)
+    assert schema.query_type is not None
+    del schema.query_type.fields["greenerNightsForecast"]
+    fake.backend_schema = schema
+    poller = Poller(_backend_client(fake, make_client), deployment="octopus-gb", clock=clock)
+    result = await poller.poll_once()
+    assert Stream.EVENTS not in result.failed
+    events = poller.snapshot.events
+    assert events is not None and len(events.saving_sessions) == 1 and events.has_joined_saving_campaign
+    assert len(events.greenness) == 48  # greennessForecast, hourly (not the nightly greener nights)
+    assert set(poller.snapshot.dropped) == {"PollEventsBackendGb/GreenerNights"}
+    paths = _paths(fake)
+    assert paths["PollEventsBackendGb"] == {BACKEND_PATH} and paths["PollGreennessGb"] == {PATH}
+    assert "PollEventsGb" not in paths  # the main endpoint's stale saving sessions are not asked
+    # The next hour: one request to each, the greener nights not offered to the backend again.
+    before = dict(fake.stats.requests)
+    clock.advance(3600)
+    await poller.poll_once()
+    assert fake.stats.requests["PollEventsBackendGb"] == before["PollEventsBackendGb"] + 1
+    assert fake.stats.requests["PollGreennessGb"] == before["PollGreennessGb"] + 1
+    sent = [r.query or "" for r in fake.requests if r.operation_name == "PollEventsBackendGb"]
+    assert "greenerNightsForecast" not in sent[-1]
+    # A transient failure of the main endpoint's greenness keeps the last greenness, not the stream down.
+    kept = poller.snapshot.events
+    fake.faults.inject("http_503", operation="PollGreennessGb", times=3)
+    clock.advance(3600)
+    result = await poller.poll_once()
+    events = poller.snapshot.events
+    assert not fake.faults.pending()  # every attempt answered 503
+    assert Stream.EVENTS not in result.failed and events is not None and kept is not None
+    assert events.greenness == kept.greenness and events.saving_sessions
+
+
+async def test_greenness_is_empty_when_both_endpoints_reject_it(
+    fake: FakeKraken, make_client: MakeClient, clock: ManualClock
+) -> None:
+    backend = build_schema("octopus-gb-backend")
+    attach(backend)
+    main = build_schema("octopus-gb")
+    attach(main)
+    assert backend.query_type is not None and main.query_type is not None
+    del backend.query_type.fields["greenerNightsForecast"]
+    del main.query_type.fields["greennessForecast"]
+    fake.backend_schema, fake.schema = backend, main
+    poller = Poller(_backend_client(fake, make_client), deployment="octopus-gb", clock=clock)
+    result = await poller.poll_once()
+    events = poller.snapshot.events
+    assert Stream.EVENTS not in result.failed and events is not None
+    assert events.saving_sessions and events.greenness == ()
+    assert {"PollEventsBackendGb/GreenerNights", "PollGreennessGb"} <= set(poller.snapshot.dropped)
+    clock.advance(3600)
+    before = fake.stats.requests["PollGreennessGb"]
+    await poller.poll_once()
+    assert fake.stats.requests["PollGreennessGb"] == before  # dropped: not sent again
+
+
 async def test_a_rejected_live_performance_costs_only_that_selection(
     fake: FakeKraken, make_client: MakeClient, clock: ManualClock
 ) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kraken2mqtt.kraken import tariffs
+from kraken2mqtt.kraken import deployments, tariffs
 from kraken2mqtt.kraken.snapshot import Direction, TariffKind
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # winter: UK local == UTC
@@ -290,6 +291,26 @@ def test_de_and_au_tariffs() -> None:
         refs, {"P": {"productRates": [{"bandCategory": "ANY", "pricePerUnit": 25}]}}, T0
     ).import_
     assert single is not None and single.kind == TariffKind.STANDARD and single.price_at(T0) == Decimal("25")
+
+
+def test_time_zone_currency_and_unit_come_from_the_deployment_object() -> None:
+    """One place per deployment (issue 10 point 7): tariffs keep no table of their own."""
+    assert not hasattr(tariffs, "LOCAL_TZ")
+    au, de, gb = (deployments.get(n) for n in ("red-energy-au", "octopus-de", "octopus-gb"))
+    refs = [{"id": "3", "validFrom": "2025-01-01T00:00:00Z", "isActive": True, "product": {"code": "P"}}]
+    product = {"P": {"productRates": [{"bandCategory": "ANY", "pricePerUnit": 25}]}}
+    a = tariffs.au_tariffs(refs, product, T0, deployment=au).import_
+    assert a is not None and (a.timezone, a.currency, a.unit) == (au.time_zone, au.currency, au.minor_unit)
+    assert a.timezone == "Australia/Melbourne"
+    raw = [{"id": 1, "validFrom": "2025-01-01T00:00:00Z", "unitRatePerKwh": "29.5"}]
+    d = tariffs.de_tariffs(raw, T0, deployment=de).import_
+    assert d is not None and (d.timezone, d.currency, d.unit) == (de.time_zone, de.currency, de.minor_unit)
+    g = tariffs.gb_tariffs(_account(_agreement({"unitRate": 24.5})), T0, deployment=gb).import_
+    assert g is not None and (g.timezone, g.currency, g.unit) == (gb.time_zone, gb.currency, gb.minor_unit)
+    # A deployment registered with another zone and currency is followed, with nothing else to edit.
+    other = dataclasses.replace(gb, time_zone="Europe/Dublin", currency="EUR", minor_unit="c")
+    o = tariffs.gb_tariffs(_account(_agreement({"unitRate": 24.5})), T0, deployment=other).import_
+    assert o is not None and (o.timezone, o.currency, o.unit) == ("Europe/Dublin", "EUR", "c")
 
 
 @pytest.mark.parametrize("bad", [[1], {"properties": "x"}])

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLObjectType, parse
+from graphql import (
+    FieldNode,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    NoDeprecatedCustomRule,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    get_named_type,
+    parse,
+    validate,
+    visit,
+)
 
 from kraken2mqtt.kraken import capabilities, documents
 from kraken2mqtt.kraken.capabilities import DEPLOYMENTS, ROOT_FIELD_SOURCES, ROOT_FIELDS, UNDOCUMENTED_FIELDS
 from kraken2mqtt.kraken.client import declared_endpoint
+from kraken2mqtt.sandbox.live_rules import removal_date
 from kraken2mqtt.sandbox.schema import (
     ENDPOINTS,
     LIVE_ABSENT,
@@ -17,6 +33,7 @@ from kraken2mqtt.sandbox.schema import (
     SCHEMAS,
     build_schema,
     declared_deployments,
+    deployment_schema,
     live_root_fields,
     root_fields_of,
     schema_name,
@@ -200,3 +217,112 @@ def test_the_clients_root_field_scanner_agrees_with_graphql_core(name: str) -> N
     document it sends, that must match graphql-core's parse, fragments included."""
     doc = documents.load(name)
     assert doc.root_fields == root_fields_of(doc.source)
+
+
+# --- the DE live schema ---------------------------------------------------------------------------------
+
+#: Each object and interface type of the DE introspection dump with its field names (the dump carries names
+#: and descriptions, not field types or arguments: enough to tell which fields the live API has).
+DE_DUMP = json.loads(
+    gzip.decompress((Path(__file__).parent / "fixtures" / "de_introspection_fields.json.gz").read_bytes())
+)
+
+
+def _live_de_field_errors(source: str) -> list[str]:
+    """Every field ``source`` selects that the same-named type of the DE dump does not have (types resolved
+    with our DE schema, whose type names are the live ones)."""
+    fields: dict[str, list[str]] = DE_DUMP["fields"]
+    roots = {"Query": DE_DUMP["queryType"], "Mutation": DE_DUMP["mutationType"]}
+    info = TypeInfo(deployment_schema("octopus-de"))
+    found: list[str] = []
+
+    class Check(Visitor):
+        def enter_field(self, node: FieldNode, *_: object) -> None:
+            parent = get_named_type(info.get_parent_type())
+            name = node.name.value
+            if parent is None or name.startswith("__"):
+                return
+            live = roots.get(parent.name, parent.name)
+            if live not in fields:
+                found.append(f"type {parent.name} (of {name}) is not in the DE schema")
+            elif name not in fields[live]:
+                found.append(f"{parent.name}.{name} is not in the DE schema")
+
+        def enter_inline_fragment(self, node: InlineFragmentNode, *_: object) -> None:
+            if node.type_condition is not None and node.type_condition.name.value not in fields:
+                found.append(f"type {node.type_condition.name.value} is not in the DE schema")
+
+    visit(parse(source), TypeInfoVisitor(info, Check()))
+    return sorted(set(found))
+
+
+def test_every_document_sent_to_germany_matches_its_live_schema() -> None:
+    """Issue 10, 'Done when': each field and type of each document for octopus-de (queries and mutations,
+    fragments appended) is in the DE introspection dump (thecem/octopus_germany@213bdb0d)."""
+    sent = [n for n in documents.names() if "octopus-de" in target_deployments(documents.load(n).source)]
+    assert {"PollAccountDe", "PollAgreementDe", "PollDevicesDe", "PollLiveDe", "UpdateBoostCharge"} <= set(
+        sent
+    )
+    found = {n: e for n in sent if (e := _live_de_field_errors(documents.load(n).source))}
+    assert found == {}
+
+
+def test_the_live_de_check_sees_what_the_dump_lacks() -> None:
+    """What issue 10 found in the DE documents of the time, each caught by the check."""
+    assert _live_de_field_errors("query Q($a: String!) { devices(accountNumber: $a) { id } }") == []
+    assert _live_de_field_errors(
+        "mutation M($input: AccountNumberInput) { triggerBoostCharge(input: $input) { __typename } }"
+    ) == ["Mutation.triggerBoostCharge is not in the DE schema"]
+    assert _live_de_field_errors("query Q($id: ID!) { agreement(id: $id) { unitRatePerKwh validFrom } }") == [
+        "Agreement.unitRatePerKwh is not in the DE schema"
+    ]
+    assert _live_de_field_errors(
+        "query Q($a: String!) { devices(accountNumber: $a) { id"
+        " ... on SmartFlexVehicle { vehicleVariant { model } } ... on SmartFlexHeatPump { id } } }"
+    ) == [
+        "SmartFlexVehicle.vehicleVariant is not in the DE schema",
+        "type SmartFlexHeatPump (of id) is not in the DE schema",
+        "type SmartFlexHeatPump is not in the DE schema",
+    ]
+
+
+def test_the_fakes_de_root_fields_are_in_the_live_schema() -> None:
+    """The fake rejects on DE what the live DE API lacks: every root field of its DE schema is in the dump
+    (fields past their docs removal date stay in the SDL, rejected by date: sandbox/live_rules.py)."""
+    schema = deployment_schema("octopus-de")
+    fields: dict[str, list[str]] = DE_DUMP["fields"]
+    dated = set(capabilities.REMOVED_FIELDS)
+    for root, live in (
+        (schema.query_type, DE_DUMP["queryType"]),
+        (schema.mutation_type, DE_DUMP["mutationType"]),
+    ):
+        assert root is not None
+        assert set(root.fields) - dated - set(fields[live]) == set(), root.name
+
+
+# --- graphql-core's NoDeprecatedCustomRule over every document --------------------------------------------
+
+
+def test_no_document_selects_a_field_past_its_removal_date_by_no_deprecated_custom_rule() -> None:
+    """graphql-core's own NoDeprecatedCustomRule over every document the daemon sends (fragments appended),
+    on the schema of each deployment and endpoint it goes to. Each deprecated field it finds must carry a
+    removal date still in the future, or (a fallback marked ``# until: D``) the document is never sent from
+    D on: today a document selects no field past its removal date. The deprecated fields still sent are
+    printed with their dates."""
+    today = datetime.now(UTC).date()
+    past, pending = [], []
+    for name in documents.names():
+        doc = documents.load(name)
+        if documents.retired(doc, today):
+            continue  # past its `# until:` date: never sent (test_live_rules: until == the removal date)
+        endpoint = declared_endpoint(doc)
+        for deployment in target_deployments(doc.source):
+            schema = deployment_schema(schema_name(deployment, endpoint))
+            for error in validate(schema, parse(doc.source), [NoDeprecatedCustomRule]):
+                removal = removal_date(error.message.split(" is deprecated. ", 1)[-1])
+                if removal is None or removal <= today:
+                    past.append(f"{name} on {deployment}: {error.message[:160]}")
+                else:
+                    pending.append(f"{name} on {deployment}: {error.message[:120]}")
+    print("\n".join(["deprecated fields still sent:", *pending]) if pending else "no deprecated field sent")
+    assert past == []

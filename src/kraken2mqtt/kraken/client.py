@@ -389,16 +389,17 @@ class KrakenClient:
             ) from None
 
     async def rate_limit(self) -> ServerAllowance | None:
-        """Ask the server for the remaining allowance (where the deployment documents it) and feed it to
-        the budget."""
+        """Ask the server for the remaining allowance and feed it to the budget: ``rateLimitInfo`` where
+        the deployment serves it (what the live GB and DE clients read; no live client uses ``rateLimit``),
+        else the docs' ``rateLimit``."""
         dep = deployments.find(self.deployment) if self.deployment is not None else None
-        if self.deployment is None or (dep is not None and dep.has("rateLimit")):
-            data = (await self.execute("RateLimit")).data.get("rateLimit") or {}
-            allowance = _allowance(data, None, None)
-        elif dep is not None and dep.has("rateLimitInfo"):
+        if dep is not None and dep.has("rateLimitInfo"):
             info = (await self.execute("RateLimitInfo")).data.get("rateLimitInfo") or {}
             points = info.get("pointsAllowanceRateLimit") or {}
             allowance = _allowance(points, points.get("ttl"), points.get("isBlocked"))
+        elif self.deployment is None or (dep is not None and dep.has("rateLimit")):
+            data = (await self.execute("RateLimit")).data.get("rateLimit") or {}
+            allowance = _allowance(data, None, None)
         else:
             return None
         if allowance is not None:

@@ -166,6 +166,9 @@ class Deployment:
     dispatch_sources: tuple[DispatchSource, ...] = ()
     #: Whether an account whose ``devices`` lists nothing may have a battery on the legacy KrakenFlex API.
     legacy_devices: bool = False
+    #: Root fields its docs (or the Kraken-wide mutations) give it but its live schema lacks -> the
+    #: evidence. Not in :attr:`root_fields`: never sent there (a command needing one is refused).
+    live_absent: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def endpoints(self) -> dict[str, str]:
@@ -175,7 +178,7 @@ class Deployment:
     @property
     def root_fields(self) -> frozenset[str]:
         """The root fields this deployment serves (at any of its endpoints)."""
-        return _fields(self.docs, self.live, self.kraken_wide_mutations)
+        return _fields(self.docs, self.live, self.kraken_wide_mutations) - frozenset(self.live_absent)
 
     @property
     def endpoint_only(self) -> Mapping[str, frozenset[str]]:
@@ -208,6 +211,10 @@ class Deployment:
             return {MAIN: main, **{name: f"{origin}/{name}/v1/graphql/" for name in self.extra_endpoints}}
         return {**self.endpoints, MAIN: main}
 
+
+#: The DE introspection dump lists no deprecated field (introspection leaves them out unless asked): a field
+#: missing from it is deprecated or removed on the live DE API.
+_DE_DUMP = "not in the DE introspection (thecem/octopus_germany@213bdb0d graphql_schema.json)"
 
 _REGISTRY: dict[str, Deployment] = {}
 
@@ -268,6 +275,22 @@ register(
         document_suffix="De",
         account_discovery="market_supply_agreements",
         dispatch_sources=("flex",),  # the DE schema has no plannedDispatches
+        # The legacy KrakenFlex device API: the dump has none of it (its SmartFlex replacements,
+        # updateBoostCharge / updateDeviceSmartControl / setDevicePreferences, are there, and OEG uses them).
+        live_absent={
+            name: _DE_DUMP
+            for name in (
+                "batteryDevice",
+                "triggerBoostCharge",
+                "deleteBoostCharge",
+                "suspendControl",
+                "resumeControl",
+                "setVehicleChargePreferences",
+                "setClimateControlState",
+                "setHotWaterState",
+                "setRoomTemperature",
+            )
+        },
     )
 )
 register(

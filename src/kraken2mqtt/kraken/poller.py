@@ -374,7 +374,7 @@ class Poller:
             _raise_if_failed(result, "account")
             account = result.data.get("account")
             info = parse.account_info(account, euids=await self._heat_pump_euids(number, account))
-            tariff_set = tariffs.gb_tariffs(account, now, deployment=self.deployment)
+            tariff_set = tariffs.gb_tariffs(account, now, deployment=self.dep)
         elif discovery == "market_supply_agreements":
             result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
@@ -388,7 +388,7 @@ class Poller:
                 if res.data.get("agreement") is not None:
                     agreements.append(res.data["agreement"])
             info = parse.account_info(account, agreement_ids=ids)
-            tariff_set = tariffs.de_tariffs(agreements, now)
+            tariff_set = tariffs.de_tariffs(agreements, now, deployment=self.dep)
         elif discovery == "product_agreements":
             result = await self._query(f"PollAccount{suffix}", {"accountNumber": number})
             _raise_if_failed(result, "account")
@@ -409,7 +409,7 @@ class Poller:
             info = parse.account_info(
                 account, agreement_ids=[str(r.get("id")) for r in refs], product_codes=codes
             )
-            tariff_set = tariffs.au_tariffs(refs, products, now)
+            tariff_set = tariffs.au_tariffs(refs, products, now, deployment=self.dep)
         else:
             return
         self._set(Stream.ACCOUNT, now, account=info)
@@ -719,15 +719,38 @@ class Poller:
             except DroppedError as exc:
                 log.info("poller.events_fallback", to="PollEventsGb", error=str(exc)[:200])
             else:
+                if "GreenerNights" in self._dropped.get("PollEventsBackendGb", frozenset()):
+                    result = await self._main_greenness(result)
                 self._events(result, now, old, "PollEventsBackendGb", "greenerNightsForecast")
                 return
         result = await self._query("PollEventsGb", {"accountNumber": number}, optional=True)
         self._events(result, now, old, "PollEventsGb", "greennessForecast")
 
+    async def _main_greenness(self, backend: GraphQLResult) -> GraphQLResult:
+        """``backend`` (saving sessions without greener nights) with the main endpoint's
+        ``greennessForecast`` beside them (``PollGreennessGb``): the backend rejected only the greener
+        nights, so only that feature falls back. Once the main endpoint rejects it too, greenness is empty
+        (the drop is in ``dropped``), the saving sessions still come."""
+        try:
+            green = await self._query("PollGreennessGb", {}, optional=True)
+        except DroppedError:
+            return backend
+        except KrakenError as exc:  # transient: keep the last greenness (see _events)
+            log.info("poller.greenness_failed", error=str(exc)[:200])
+            exc.path = ("greennessForecast",)
+            green = GraphQLResult(data={}, errors=[exc])
+        return GraphQLResult(
+            data={**backend.data, "greennessForecast": green.data.get("greennessForecast")},
+            errors=[*backend.errors, *green.errors],
+        )
+
     def _events(
         self, result: GraphQLResult, now: datetime, old: EventsData, document: str, green_field: str
     ) -> None:
         dropped = self._dropped.get(document, frozenset())
+        if "greennessForecast" in result.data or result.failed("greennessForecast"):
+            green_field = "greennessForecast"  # the main endpoint's, beside the backend's saving sessions
+            dropped = (dropped - {"GreenerNights"}) | self._dropped.get("PollGreennessGb", frozenset())
         fields = ("savingSessions", green_field)
         failed = [f for f in fields if result.failed(f)]
         if len(failed) == len(fields):

@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from kraken2mqtt.kraken.deployments import DEPLOYMENTS
+from kraken2mqtt.kraken import deployments
+from kraken2mqtt.kraken.deployments import Deployment
 from kraken2mqtt.kraken.parse import each, items, obj, sub
 from kraken2mqtt.kraken.snapshot import (
     Direction,
@@ -35,12 +36,16 @@ from kraken2mqtt.kraken.snapshot import (
 
 log = structlog.get_logger(__name__)
 
-LOCAL_TZ = {
-    "octopus-gb": "Europe/London",
-    "octopus-de": "Europe/Berlin",
-    "red-energy-au": "Australia/Sydney",
-    "octopus-jp": "Asia/Tokyo",
-}
+
+def _deployment(deployment: Deployment | str) -> Deployment:
+    """The one object of a deployment: its time zone, currency and minor unit come from there only."""
+    return deployments.get(deployment) if isinstance(deployment, str) else deployment
+
+
+def _money(dep: Deployment) -> dict[str, Any]:
+    """A timeline's unit, currency and time zone: the deployment's (``kraken/deployments.py``)."""
+    return {"unit": dep.minor_unit, "currency": dep.currency, "timezone": dep.time_zone}
+
 
 #: (start minute, end minute) of local time.
 NIGHT = (0, 7 * 60)
@@ -99,26 +104,23 @@ def gb_timeline(
     direction: Direction,
     now: datetime,
     *,
-    deployment: str = "octopus-gb",
+    deployment: Deployment | str = "octopus-gb",
     night: tuple[int, int] | None = None,
 ) -> PriceTimeline:
     """One GB agreement (with its ``tariff``) as a timeline."""
     tariff = obj(agreement.get("tariff"), "agreement.tariff")
     kind = _kind(tariff)
     intelligent = kind == TariffKind.FOUR_RATE_EV  # decided for the others by intelligent() below
-    dep = DEPLOYMENTS.get(deployment)
     common: dict[str, Any] = {
+        **_money(_deployment(deployment)),
         "kind": kind,
         "direction": direction,
         "tariff_code": tariff.get("tariffCode"),
         "product_code": tariff.get("productCode"),
         "display_name": tariff.get("displayName"),
-        "unit": dep.minor_unit if dep else "p",
-        "currency": dep.currency if dep else "GBP",
         "standing_charge": tariff.get("standingCharge"),
         "valid_from": agreement.get("validFrom"),
         "valid_to": agreement.get("validTo"),
-        "timezone": LOCAL_TZ.get(deployment, "UTC"),
         "dispatch_discount": intelligent and direction == Direction.IMPORT,
     }
     night_span = night or (INTELLIGENT_NIGHT if intelligent else NIGHT)
@@ -227,7 +229,7 @@ def _starts_after(agreement: Mapping[str, Any], now: datetime) -> datetime | Non
     return start  # type: ignore[no-any-return]
 
 
-def gb_tariffs(account: Any, now: datetime, *, deployment: str = "octopus-gb") -> Tariffs:
+def gb_tariffs(account: Any, now: datetime, *, deployment: Deployment | str = "octopus-gb") -> Tariffs:
     """The agreements active at ``now`` on the account's import and export meter points."""
     acc = obj(account, "account")
     found: dict[Direction, PriceTimeline] = {}
@@ -276,11 +278,14 @@ def _hhmm(value: Any) -> int | None:
         return None
 
 
-def de_tariffs(agreements: Sequence[Any], now: datetime) -> Tariffs:
+def de_tariffs(
+    agreements: Sequence[Any], now: datetime, *, deployment: Deployment | str = "octopus-de"
+) -> Tariffs:
     """DE ``agreement(id)`` results: ``unitRateInformation`` (simple: one gross rate; time-of-use: named
     timeslots with their activation times) in ct/kWh and ``standingChargeGrossRateInformation`` (€/month,
     gross), as OEG reads them. The old ``unitRatePerKwh`` / ``monthlyStandingCharge`` are still understood
     when a (lagging) server sends them."""
+    dep = _deployment(deployment)
     for raw in agreements:
         agreement = obj(raw, "agreement")
         if agreement.get("isActive") is False or not _active(agreement, now):
@@ -328,10 +333,9 @@ def de_tariffs(agreements: Sequence[Any], now: datetime) -> Tariffs:
                     kind=kind,
                     product_code=product.get("code"),
                     display_name=product.get("displayName"),
-                    unit="ct",
-                    currency="EUR",
+                    **_money(dep),
                     # €/month gross -> ct/day
-                    standing_charge=(monthly * 100 * 12 / 365).quantize(Decimal("0.0001"))
+                    standing_charge=(monthly * dep.minor_per_major * 12 / 365).quantize(Decimal("0.0001"))
                     if monthly
                     else None,
                     valid_from=agreement.get("validFrom"),
@@ -339,19 +343,25 @@ def de_tariffs(agreements: Sequence[Any], now: datetime) -> Tariffs:
                     rates=rates,
                     windows=tuple(windows),
                     default_rate=default,
-                    timezone=LOCAL_TZ["octopus-de"],
                 )
             }
         )
     return Tariffs()
 
 
-def au_tariffs(agreements: Sequence[Any], products: Mapping[str, Any], now: datetime) -> Tariffs:
+def au_tariffs(
+    agreements: Sequence[Any],
+    products: Mapping[str, Any],
+    now: datetime,
+    *,
+    deployment: Deployment | str = "red-energy-au",
+) -> Tariffs:
     """AU ``account.agreements`` + ``product(code).productRates``.
 
     Rates come per band (e.g. PEAK, OFF_PEAK) with no documented time windows, so a multi-band tariff has
     ``rates`` but no ``price_at``; a single band is a standard tariff.
     """
+    dep = _deployment(deployment)
     for raw in agreements:
         agreement = obj(raw, "agreement")
         if agreement.get("isActive") is False or not _active(agreement, now):
@@ -376,13 +386,11 @@ def au_tariffs(agreements: Sequence[Any], products: Mapping[str, Any], now: date
                     kind=TariffKind.STANDARD if single else TariffKind.BANDED,
                     product_code=str(code),
                     display_name=prod.get("displayName") or product_ref.get("displayName"),
-                    unit="c",
-                    currency="AUD",
+                    **_money(dep),
                     valid_from=agreement.get("validFrom"),
                     valid_to=agreement.get("validTo"),
                     rates=rates,
                     default_rate=next(iter(rates)) if single else None,
-                    timezone=LOCAL_TZ["red-energy-au"],
                 )
             }
         )
