@@ -1,0 +1,197 @@
+"""The snapshot models are the one description of the Kraken result shapes: every field the polling documents
+select is read by a model's wire path (``validation_alias``), is parsed by hand in a named place, or is
+listed here as selected but unread, with the reason."""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Union, get_args, get_origin
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+)
+from pydantic import AliasChoices, AliasPath, BaseModel
+
+from kraken2mqtt.kraken import documents, snapshot
+from kraken2mqtt.kraken.snapshot import (
+    AccountInfo,
+    AutoTopupConfig,
+    AutoTopupTrigger,
+    Device,
+    Dispatch,
+    GreennessPeriod,
+    HeatPumpController,
+    LegacyBattery,
+    LegacyHeatPumpStatus,
+    PrepayBalance,
+    RateLimitData,
+    SavingSession,
+)
+
+#: Where each model is read in a response (response keys: a document's field aliases count).
+ROOTS: dict[str, type[BaseModel]] = {
+    "account": AccountInfo,
+    "devices": Device,
+    "plannedDispatches": Dispatch,
+    "completedDispatches": Dispatch,
+    "flexPlannedDispatches": Dispatch,
+    "batteryDevice": LegacyBattery,
+    "heatPumpStatus": LegacyHeatPumpStatus,
+    "heatPumpControllerStatus": HeatPumpController,
+    "heatPumpLivePerformance": HeatPumpController,
+    "prepayBalanceSnapshot": PrepayBalance,
+    "autoTopupConfigs.edges.node": AutoTopupConfig,
+    "autoTopupTriggers.edges.node": AutoTopupTrigger,
+    "savingSessions.events": SavingSession,
+    "greennessForecast": GreennessPeriod,
+    "rateLimit": RateLimitData,
+    "rateLimitInfo.pointsAllowanceRateLimit": RateLimitData,
+}
+
+#: Parsed by hand, not by a model's wire paths (prefixes).
+ELSEWHERE = {
+    "account.properties.electricityMeterPoints.agreements": "kraken/tariffs.py (GB agreements)",
+    "account.agreements": "kraken/tariffs.py and the poller (AU agreements)",
+    "account.marketSupplyAgreements": "kraken/tariffs.py and the poller (DE agreements)",
+    "account.ledgers": "the poller (the ledger that identifies the account)",
+    "agreement": "kraken/tariffs.py (DE agreement)",
+    "product": "kraken/tariffs.py (AU product)",
+    "viewer": "parse.viewer_accounts",
+    "controllerEuids": "parse.account_info",
+    "heatPumpControllersAtLocation": "parse.controllers_at_location",
+    "greenerNightsForecast": "parse.greener_nights (a date, not a period)",
+    "savingSessions.account": "parse.events (joined events, campaign)",
+    "rateLimitInfo.pointsAllowanceRateLimit.ttl": "parse.rate_limit (seconds since the epoch)",
+}
+
+#: Selected (the live clients select them, or a reading's shape needs them) but not read.
+UNREAD = {
+    "devices.status.stateOfCharge.timestamp",
+    "devices.status.activePower.timestamp",
+    "batteryDevice.deviceStatus.readings.activePowerInKw.timestamp",
+    "batteryDevice.deviceStatus.readings.energyInKwh.timestamp",
+    "batteryDevice.deviceStatus.readings.socPercentage.timestamp",
+    "heatPumpControllerStatus.sensors.connectivity.retrievedAt",
+    "heatPumpControllerStatus.sensors.telemetry.retrievedAt",
+    "heatPumpControllerStatus.sensors.telemetry.voltage",
+    "heatPumpLivePerformance.heatOutput.unit",
+    "heatPumpLivePerformance.outdoorTemperature.unit",
+    "heatPumpLivePerformance.powerInput.unit",
+    "savingSessions.events.devEvent",
+    "savingSessions.events.targetRegion.regionId",
+}
+
+POLLED = [
+    n
+    for n in documents.names()
+    if n.startswith("Poll")
+    or n in {"Viewer", "FlexPlannedDispatches", "RateLimit", "RateLimitInfo"}
+    or n.startswith("HeatPumpControllers")
+]
+
+
+def selected(source: str) -> set[str]:
+    """The response paths of every leaf field ``source`` selects (fragments flattened)."""
+    ast = parse(source)
+    fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
+    out: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode, prefix: str) -> None:
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                key = prefix + (sel.alias or sel.name).value
+                if sel.selection_set is None:
+                    out.add(key)
+                else:
+                    walk(sel.selection_set, key + ".")
+            elif isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set, prefix)
+            elif isinstance(sel, FragmentSpreadNode):
+                walk(fragments[sel.name.value].selection_set, prefix)
+
+    for definition in ast.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            walk(definition.selection_set, "")
+    return out
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType, tuple) or get_args(annotation):
+        for arg in get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _paths(alias: Any, name: str) -> list[str]:
+    if isinstance(alias, AliasChoices):
+        return [c if isinstance(c, str) else ".".join(map(str, c.path)) for c in alias.choices]
+    if isinstance(alias, AliasPath):
+        return [".".join(map(str, alias.path))]
+    return [alias if isinstance(alias, str) else name]
+
+
+def reads(model: type[BaseModel]) -> set[str]:
+    """The response paths ``model`` reads: its fields' wire paths (nested models followed; a ``Reading``
+    reads ``.value``) and what its validators read (``WIRE_READS``)."""
+    out = set(getattr(model, "WIRE_READS", ()))
+    for name, field in model.model_fields.items():
+        inner = _model_in(field.annotation)
+        reading = any(getattr(m, "func", None) is snapshot._reading for m in field.metadata)
+        for path in _paths(field.validation_alias, name):
+            if inner is not None:
+                out |= {f"{path}.{r}" for r in reads(inner)}
+            else:
+                out |= {path, f"{path}.value"} if reading else {path}
+    return out
+
+
+def _owner(path: str) -> tuple[str, type[BaseModel]] | None:
+    for root in sorted(ROOTS, key=len, reverse=True):
+        if path.startswith(root + "."):
+            return root, ROOTS[root]
+    return None
+
+
+def test_every_selected_field_is_read_by_a_model_or_accounted_for() -> None:
+    assert POLLED
+    unread: set[str] = set()
+    for name in POLLED:
+        for path in selected(documents.load(name).source):
+            if path in UNREAD or any(path == p or path.startswith(p + ".") for p in ELSEWHERE):
+                continue
+            owner = _owner(path)
+            if owner is None or path[len(owner[0]) + 1 :] not in reads(owner[1]):
+                unread.add(f"{name}: {path}")
+    assert sorted(unread) == []
+
+
+def test_the_unread_list_names_only_fields_that_are_selected() -> None:
+    every = set().union(*(selected(documents.load(n).source) for n in POLLED))
+    assert sorted(UNREAD - every) == []
+
+
+def test_a_response_validates_straight_into_the_model() -> None:
+    raw = {
+        "__typename": "SmartFlexInverter",
+        "id": 7,
+        "deviceType": None,
+        "status": {"current": "LIVE", "stateOfCharge": {"value": "55.5", "timestamp": "x"}},
+        "telemetry": {"battery": {"powerInKw": -1.2}, "grid": None},
+        "alerts": [{"message": "ok"}, "garbage", None, {"publishedAt": "not a date"}],
+    }
+    dev = Device.model_validate(raw)
+    assert dev.id == "7" and dev.kind.value == "inverter" and dev.device_type.value == "unknown"
+    assert str(dev.soc_percent) == "55.5" and dev.heat_pump is None
+    assert dev.telemetry is not None and str(dev.telemetry.battery_power_kw) == "-1.2"
+    assert [a.message for a in dev.alerts] == ["ok"]  # malformed alerts skipped, not fatal
+    assert Device(id="x", kind=snapshot.DeviceKind.VEHICLE).kind == snapshot.DeviceKind.VEHICLE
