@@ -195,3 +195,53 @@ def test_a_response_validates_straight_into_the_model() -> None:
     assert dev.telemetry is not None and str(dev.telemetry.battery_power_kw) == "-1.2"
     assert [a.message for a in dev.alerts] == ["ok"]  # malformed alerts skipped, not fatal
     assert Device(id="x", kind=snapshot.DeviceKind.VEHICLE).kind == snapshot.DeviceKind.VEHICLE
+
+
+#: Model fields that are not read from the response but set by the parser (``Model.field``).
+DERIVED = {
+    "AccountInfo.agreement_ids",
+    "AccountInfo.heat_pump_controller_euids",
+    "AccountInfo.product_codes",
+    "MeterPoint.meter_serials",  # MeterPoint.WIRE_READS: from meters
+    "MeterPoint.esme_device_id",
+    "MeterPoint.payment_mode",
+    "MeterPoint.smart_device_ids",
+    "Device.legacy",
+    "Dispatch.device_id",
+    "HeatPumpController.euid",
+    "SavingSession.joined",
+    "RateLimitData.resets_at",
+}
+#: Wire paths read for a shape no polling document selects today (other clients' selections, other
+#: deployments), relative to the model.
+FALLBACKS = {
+    "Device": {"vehicleVariant.batterySize", "chargePointVariant.powerInKw"},  # OEG's devices query
+    "Dispatch": {"deltaKwh"},
+    "RateLimitData": {"isBlocked"},  # the docs-only rateLimit has none
+}
+
+
+def _wire_reads(model: type[BaseModel]) -> set[str]:
+    derived = {f.split(".")[1] for f in DERIVED if f.split(".")[0] == model.__name__}
+    out = set(getattr(model, "WIRE_READS", ()))
+    for name, field in model.model_fields.items():
+        if name in derived:
+            continue
+        inner = _model_in(field.annotation)
+        for path in _paths(field.validation_alias, name):
+            out |= {f"{path}.{r}" for r in _wire_reads(inner)} if inner is not None else {path}
+    return out
+
+
+def test_every_wire_path_of_a_model_is_selected_by_a_document() -> None:
+    """The other way round: a model does not read a field no document selects (a renamed field, a typo)."""
+    every = set().union(*(selected(documents.load(n).source) for n in POLLED))
+    missing: set[str] = set()
+    for model in set(ROOTS.values()):
+        roots = [r for r, m in ROOTS.items() if m is model]
+        for path in _wire_reads(model) - FALLBACKS.get(model.__name__, set()):
+            if not any(
+                f"{r}.{path}" in every or any(e.startswith(f"{r}.{path}.") for e in every) for r in roots
+            ):
+                missing.add(f"{model.__name__}: {path}")
+    assert sorted(missing) == []
