@@ -245,3 +245,42 @@ def test_every_wire_path_of_a_model_is_selected_by_a_document() -> None:
             ):
                 missing.add(f"{model.__name__}: {path}")
     assert sorted(missing) == []
+
+
+def _fields(model: type[BaseModel], prefix: str) -> list[tuple[str, str, bool]]:
+    """(response path, ``Model.field``, required) of every field ``model`` reads at ``prefix``, nested
+    models followed."""
+    out: list[tuple[str, str, bool]] = []
+    for name, field in model.model_fields.items():
+        inner = _model_in(field.annotation)
+        for path in _paths(field.validation_alias, name):
+            out.append((prefix + path, f"{model.__name__}.{name}", field.is_required()))
+            if inner is not None:
+                out += _fields(inner, f"{prefix}{path}.")
+    return out
+
+
+def test_what_an_optional_fragment_adds_is_optional_in_the_models() -> None:
+    """The poller drops an optional fragment the server rejects; the response then lacks what it selected,
+    so a model field it alone supplies, in an object the response still has, must have a default."""
+    required: set[str] = set()
+    for name in POLLED:
+        doc = documents.load(name)
+        full = selected(doc.source)
+        for part in doc.optional:
+            try:
+                without = selected(documents.load(name, frozenset({part.name})).source)
+            except documents.DocumentError:
+                continue  # nothing left to send without it
+            for root, model in ROOTS.items():
+                for path, field, is_required in _fields(model, root + "."):
+                    if not is_required:
+                        continue
+
+                    def present(paths: set[str], p: str = path) -> bool:
+                        return any(e == p or e.startswith(p + ".") for e in paths)
+
+                    parent = path.rsplit(".", 1)[0]  # an object the response still has
+                    if present(full) and not present(without) and present(without, parent):
+                        required.add(f"{name} without {part.name}: {field} ({path})")
+    assert sorted(required) == []
