@@ -133,6 +133,11 @@ def wire(*paths: str) -> AliasChoices:
     return AliasChoices(*(AliasPath(*p.split(".")) if "." in p else p for p in paths))
 
 
+def at(*paths: str, default: Any = None) -> Any:
+    """An optional field read at ``paths`` in a response (see :func:`wire`)."""
+    return Field(default, validation_alias=wire(*paths))
+
+
 def coalesce(data: Any, name: str, *paths: str) -> Any:
     """``data`` (a response object) with ``name`` set to the first non-null value at ``paths``."""
     if not isinstance(data, dict) or data.get(name) is not None:
@@ -303,7 +308,7 @@ class MeterPoint(Model):
     )
     mpan: Text
     direction: Annotated[Direction, OrUnknown] = Direction.UNKNOWN
-    gsp_group_id: OptText = Field(None, validation_alias=wire("gspGroupId"))
+    gsp_group_id: OptText = at("gspGroupId")
     meter_serials: tuple[str, ...] = ()
     esme_device_id: str | None = None  # smart import meter EUI64 (prepay balance, telemetry)
     payment_mode: str | None = None
@@ -320,7 +325,7 @@ class MeterPoint(Model):
 class Property(Model):
     id: Text
     postcode: OptText = None
-    meter_points: Items[MeterPoint] = Field((), validation_alias=wire("electricityMeterPoints"))
+    meter_points: Items[MeterPoint] = at("electricityMeterPoints", default=())
 
 
 class AccountInfo(Model):
@@ -490,12 +495,12 @@ class Dispatch(Model):
 
     start: UtcDateTime
     end: UtcDateTime
-    delta_kwh: Dec | None = Field(None, validation_alias=wire("delta"))  # import negative
+    delta_kwh: Dec | None = at("delta")  # import negative
     #: planned: smart-charge | test-charge | bump-charge
-    source: OptText = Field(None, validation_alias=wire("meta.source"))
-    location: OptText = Field(None, validation_alias=wire("meta.location"))  # completed: AT_HOME
+    source: OptText = at("meta.source")
+    location: OptText = at("meta.location")  # completed: AT_HOME
     type: OptText = None  # flexPlannedDispatches: SMART | BOOST | TEST
-    energy_kwh: Dec | None = Field(None, validation_alias=wire("energyAddedKwh"))  # flexPlannedDispatches
+    energy_kwh: Dec | None = at("energyAddedKwh")  # flexPlannedDispatches
     device_id: str | None = None  # flexPlannedDispatches: the device it was asked for
 
     WIRE_READS: ClassVar = ("deltaKwh",)
@@ -527,14 +532,14 @@ class TrackedDispatch(Model):
 
 
 class SocLimit(Model):
-    upper_soc_limit: int | None = Field(None, validation_alias=wire("upperSocLimit"))
-    is_limit_violated: bool | None = Field(None, validation_alias=wire("isLimitViolated"))
+    upper_soc_limit: int | None = at("upperSocLimit")
+    is_limit_violated: bool | None = at("isLimitViolated")
     timestamp: OptText = None
 
 
 class Alert(Model):
     message: OptText = None
-    published_at: UtcDateTime | None = Field(None, validation_alias=wire("publishedAt"))
+    published_at: UtcDateTime | None = at("publishedAt")
 
 
 class PreferenceSchedule(Model):
@@ -542,32 +547,32 @@ class PreferenceSchedule(Model):
     time: Text
     max: Dec | None = None
     min: Dec | None = None
-    upper_limit: Dec | None = Field(None, validation_alias=wire("upperLimit"))
+    upper_limit: Dec | None = at("upperLimit")
 
 
 class Preferences(Model):
     mode: OptText = None
     unit: OptText = None
-    target_type: OptText = Field(None, validation_alias=wire("targetType"))
+    target_type: OptText = at("targetType")
     schedules: Items[PreferenceSchedule] = ()
 
 
 class InverterTelemetry(Model):
     """``SmartFlexInverter.telemetry`` (``battery inverter grid solar site``)."""
 
-    battery_soc: Dec | None = Field(None, validation_alias=wire("battery.stateOfCharge"))
-    battery_power_kw: Dec | None = Field(None, validation_alias=wire("battery.powerInKw"))  # - charging
-    battery_connection: Annotated[ConnectionStatus, OrUnknown] = Field(
-        ConnectionStatus.UNKNOWN, validation_alias=wire("battery.connectionStatus")
+    battery_soc: Dec | None = at("battery.stateOfCharge")
+    battery_power_kw: Dec | None = at("battery.powerInKw")  # - charging
+    battery_connection: Annotated[ConnectionStatus, OrUnknown] = at(
+        "battery.connectionStatus", default=ConnectionStatus.UNKNOWN
     )
-    inverter_power_kw: Dec | None = Field(None, validation_alias=wire("inverter.powerInKw"))
-    inverter_connection: Annotated[ConnectionStatus, OrUnknown] = Field(
-        ConnectionStatus.UNKNOWN, validation_alias=wire("inverter.connectionStatus")
+    inverter_power_kw: Dec | None = at("inverter.powerInKw")
+    inverter_connection: Annotated[ConnectionStatus, OrUnknown] = at(
+        "inverter.connectionStatus", default=ConnectionStatus.UNKNOWN
     )
-    grid_power_kw: Dec | None = Field(None, validation_alias=wire("grid.powerInKw"))  # - importing
-    solar_power_kw: Dec | None = Field(None, validation_alias=wire("solar.powerInKw"))
-    site_consumption_kw: Dec | None = Field(None, validation_alias=wire("site.consumptionInKw"))
-    site_export_kw: Dec | None = Field(None, validation_alias=wire("site.exportInKw"))
+    grid_power_kw: Dec | None = at("grid.powerInKw")  # - importing
+    solar_power_kw: Dec | None = at("solar.powerInKw")
+    site_consumption_kw: Dec | None = at("site.consumptionInKw")
+    site_export_kw: Dec | None = at("site.exportInKw")
 
 
 def _zone_temperatures(value: Any) -> Any:
@@ -593,10 +598,10 @@ class HeatPumpDeviceStatus(Model):
 
     mode: Annotated[OptText, BeforeValidator(_reading)] = None
     activity: Annotated[OptText, BeforeValidator(_reading)] = None
-    zone_temperatures: Annotated[tuple[tuple[str, Decimal], ...], BeforeValidator(_zone_temperatures)] = (
-        Field((), validation_alias=wire("currentTemperatures"))
+    zone_temperatures: Annotated[tuple[tuple[str, Decimal], ...], BeforeValidator(_zone_temperatures)] = at(
+        "currentTemperatures", default=()
     )
-    target_temperature: Reading = Field(None, validation_alias=wire("targetTemperature"))
+    target_temperature: Reading = at("targetTemperature")
 
 
 _HEAT_PUMP_STATUS = ("mode", "activity", "currentTemperatures", "targetTemperature")
@@ -640,45 +645,33 @@ class Device(Model):
     WIRE_READS: ClassVar = ("vehicleVariant.batterySize", "chargePointVariant.powerInKw")
 
     id: Text
-    kind: Annotated[DeviceKind, BeforeValidator(_kind)] = Field(
-        DeviceKind.UNKNOWN, validation_alias=wire("__typename")
-    )
-    typename: OptText = Field(None, validation_alias=wire("__typename"))
+    kind: Annotated[DeviceKind, BeforeValidator(_kind)] = at("__typename", default=DeviceKind.UNKNOWN)
+    typename: OptText = at("__typename")
     name: OptText = None
-    device_type: Annotated[DeviceType, OrUnknown] = Field(
-        DeviceType.UNKNOWN, validation_alias=wire("deviceType")
-    )
-    device_type_raw: OptText = Field(None, validation_alias=wire("deviceType"))
+    device_type: Annotated[DeviceType, OrUnknown] = at("deviceType", default=DeviceType.UNKNOWN)
+    device_type_raw: OptText = at("deviceType")
     provider: OptText = None  # open set (ProviderChoices grows): kept verbatim
-    integration_device_id: OptText = Field(None, validation_alias=wire("integrationDeviceId"))
-    property_id: OptText = Field(None, validation_alias=wire("propertyId"))
+    integration_device_id: OptText = at("integrationDeviceId")
+    property_id: OptText = at("propertyId")
     make: OptText = None
     model: OptText = None
-    lifecycle: Annotated[Lifecycle, OrUnknown] = Field(
-        Lifecycle.UNKNOWN, validation_alias=wire("status.current")
-    )
-    state: Annotated[DeviceState, OrUnknown] = Field(
-        DeviceState.UNKNOWN, validation_alias=wire("status.currentState")
-    )
-    state_raw: OptText = Field(None, validation_alias=wire("status.currentState"))
-    suspended: bool | None = Field(None, validation_alias=wire("status.isSuspended"))
-    soc_limit: SocLimit | None = Field(None, validation_alias=wire("status.stateOfChargeLimit"))
-    test_dispatch_failure_reason: OptText = Field(
-        None, validation_alias=wire("status.testDispatchFailureReason")
-    )
+    lifecycle: Annotated[Lifecycle, OrUnknown] = at("status.current", default=Lifecycle.UNKNOWN)
+    state: Annotated[DeviceState, OrUnknown] = at("status.currentState", default=DeviceState.UNKNOWN)
+    state_raw: OptText = at("status.currentState")
+    suspended: bool | None = at("status.isSuspended")
+    soc_limit: SocLimit | None = at("status.stateOfChargeLimit")
+    test_dispatch_failure_reason: OptText = at("status.testDispatchFailureReason")
     alerts: Items[Alert] = ()
     preferences: Annotated[Preferences | None, BeforeValidator(_preferences)] = None
-    battery_size_kwh: Dec | None = Field(None, validation_alias=wire("vehicleBatterySize"))
-    charge_point_power_kw: Dec | None = Field(None, validation_alias=wire("chargePointPowerOutput"))
+    battery_size_kwh: Dec | None = at("vehicleBatterySize")
+    charge_point_power_kw: Dec | None = at("chargePointPowerOutput")
     #: The EV's latest state of charge (``status.stateOfCharge``, 0-100).
-    soc_percent: Reading = Field(None, validation_alias=wire("status.stateOfCharge"))
+    soc_percent: Reading = at("status.stateOfCharge")
     #: ``status.activePower``: positive charging, negative discharging.
-    active_power_kw: Reading = Field(None, validation_alias=wire("status.activePower"))
-    max_power_kw: Dec | None = Field(None, validation_alias=wire("powerInKw"))  # heat pump
+    active_power_kw: Reading = at("status.activePower")
+    max_power_kw: Dec | None = at("powerInKw")  # heat pump
     telemetry: InverterTelemetry | None = None
-    heat_pump: Annotated[HeatPumpDeviceStatus | None, BeforeValidator(_heat_pump_status)] = Field(
-        None, validation_alias=wire("status")
-    )
+    heat_pump: Annotated[HeatPumpDeviceStatus | None, BeforeValidator(_heat_pump_status)] = at("status")
     legacy: bool = False  # from registeredKrakenflexDevice / batteryDevice
 
     @model_validator(mode="before")
@@ -710,19 +703,15 @@ class Device(Model):
 class LegacyBattery(Model):
     """``batteryDevice`` (``KrakenFlexDeviceType``'s battery: ``deviceStatus``, ``chargingPreferences``)."""
 
-    krakenflex_device_id: OptText = Field(None, validation_alias=wire("krakenflexDeviceId"))
+    krakenflex_device_id: OptText = at("krakenflexDeviceId")
     provider: OptText = None
-    suspended: bool | None = Field(None, validation_alias=wire("deviceStatus.suspended"))
-    plugged_in: bool | None = Field(None, validation_alias=wire("deviceStatus.pluggedIn"))
-    soc_percent: Reading = Field(None, validation_alias=wire("deviceStatus.readings.socPercentage"))
-    active_power_kw: Reading = Field(None, validation_alias=wire("deviceStatus.readings.activePowerInKw"))
-    energy_kwh: Reading = Field(None, validation_alias=wire("deviceStatus.readings.energyInKwh"))
-    min_soc_percent: int | None = Field(
-        None, validation_alias=wire("chargingPreferences.minimumSocPercentage")
-    )
-    max_soc_percent: int | None = Field(
-        None, validation_alias=wire("chargingPreferences.maximumSocPercentage")
-    )
+    suspended: bool | None = at("deviceStatus.suspended")
+    plugged_in: bool | None = at("deviceStatus.pluggedIn")
+    soc_percent: Reading = at("deviceStatus.readings.socPercentage")
+    active_power_kw: Reading = at("deviceStatus.readings.activePowerInKw")
+    energy_kwh: Reading = at("deviceStatus.readings.energyInKwh")
+    min_soc_percent: int | None = at("chargingPreferences.minimumSocPercentage")
+    max_soc_percent: int | None = at("chargingPreferences.maximumSocPercentage")
 
 
 class DevicesData(Model):
@@ -738,20 +727,20 @@ class ZoneState(Model):
     """``octoHeatPumpControllerStatus.zones``: ``{zone telemetry {...}}``."""
 
     zone: Text
-    setpoint_c: Dec | None = Field(None, validation_alias=wire("telemetry.setpointInCelsius"))
-    mode: OptText = Field(None, validation_alias=wire("telemetry.mode"))
-    relay_on: bool | None = Field(None, validation_alias=wire("telemetry.relaySwitchedOn"))
-    heat_demand: bool | None = Field(None, validation_alias=wire("telemetry.heatDemand"))
-    retrieved_at: UtcDateTime | None = Field(None, validation_alias=wire("telemetry.retrievedAt"))
+    setpoint_c: Dec | None = at("telemetry.setpointInCelsius")
+    mode: OptText = at("telemetry.mode")
+    relay_on: bool | None = at("telemetry.relaySwitchedOn")
+    heat_demand: bool | None = at("telemetry.heatDemand")
+    retrieved_at: UtcDateTime | None = at("telemetry.retrievedAt")
 
 
 class SensorState(Model):
     """``octoHeatPumpControllerStatus.sensors``: ``{code connectivity {online} telemetry {...}}``."""
 
     code: Text
-    online: bool | None = Field(None, validation_alias=wire("connectivity.online"))
-    temperature_c: Dec | None = Field(None, validation_alias=wire("telemetry.temperatureInCelsius"))
-    humidity_percent: int | None = Field(None, validation_alias=wire("telemetry.humidityPercentage"))
+    online: bool | None = at("connectivity.online")
+    temperature_c: Dec | None = at("telemetry.temperatureInCelsius")
+    humidity_percent: int | None = at("telemetry.humidityPercentage")
 
 
 class HeatPumpController(Model):
@@ -760,32 +749,22 @@ class HeatPumpController(Model):
     euid: Text
     zones: Items[ZoneState] = ()
     sensors: Items[SensorState] = ()
-    live_read_at: UtcDateTime | None = Field(None, validation_alias=wire("readAt"))
-    cop: Dec | None = Field(None, validation_alias=wire("coefficientOfPerformance"))
-    power_input_kw: Reading = Field(None, validation_alias=wire("powerInput"))
-    heat_output_kw: Reading = Field(None, validation_alias=wire("heatOutput"))
-    outdoor_temperature_c: Reading = Field(None, validation_alias=wire("outdoorTemperature"))
+    live_read_at: UtcDateTime | None = at("readAt")
+    cop: Dec | None = at("coefficientOfPerformance")
+    power_input_kw: Reading = at("powerInput")
+    heat_output_kw: Reading = at("heatOutput")
+    outdoor_temperature_c: Reading = at("outdoorTemperature")
 
 
 class LegacyHeatPumpStatus(Model):
     """``heatPumpStatus`` (``isConnected climateControlStatus {...} waterTemperatureStatus {...}``)."""
 
-    connected: bool | None = Field(None, validation_alias=wire("isConnected"))
-    climate_control_enabled: bool | None = Field(
-        None, validation_alias=wire("climateControlStatus.climateControlEnabled")
-    )
-    current_climate_c: Dec | None = Field(
-        None, validation_alias=wire("climateControlStatus.currentClimateControlTemperature")
-    )
-    target_climate_c: Dec | None = Field(
-        None, validation_alias=wire("climateControlStatus.targetClimateControlTemperature")
-    )
-    water_enabled: bool | None = Field(
-        None, validation_alias=wire("waterTemperatureStatus.waterTemperatureEnabled")
-    )
-    current_water_c: Dec | None = Field(
-        None, validation_alias=wire("waterTemperatureStatus.currentWaterTemperature")
-    )
+    connected: bool | None = at("isConnected")
+    climate_control_enabled: bool | None = at("climateControlStatus.climateControlEnabled")
+    current_climate_c: Dec | None = at("climateControlStatus.currentClimateControlTemperature")
+    target_climate_c: Dec | None = at("climateControlStatus.targetClimateControlTemperature")
+    water_enabled: bool | None = at("waterTemperatureStatus.waterTemperatureEnabled")
+    current_water_c: Dec | None = at("waterTemperatureStatus.currentWaterTemperature")
 
 
 class HeatPumpData(Model):
@@ -804,25 +783,25 @@ class PrepayBalance(Model):
     """``prepayBalanceSnapshot`` (pence)."""
 
     credit: int = Field(validation_alias=wire("creditInPence"))
-    debt: Annotated[int, BeforeValidator(_or_zero)] = Field(0, validation_alias=wire("debtInPence"))
-    emergency_credit: int | None = Field(None, validation_alias=wire("emergencyCreditInPence"))
-    as_at: UtcDateTime | None = Field(None, validation_alias=wire("asAt"))
+    debt: Annotated[int, BeforeValidator(_or_zero)] = at("debtInPence", default=0)
+    emergency_credit: int | None = at("emergencyCreditInPence")
+    as_at: UtcDateTime | None = at("asAt")
 
 
 class AutoTopupConfig(Model):
     id: Text
-    device_id: OptText = Field(None, validation_alias=wire("deviceId"))
-    topup_amount: int | None = Field(None, validation_alias=wire("topupAmount"))
-    effective_from: UtcDateTime | None = Field(None, validation_alias=wire("effectiveFrom"))
-    effective_to: UtcDateTime | None = Field(None, validation_alias=wire("effectiveTo"))
+    device_id: OptText = at("deviceId")
+    topup_amount: int | None = at("topupAmount")
+    effective_from: UtcDateTime | None = at("effectiveFrom")
+    effective_to: UtcDateTime | None = at("effectiveTo")
 
 
 class AutoTopupTrigger(Model):
     id: Text
-    triggered_at: UtcDateTime | None = Field(None, validation_alias=wire("triggeredAt"))
+    triggered_at: UtcDateTime | None = at("triggeredAt")
     status: OptText = None
     source: OptText = None
-    failure_reason: OptText = Field(None, validation_alias=wire("failureReason"))
+    failure_reason: OptText = at("failureReason")
 
 
 class PrepayData(Model):
@@ -850,7 +829,7 @@ class SavingSession(Model):
     start: UtcDateTime = Field(validation_alias=wire("startAt"))
     end: UtcDateTime = Field(validation_alias=wire("endAt"))
     status: OptText = None
-    reward_per_kwh_points: int | None = Field(None, validation_alias=wire("rewardPerKwhInOctoPoints"))
+    reward_per_kwh_points: int | None = at("rewardPerKwhInOctoPoints")
     joined: bool = False
 
 
@@ -862,11 +841,9 @@ class GreennessPeriod(Model):
 
     start: UtcDateTime = Field(validation_alias=wire("validFrom"))
     end: UtcDateTime = Field(validation_alias=wire("validTo"))
-    score: int | None = Field(None, validation_alias=wire("greennessScore"))
-    index: Annotated[GreennessIndex, OrUnknown] = Field(
-        GreennessIndex.UNKNOWN, validation_alias=wire("greennessIndex")
-    )
-    highlight: Flag = Field(False, validation_alias=wire("highlightFlag"))
+    score: int | None = at("greennessScore")
+    index: Annotated[GreennessIndex, OrUnknown] = at("greennessIndex", default=GreennessIndex.UNKNOWN)
+    highlight: Flag = at("highlightFlag", default=False)
 
 
 class EventsData(Model):
@@ -880,10 +857,10 @@ class RateLimitData(Model):
     """``rateLimitInfo.pointsAllowanceRateLimit`` (or the docs-only ``rateLimit``)."""
 
     limit: int | None = None
-    remaining: int | None = Field(None, validation_alias=wire("remainingPoints"))
-    used: int | None = Field(None, validation_alias=wire("usedPoints"))
+    remaining: int | None = at("remainingPoints")
+    used: int | None = at("usedPoints")
     resets_at: UtcDateTime | None = None
-    blocked: Flag = Field(False, validation_alias=wire("isBlocked"))
+    blocked: Flag = at("isBlocked", default=False)
 
 
 # ------------------------------------------------------------------------------------------ snapshot
