@@ -140,13 +140,17 @@ def _paths(alias: Any, name: str) -> list[str]:
     return [alias if isinstance(alias, str) else name]
 
 
+#: Validators that read a ``{value ...}`` reading's ``value``.
+READERS = (snapshot._reading,)
+
+
 def reads(model: type[BaseModel]) -> set[str]:
     """The response paths ``model`` reads: its fields' wire paths (nested models followed; a ``Reading``
     reads ``.value``) and what its validators read (``WIRE_READS``)."""
     out = set(getattr(model, "WIRE_READS", ()))
     for name, field in model.model_fields.items():
         inner = _model_in(field.annotation)
-        reading = any(getattr(m, "func", None) is snapshot._reading for m in field.metadata)
+        reading = any(getattr(m, "func", None) in READERS for m in field.metadata)
         for path in _paths(field.validation_alias, name):
             if inner is not None:
                 out |= {f"{path}.{r}" for r in reads(inner)}
@@ -195,6 +199,19 @@ def test_a_response_validates_straight_into_the_model() -> None:
     assert dev.telemetry is not None and str(dev.telemetry.battery_power_kw) == "-1.2"
     assert [a.message for a in dev.alerts] == ["ok"]  # malformed alerts skipped, not fatal
     assert Device(id="x", kind=snapshot.DeviceKind.VEHICLE).kind == snapshot.DeviceKind.VEHICLE
+    hp = Device.model_validate(
+        {
+            "__typename": "SmartFlexHeatPump",
+            "id": "hp",
+            "status": {
+                "mode": {"value": "HEATING"},
+                "currentTemperatures": [{"zone": "Z1", "value": "19.5"}],
+            },
+        }
+    )
+    # a stored snapshot (field names, JSON) reads back the same
+    assert Device.model_validate_json(hp.model_dump_json()) == hp
+    assert hp.heat_pump is not None and hp.heat_pump.mode == "HEATING"
 
 
 #: Model fields that are not read from the response but set by the parser (``Model.field``).
@@ -284,3 +301,25 @@ def test_what_an_optional_fragment_adds_is_optional_in_the_models() -> None:
                     if present(full) and not present(without) and present(without, parent):
                         required.add(f"{name} without {part.name}: {field} ({path})")
     assert sorted(required) == []
+
+
+def test_no_field_is_named_like_a_response_key_it_does_not_read() -> None:
+    """Models are built by field name too (``populate_by_name``): a field named like a key of the response
+    it does not read (``mode`` reading ``mode.value``) would take that key's raw value instead."""
+    every = set().union(*(selected(documents.load(n).source) for n in POLLED))
+    clashes: set[str] = set()
+
+    def check(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            paths = _paths(field.validation_alias, name)
+            own = f"{prefix}{name}"
+            if name not in paths and any(e == own or e.startswith(own + ".") for e in every):
+                clashes.add(f"{model.__name__}.{name} ({own})")
+            inner = _model_in(field.annotation)
+            if inner is not None:
+                for path in paths:
+                    check(inner, f"{prefix}{path}.")
+
+    for root, model in ROOTS.items():
+        check(model, root + ".")
+    assert sorted(clashes) == []

@@ -117,6 +117,8 @@ Dec = Annotated[Decimal, BeforeValidator(_to_decimal)]
 UtcDateTime = Annotated[datetime, BeforeValidator(_to_utc)]
 #: Any scalar as a string (ids arrive as numbers in some deployments).
 Text = Annotated[str, BeforeValidator(_text)]
+#: A required id as the Kraken clients read it (``str(raw["id"])``: a null reads "None").
+Str = Annotated[str, BeforeValidator(str)]
 OptText = Annotated[str | None, BeforeValidator(_text)]
 #: A Kraken ``{value ...}`` reading or a bare number, as a Decimal.
 Reading = Annotated[Decimal | None, BeforeValidator(_to_decimal), BeforeValidator(_reading)]
@@ -268,16 +270,25 @@ class DispatchState(StrEnum):
 # ------------------------------------------------------------------------------------------- account
 
 
+def _list(value: Any) -> list[Any]:
+    """A GraphQL list (null: empty); anything else is not the shape asked for."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
 def _meters(data: Any) -> Any:
     """``meters { serialNumber smartImportElectricityMeter { deviceId paymentMode } smartDevices {...} }``
     as the meter point's serials, its ESME and payment mode, and its other smart devices."""
-    if not isinstance(data, dict) or not isinstance(data.get("meters"), list):
+    if not isinstance(data, dict) or "meters" not in data:
         return data
     serials: list[str] = []
     esme: str | None = None
     mode: str | None = None
     others: list[str] = []
-    for meter in data["meters"]:
+    for meter in _list(data["meters"]):
         if not isinstance(meter, dict):
             continue
         if meter.get("serialNumber"):
@@ -286,8 +297,7 @@ def _meters(data: Any) -> Any:
         if isinstance(smart, dict) and smart.get("deviceId") and esme is None:
             esme = str(smart["deviceId"])
             mode = _text(smart.get("paymentMode"))
-        devices = meter.get("smartDevices")
-        for dev in devices if isinstance(devices, list) else ():
+        for dev in _list(meter.get("smartDevices")):
             if isinstance(dev, dict) and dev.get("deviceId") and str(dev["deviceId"]) not in others:
                 others.append(str(dev["deviceId"]))
                 if mode is None and dev.get("type") == "ESME":
@@ -306,7 +316,7 @@ class MeterPoint(Model):
         "meters.smartDevices.type",
         "meters.smartDevices.paymentMode",
     )
-    mpan: Text
+    mpan: Str
     direction: Annotated[Direction, OrUnknown] = Direction.UNKNOWN
     gsp_group_id: OptText = at("gspGroupId")
     meter_serials: tuple[str, ...] = ()
@@ -323,7 +333,7 @@ class MeterPoint(Model):
 
 
 class Property(Model):
-    id: Text
+    id: Str = "None"  # as the hand parser read it: str(raw.get("id"))
     postcode: OptText = None
     meter_points: Items[MeterPoint] = at("electricityMeterPoints", default=())
 
@@ -543,8 +553,8 @@ class Alert(Model):
 
 
 class PreferenceSchedule(Model):
-    day_of_week: Text = Field(validation_alias=wire("dayOfWeek"))
-    time: Text
+    day_of_week: Str = Field(validation_alias=wire("dayOfWeek"))
+    time: Str
     max: Dec | None = None
     min: Dec | None = None
     upper_limit: Dec | None = at("upperLimit")
@@ -576,7 +586,9 @@ class InverterTelemetry(Model):
 
 
 def _zone_temperatures(value: Any) -> Any:
-    """``currentTemperatures: [{zone value}]`` as ``(zone, value)`` pairs; pairs pass through."""
+    """``currentTemperatures: [{zone value}]`` as ``(zone, value)`` pairs (a stored snapshot's pairs too)."""
+    if value is None:
+        return ()
     if not isinstance(value, list):
         return value
     out: list[tuple[str, Decimal]] = []
@@ -586,8 +598,8 @@ def _zone_temperatures(value: Any) -> Any:
                 out.append((str(zt["zone"]), Decimal(str(zt["value"]))))
             except ArithmeticError:
                 log.warning("kraken.item_skipped", what="zone temperature", error="not a decimal")
-        elif isinstance(zt, tuple | list):
-            out.append(zt)  # type: ignore[arg-type]
+        elif isinstance(zt, list | tuple) and len(zt) == 2:  # a stored snapshot's pairs
+            out.append((str(zt[0]), Decimal(str(zt[1]))))
     return tuple(out)
 
 
@@ -601,16 +613,16 @@ class HeatPumpDeviceStatus(Model):
     zone_temperatures: Annotated[tuple[tuple[str, Decimal], ...], BeforeValidator(_zone_temperatures)] = at(
         "currentTemperatures", default=()
     )
-    target_temperature: Reading = at("targetTemperature")
+    target_temperature: Dec | None = at("targetTemperature.value")
 
 
 _HEAT_PUMP_STATUS = ("mode", "activity", "currentTemperatures", "targetTemperature")
 
 
 def _heat_pump_status(value: Any) -> Any:
-    if isinstance(value, dict) and not any(k in value for k in _HEAT_PUMP_STATUS):
-        return None
-    return value
+    if isinstance(value, dict) and any(k in value for k in _HEAT_PUMP_STATUS):
+        return value
+    return value if isinstance(value, BaseModel) else None
 
 
 _KIND_BY_TYPENAME = {
@@ -626,7 +638,7 @@ _KIND_BY_TYPENAME = {
 
 def _kind(value: Any) -> Any:
     """A ``__typename`` (``SmartFlexVehicle``) as a :class:`DeviceKind`; a kind passes through."""
-    if isinstance(value, DeviceKind) or value in DeviceKind._value2member_map_:
+    if isinstance(value, DeviceKind) or (isinstance(value, str) and value in DeviceKind._value2member_map_):
         return value
     kind = _KIND_BY_TYPENAME.get(str(value))
     if kind is None:
@@ -635,8 +647,13 @@ def _kind(value: Any) -> Any:
     return kind
 
 
+def _object(value: Any) -> Any:
+    """An optional nested object: anything but an object reads as absent."""
+    return value if isinstance(value, dict | BaseModel) else None
+
+
 def _preferences(value: Any) -> Any:
-    return value if value else None
+    return value if isinstance(value, BaseModel) or (isinstance(value, dict) and value) else None
 
 
 class Device(Model):
@@ -644,7 +661,7 @@ class Device(Model):
 
     WIRE_READS: ClassVar = ("vehicleVariant.batterySize", "chargePointVariant.powerInKw")
 
-    id: Text
+    id: Str
     kind: Annotated[DeviceKind, BeforeValidator(_kind)] = at("__typename", default=DeviceKind.UNKNOWN)
     typename: OptText = at("__typename")
     name: OptText = None
@@ -659,7 +676,7 @@ class Device(Model):
     state: Annotated[DeviceState, OrUnknown] = at("status.currentState", default=DeviceState.UNKNOWN)
     state_raw: OptText = at("status.currentState")
     suspended: bool | None = at("status.isSuspended")
-    soc_limit: SocLimit | None = at("status.stateOfChargeLimit")
+    soc_limit: Annotated[SocLimit | None, BeforeValidator(_object)] = at("status.stateOfChargeLimit")
     test_dispatch_failure_reason: OptText = at("status.testDispatchFailureReason")
     alerts: Items[Alert] = ()
     preferences: Annotated[Preferences | None, BeforeValidator(_preferences)] = None
@@ -670,7 +687,7 @@ class Device(Model):
     #: ``status.activePower``: positive charging, negative discharging.
     active_power_kw: Reading = at("status.activePower")
     max_power_kw: Dec | None = at("powerInKw")  # heat pump
-    telemetry: InverterTelemetry | None = None
+    telemetry: Annotated[InverterTelemetry | None, BeforeValidator(_object)] = None
     heat_pump: Annotated[HeatPumpDeviceStatus | None, BeforeValidator(_heat_pump_status)] = at("status")
     legacy: bool = False  # from registeredKrakenflexDevice / batteryDevice
 
@@ -707,9 +724,9 @@ class LegacyBattery(Model):
     provider: OptText = None
     suspended: bool | None = at("deviceStatus.suspended")
     plugged_in: bool | None = at("deviceStatus.pluggedIn")
-    soc_percent: Reading = at("deviceStatus.readings.socPercentage")
-    active_power_kw: Reading = at("deviceStatus.readings.activePowerInKw")
-    energy_kwh: Reading = at("deviceStatus.readings.energyInKwh")
+    soc_percent: Dec | None = at("deviceStatus.readings.socPercentage.value")
+    active_power_kw: Dec | None = at("deviceStatus.readings.activePowerInKw.value")
+    energy_kwh: Dec | None = at("deviceStatus.readings.energyInKwh.value")
     min_soc_percent: int | None = at("chargingPreferences.minimumSocPercentage")
     max_soc_percent: int | None = at("chargingPreferences.maximumSocPercentage")
 
@@ -726,7 +743,7 @@ class DevicesData(Model):
 class ZoneState(Model):
     """``octoHeatPumpControllerStatus.zones``: ``{zone telemetry {...}}``."""
 
-    zone: Text
+    zone: Str
     setpoint_c: Dec | None = at("telemetry.setpointInCelsius")
     mode: OptText = at("telemetry.mode")
     relay_on: bool | None = at("telemetry.relaySwitchedOn")
@@ -737,7 +754,7 @@ class ZoneState(Model):
 class SensorState(Model):
     """``octoHeatPumpControllerStatus.sensors``: ``{code connectivity {online} telemetry {...}}``."""
 
-    code: Text
+    code: Str
     online: bool | None = at("connectivity.online")
     temperature_c: Dec | None = at("telemetry.temperatureInCelsius")
     humidity_percent: int | None = at("telemetry.humidityPercentage")
@@ -751,9 +768,9 @@ class HeatPumpController(Model):
     sensors: Items[SensorState] = ()
     live_read_at: UtcDateTime | None = at("readAt")
     cop: Dec | None = at("coefficientOfPerformance")
-    power_input_kw: Reading = at("powerInput")
-    heat_output_kw: Reading = at("heatOutput")
-    outdoor_temperature_c: Reading = at("outdoorTemperature")
+    power_input_kw: Dec | None = at("powerInput.value")
+    heat_output_kw: Dec | None = at("heatOutput.value")
+    outdoor_temperature_c: Dec | None = at("outdoorTemperature.value")
 
 
 class LegacyHeatPumpStatus(Model):
@@ -789,7 +806,7 @@ class PrepayBalance(Model):
 
 
 class AutoTopupConfig(Model):
-    id: Text
+    id: Str
     device_id: OptText = at("deviceId")
     topup_amount: int | None = at("topupAmount")
     effective_from: UtcDateTime | None = at("effectiveFrom")
@@ -797,7 +814,7 @@ class AutoTopupConfig(Model):
 
 
 class AutoTopupTrigger(Model):
-    id: Text
+    id: Str
     triggered_at: UtcDateTime | None = at("triggeredAt")
     status: OptText = None
     source: OptText = None
@@ -824,7 +841,7 @@ class PrepayData(Model):
 class SavingSession(Model):
     """``savingSessions.events``."""
 
-    id: Text
+    id: Str
     code: OptText = None
     start: UtcDateTime = Field(validation_alias=wire("startAt"))
     end: UtcDateTime = Field(validation_alias=wire("endAt"))
