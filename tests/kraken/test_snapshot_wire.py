@@ -141,7 +141,7 @@ def _paths(alias: Any, name: str) -> list[str]:
 
 
 #: Validators that read a ``{value ...}`` reading's ``value``.
-READERS = (snapshot._reading,)
+READERS = (snapshot._reading, snapshot._reading_text)
 
 
 def reads(model: type[BaseModel]) -> set[str]:

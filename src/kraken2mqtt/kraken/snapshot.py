@@ -94,6 +94,13 @@ def _reading(value: Any) -> Any:
     return value.get("value") if isinstance(value, dict) else value
 
 
+def _reading_text(value: Any) -> Any:
+    """An enum's ``{value timestamp}`` reading as text (a stored snapshot's string passes; else absent)."""
+    if isinstance(value, dict):
+        return _text(value.get("value"))
+    return value if isinstance(value, str) else None
+
+
 def _skipping(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
     """A list whose malformed items are skipped (and logged), so one bad entry cannot hide the rest."""
     if value is None:
@@ -608,8 +615,8 @@ class HeatPumpDeviceStatus(Model):
 
     WIRE_READS: ClassVar = ("currentTemperatures.zone", "currentTemperatures.value")
 
-    mode: Annotated[OptText, BeforeValidator(_reading)] = None
-    activity: Annotated[OptText, BeforeValidator(_reading)] = None
+    mode: Annotated[str | None, BeforeValidator(_reading_text)] = None
+    activity: Annotated[str | None, BeforeValidator(_reading_text)] = None
     zone_temperatures: Annotated[tuple[tuple[str, Decimal], ...], BeforeValidator(_zone_temperatures)] = at(
         "currentTemperatures", default=()
     )
