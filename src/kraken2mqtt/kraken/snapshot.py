@@ -12,11 +12,23 @@ from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -69,10 +81,83 @@ def _to_utc(value: Any) -> Any:
     raise ValueError(f"not a date-time: {type(value).__name__}")
 
 
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _or_unknown(value: Any) -> Any:
+    return value or "unknown"
+
+
+def _reading(value: Any) -> Any:
+    """A ``{value unit}`` / ``{value timestamp}`` reading (as the live clients select it) or a bare value."""
+    return value.get("value") if isinstance(value, dict) else value
+
+
+def _reading_text(value: Any) -> Any:
+    """An enum's ``{value timestamp}`` reading as text (a stored snapshot's string passes; else absent)."""
+    if isinstance(value, dict):
+        return _text(value.get("value"))
+    return value if isinstance(value, str) else None
+
+
+def _skipping(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """A list whose malformed items are skipped (and logged), so one bad entry cannot hide the rest."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    out: list[Any] = []
+    for item in value:
+        if item is None:
+            continue
+        try:
+            out.extend(handler([item]))
+        except ValidationError as exc:
+            log.warning("kraken.item_skipped", what=info.field_name, error=str(exc).splitlines()[0][:200])
+    return tuple(out)
+
+
 #: Decimal from a string ("1.0") or a number (1.0); floats go through ``str`` (no binary noise).
 Dec = Annotated[Decimal, BeforeValidator(_to_decimal)]
 #: Timezone-aware UTC datetime; naive input is taken as UTC (the API's documented default).
 UtcDateTime = Annotated[datetime, BeforeValidator(_to_utc)]
+#: Any scalar as a string (ids arrive as numbers in some deployments).
+Text = Annotated[str, BeforeValidator(_text)]
+#: A required id as the Kraken clients read it (``str(raw["id"])``: a null reads "None").
+Str = Annotated[str, BeforeValidator(str)]
+OptText = Annotated[str | None, BeforeValidator(_text)]
+#: A Kraken ``{value ...}`` reading or a bare number, as a Decimal.
+Reading = Annotated[Decimal | None, BeforeValidator(_to_decimal), BeforeValidator(_reading)]
+#: An enum where null (or empty) means ``unknown``.
+OrUnknown = BeforeValidator(_or_unknown)
+T = TypeVar("T")
+#: A tuple read from a GraphQL list: null is empty; malformed items are skipped, not fatal.
+Items = Annotated[tuple[T, ...], WrapValidator(_skipping)]
+
+
+def wire(*paths: str) -> AliasChoices:
+    """Where a field is read in a Kraken response: dotted paths (``status.current``); the first present wins.
+    The field's own name is accepted too (``populate_by_name``), so models are built by name as well."""
+    return AliasChoices(*(AliasPath(*p.split(".")) if "." in p else p for p in paths))
+
+
+def at(*paths: str, default: Any = None) -> Any:
+    """An optional field read at ``paths`` in a response (see :func:`wire`)."""
+    return Field(default, validation_alias=wire(*paths))
+
+
+def coalesce(data: Any, name: str, *paths: str) -> Any:
+    """``data`` (a response object) with ``name`` set to the first non-null value at ``paths``."""
+    if not isinstance(data, dict) or data.get(name) is not None:
+        return data
+    for path in paths:
+        value: Any = data
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return {**data, name: value}
+    return data
 
 
 class Model(BaseModel):
@@ -192,10 +277,55 @@ class DispatchState(StrEnum):
 # ------------------------------------------------------------------------------------------- account
 
 
+def _list(value: Any) -> list[Any]:
+    """A GraphQL list (null: empty); anything else is not the shape asked for."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _meters(data: Any) -> Any:
+    """``meters { serialNumber smartImportElectricityMeter { deviceId paymentMode } smartDevices {...} }``
+    as the meter point's serials, its ESME and payment mode, and its other smart devices."""
+    if not isinstance(data, dict) or "meters" not in data:
+        return data
+    serials: list[str] = []
+    esme: str | None = None
+    mode: str | None = None
+    others: list[str] = []
+    for meter in _list(data["meters"]):
+        if not isinstance(meter, dict):
+            continue
+        if meter.get("serialNumber"):
+            serials.append(str(meter["serialNumber"]))
+        smart = meter.get("smartImportElectricityMeter")
+        if isinstance(smart, dict) and smart.get("deviceId") and esme is None:
+            esme = str(smart["deviceId"])
+            mode = _text(smart.get("paymentMode"))
+        for dev in _list(meter.get("smartDevices")):
+            if isinstance(dev, dict) and dev.get("deviceId") and str(dev["deviceId"]) not in others:
+                others.append(str(dev["deviceId"]))
+                if mode is None and dev.get("type") == "ESME":
+                    mode = _text(dev.get("paymentMode"))
+    found = {"meter_serials": serials, "esme_device_id": esme, "payment_mode": mode}
+    return {**data, **found, "smart_device_ids": others}
+
+
 class MeterPoint(Model):
-    mpan: str
-    direction: Direction = Direction.UNKNOWN
-    gsp_group_id: str | None = None
+    #: What :func:`_meters` reads (the consistency test's view of this model's wire paths).
+    WIRE_READS: ClassVar = (
+        "meters.serialNumber",
+        "meters.smartImportElectricityMeter.deviceId",
+        "meters.smartImportElectricityMeter.paymentMode",
+        "meters.smartDevices.deviceId",
+        "meters.smartDevices.type",
+        "meters.smartDevices.paymentMode",
+    )
+    mpan: Str
+    direction: Annotated[Direction, OrUnknown] = Direction.UNKNOWN
+    gsp_group_id: OptText = at("gspGroupId")
     meter_serials: tuple[str, ...] = ()
     esme_device_id: str | None = None  # smart import meter EUI64 (prepay balance, telemetry)
     payment_mode: str | None = None
@@ -203,16 +333,21 @@ class MeterPoint(Model):
     #: sits on one of them, not necessarily on the ESME.
     smart_device_ids: tuple[str, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_meters(cls, data: Any) -> Any:
+        return _meters(data)
+
 
 class Property(Model):
-    id: str
-    postcode: str | None = None
-    meter_points: tuple[MeterPoint, ...] = ()
+    id: Str = "None"  # as the hand parser read it: str(raw.get("id"))
+    postcode: OptText = None
+    meter_points: Items[MeterPoint] = at("electricityMeterPoints", default=())
 
 
 class AccountInfo(Model):
-    number: str
-    properties: tuple[Property, ...] = ()
+    number: Text
+    properties: Items[Property] = ()
     heat_pump_controller_euids: tuple[str, ...] = ()
     agreement_ids: tuple[str, ...] = ()  # DE agreement(id) / AU agreements
     product_codes: tuple[str, ...] = ()  # AU product(code)
@@ -377,12 +512,20 @@ class Dispatch(Model):
 
     start: UtcDateTime
     end: UtcDateTime
-    delta_kwh: Dec | None = None  # import negative
-    source: str | None = None  # planned: smart-charge | test-charge | bump-charge
-    location: str | None = None  # completed: AT_HOME
-    type: str | None = None  # flexPlannedDispatches: SMART | BOOST | TEST
-    energy_kwh: Dec | None = None  # flexPlannedDispatches: energyAddedKwh
+    delta_kwh: Dec | None = at("delta")  # import negative
+    #: planned: smart-charge | test-charge | bump-charge
+    source: OptText = at("meta.source")
+    location: OptText = at("meta.location")  # completed: AT_HOME
+    type: OptText = None  # flexPlannedDispatches: SMART | BOOST | TEST
+    energy_kwh: Dec | None = at("energyAddedKwh")  # flexPlannedDispatches
     device_id: str | None = None  # flexPlannedDispatches: the device it was asked for
+
+    WIRE_READS: ClassVar = ("deltaKwh",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _delta(cls, data: Any) -> Any:
+        return coalesce(data, "delta", "deltaKwh")  # UpsideDispatchType.delta; the DE/AU deltaKwh
 
 
 class TrackedDispatch(Model):
@@ -406,78 +549,161 @@ class TrackedDispatch(Model):
 
 
 class SocLimit(Model):
-    upper_soc_limit: int | None = None
-    is_limit_violated: bool | None = None
-    timestamp: str | None = None
+    upper_soc_limit: int | None = at("upperSocLimit")
+    is_limit_violated: bool | None = at("isLimitViolated")
+    timestamp: OptText = None
 
 
 class Alert(Model):
-    message: str | None = None
-    published_at: UtcDateTime | None = None
+    message: OptText = None
+    published_at: UtcDateTime | None = at("publishedAt")
 
 
 class PreferenceSchedule(Model):
-    day_of_week: str
-    time: str
+    day_of_week: Str = Field(validation_alias=wire("dayOfWeek"))
+    time: Str
     max: Dec | None = None
     min: Dec | None = None
-    upper_limit: Dec | None = None
+    upper_limit: Dec | None = at("upperLimit")
 
 
 class Preferences(Model):
-    mode: str | None = None
-    unit: str | None = None
-    target_type: str | None = None
-    schedules: tuple[PreferenceSchedule, ...] = ()
+    mode: OptText = None
+    unit: OptText = None
+    target_type: OptText = at("targetType")
+    schedules: Items[PreferenceSchedule] = ()
 
 
 class InverterTelemetry(Model):
-    battery_soc: Dec | None = None
-    battery_power_kw: Dec | None = None  # negative = charging
-    battery_connection: ConnectionStatus = ConnectionStatus.UNKNOWN
-    inverter_power_kw: Dec | None = None
-    inverter_connection: ConnectionStatus = ConnectionStatus.UNKNOWN
-    grid_power_kw: Dec | None = None  # negative = importing
-    solar_power_kw: Dec | None = None
-    site_consumption_kw: Dec | None = None
-    site_export_kw: Dec | None = None
+    """``SmartFlexInverter.telemetry`` (``battery inverter grid solar site``)."""
+
+    battery_soc: Dec | None = at("battery.stateOfCharge")
+    battery_power_kw: Dec | None = at("battery.powerInKw")  # - charging
+    battery_connection: Annotated[ConnectionStatus, OrUnknown] = at(
+        "battery.connectionStatus", default=ConnectionStatus.UNKNOWN
+    )
+    inverter_power_kw: Dec | None = at("inverter.powerInKw")
+    inverter_connection: Annotated[ConnectionStatus, OrUnknown] = at(
+        "inverter.connectionStatus", default=ConnectionStatus.UNKNOWN
+    )
+    grid_power_kw: Dec | None = at("grid.powerInKw")  # - importing
+    solar_power_kw: Dec | None = at("solar.powerInKw")
+    site_consumption_kw: Dec | None = at("site.consumptionInKw")
+    site_export_kw: Dec | None = at("site.exportInKw")
+
+
+def _zone_temperatures(value: Any) -> Any:
+    """``currentTemperatures: [{zone value}]`` as ``(zone, value)`` pairs (a stored snapshot's pairs too)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        return value
+    out: list[tuple[str, Decimal]] = []
+    for zt in value:
+        if isinstance(zt, dict) and zt.get("zone") is not None and zt.get("value") is not None:
+            try:
+                out.append((str(zt["zone"]), Decimal(str(zt["value"]))))
+            except ArithmeticError:
+                log.warning("kraken.item_skipped", what="zone temperature", error="not a decimal")
+        elif isinstance(zt, list | tuple) and len(zt) == 2:  # a stored snapshot's pairs
+            out.append((str(zt[0]), Decimal(str(zt[1]))))
+    return tuple(out)
 
 
 class HeatPumpDeviceStatus(Model):
-    mode: str | None = None
-    activity: str | None = None
-    zone_temperatures: tuple[tuple[str, Decimal], ...] = ()
-    target_temperature: Dec | None = None
+    """The heat pump part of ``SmartFlexHeatPumpStatus`` (readings are ``{value timestamp}``)."""
+
+    WIRE_READS: ClassVar = ("currentTemperatures.zone", "currentTemperatures.value")
+
+    mode: Annotated[str | None, BeforeValidator(_reading_text)] = None
+    activity: Annotated[str | None, BeforeValidator(_reading_text)] = None
+    zone_temperatures: Annotated[tuple[tuple[str, Decimal], ...], BeforeValidator(_zone_temperatures)] = at(
+        "currentTemperatures", default=()
+    )
+    target_temperature: Dec | None = at("targetTemperature.value")
+
+
+_HEAT_PUMP_STATUS = ("mode", "activity", "currentTemperatures", "targetTemperature")
+
+
+def _heat_pump_status(value: Any) -> Any:
+    if isinstance(value, dict) and any(k in value for k in _HEAT_PUMP_STATUS):
+        return value
+    return value if isinstance(value, BaseModel) else None
+
+
+_KIND_BY_TYPENAME = {
+    "SmartFlexVehicle": DeviceKind.VEHICLE,
+    "SmartFlexChargePoint": DeviceKind.CHARGE_POINT,
+    "SmartFlexBattery": DeviceKind.BATTERY,
+    "SmartFlexInverter": DeviceKind.INVERTER,
+    "SmartFlexHeatPump": DeviceKind.HEAT_PUMP,
+    "SmartFlexStorageHeaters": DeviceKind.STORAGE_HEATERS,
+    "SmartFlexDevice": DeviceKind.GENERIC,
+}
+
+
+def _kind(value: Any) -> Any:
+    """A ``__typename`` (``SmartFlexVehicle``) as a :class:`DeviceKind`; a kind passes through."""
+    if isinstance(value, DeviceKind) or (isinstance(value, str) and value in DeviceKind._value2member_map_):
+        return value
+    kind = _KIND_BY_TYPENAME.get(str(value))
+    if kind is None:
+        log_unknown_once("device typename", value)
+        return DeviceKind.UNKNOWN
+    return kind
+
+
+def _object(value: Any) -> Any:
+    """An optional nested object: anything but an object reads as absent."""
+    return value if isinstance(value, dict | BaseModel) else None
+
+
+def _preferences(value: Any) -> Any:
+    return value if isinstance(value, BaseModel) or (isinstance(value, dict) and value) else None
 
 
 class Device(Model):
-    id: str
-    kind: DeviceKind = DeviceKind.UNKNOWN
-    typename: str | None = None
-    name: str | None = None
-    device_type: DeviceType = DeviceType.UNKNOWN
-    device_type_raw: str | None = None
-    provider: str | None = None  # open set (ProviderChoices grows): kept verbatim
-    integration_device_id: str | None = None
-    property_id: str | None = None
-    make: str | None = None
-    model: str | None = None
-    lifecycle: Lifecycle = Lifecycle.UNKNOWN
-    state: DeviceState = DeviceState.UNKNOWN
-    state_raw: str | None = None
-    suspended: bool | None = None
-    soc_limit: SocLimit | None = None
-    test_dispatch_failure_reason: str | None = None
-    alerts: tuple[Alert, ...] = ()
-    preferences: Preferences | None = None
-    battery_size_kwh: Dec | None = None
-    charge_point_power_kw: Dec | None = None
-    soc_percent: Dec | None = None  # the EV's latest state of charge (status.stateOfCharge, 0-100)
-    active_power_kw: Dec | None = None  # status.activePower: positive charging, negative discharging
-    max_power_kw: Dec | None = None  # heat pump
-    telemetry: InverterTelemetry | None = None
-    heat_pump: HeatPumpDeviceStatus | None = None
+    """A SmartFlex device (``devices``: ``SmartFlexDeviceInterface``) as read, or a legacy one."""
+
+    WIRE_READS: ClassVar = ("vehicleVariant.batterySize", "chargePointVariant.powerInKw")
+
+    id: Str
+    kind: Annotated[DeviceKind, BeforeValidator(_kind)] = at("__typename", default=DeviceKind.UNKNOWN)
+    typename: OptText = at("__typename")
+    name: OptText = None
+    device_type: Annotated[DeviceType, OrUnknown] = at("deviceType", default=DeviceType.UNKNOWN)
+    device_type_raw: OptText = at("deviceType")
+    provider: OptText = None  # open set (ProviderChoices grows): kept verbatim
+    integration_device_id: OptText = at("integrationDeviceId")
+    property_id: OptText = at("propertyId")
+    make: OptText = None
+    model: OptText = None
+    lifecycle: Annotated[Lifecycle, OrUnknown] = at("status.current", default=Lifecycle.UNKNOWN)
+    state: Annotated[DeviceState, OrUnknown] = at("status.currentState", default=DeviceState.UNKNOWN)
+    state_raw: OptText = at("status.currentState")
+    suspended: bool | None = at("status.isSuspended")
+    soc_limit: Annotated[SocLimit | None, BeforeValidator(_object)] = at("status.stateOfChargeLimit")
+    test_dispatch_failure_reason: OptText = at("status.testDispatchFailureReason")
+    alerts: Items[Alert] = ()
+    preferences: Annotated[Preferences | None, BeforeValidator(_preferences)] = None
+    battery_size_kwh: Dec | None = at("vehicleBatterySize")
+    charge_point_power_kw: Dec | None = at("chargePointPowerOutput")
+    #: The EV's latest state of charge (``status.stateOfCharge``, 0-100).
+    soc_percent: Reading = at("status.stateOfCharge")
+    #: ``status.activePower``: positive charging, negative discharging.
+    active_power_kw: Reading = at("status.activePower")
+    max_power_kw: Dec | None = at("powerInKw")  # heat pump
+    telemetry: Annotated[InverterTelemetry | None, BeforeValidator(_object)] = None
+    heat_pump: Annotated[HeatPumpDeviceStatus | None, BeforeValidator(_heat_pump_status)] = at("status")
     legacy: bool = False  # from registeredKrakenflexDevice / batteryDevice
+
+    @model_validator(mode="before")
+    @classmethod
+    def _variants(cls, data: Any) -> Any:
+        """The battery size and charger power: the flat fields, else the variants' (OEG selects those)."""
+        data = coalesce(data, "vehicleBatterySize", "vehicleVariant.batterySize")
+        return coalesce(data, "chargePointPowerOutput", "chargePointVariant.powerInKw")
 
     @property
     def is_ev(self) -> bool:
@@ -499,15 +725,17 @@ class Device(Model):
 
 
 class LegacyBattery(Model):
-    krakenflex_device_id: str | None = None
-    provider: str | None = None
-    suspended: bool | None = None
-    plugged_in: bool | None = None
-    soc_percent: Dec | None = None
-    active_power_kw: Dec | None = None
-    energy_kwh: Dec | None = None
-    min_soc_percent: int | None = None
-    max_soc_percent: int | None = None
+    """``batteryDevice`` (``KrakenFlexDeviceType``'s battery: ``deviceStatus``, ``chargingPreferences``)."""
+
+    krakenflex_device_id: OptText = at("krakenflexDeviceId")
+    provider: OptText = None
+    suspended: bool | None = at("deviceStatus.suspended")
+    plugged_in: bool | None = at("deviceStatus.pluggedIn")
+    soc_percent: Dec | None = at("deviceStatus.readings.socPercentage.value")
+    active_power_kw: Dec | None = at("deviceStatus.readings.activePowerInKw.value")
+    energy_kwh: Dec | None = at("deviceStatus.readings.energyInKwh.value")
+    min_soc_percent: int | None = at("chargingPreferences.minimumSocPercentage")
+    max_soc_percent: int | None = at("chargingPreferences.maximumSocPercentage")
 
 
 class DevicesData(Model):
@@ -520,39 +748,47 @@ class DevicesData(Model):
 
 
 class ZoneState(Model):
-    zone: str
-    setpoint_c: Dec | None = None
-    mode: str | None = None
-    relay_on: bool | None = None
-    heat_demand: bool | None = None
-    retrieved_at: UtcDateTime | None = None
+    """``octoHeatPumpControllerStatus.zones``: ``{zone telemetry {...}}``."""
+
+    zone: Str
+    setpoint_c: Dec | None = at("telemetry.setpointInCelsius")
+    mode: OptText = at("telemetry.mode")
+    relay_on: bool | None = at("telemetry.relaySwitchedOn")
+    heat_demand: bool | None = at("telemetry.heatDemand")
+    retrieved_at: UtcDateTime | None = at("telemetry.retrievedAt")
 
 
 class SensorState(Model):
-    code: str
-    online: bool | None = None
-    temperature_c: Dec | None = None
-    humidity_percent: int | None = None
+    """``octoHeatPumpControllerStatus.sensors``: ``{code connectivity {online} telemetry {...}}``."""
+
+    code: Str
+    online: bool | None = at("connectivity.online")
+    temperature_c: Dec | None = at("telemetry.temperatureInCelsius")
+    humidity_percent: int | None = at("telemetry.humidityPercentage")
 
 
 class HeatPumpController(Model):
-    euid: str
-    zones: tuple[ZoneState, ...] = ()
-    sensors: tuple[SensorState, ...] = ()
-    live_read_at: UtcDateTime | None = None
-    cop: Dec | None = None
-    power_input_kw: Dec | None = None
-    heat_output_kw: Dec | None = None
-    outdoor_temperature_c: Dec | None = None
+    """One controller: its status (zones, sensors) and ``octoHeatPumpLivePerformance`` merged."""
+
+    euid: Text
+    zones: Items[ZoneState] = ()
+    sensors: Items[SensorState] = ()
+    live_read_at: UtcDateTime | None = at("readAt")
+    cop: Dec | None = at("coefficientOfPerformance")
+    power_input_kw: Dec | None = at("powerInput.value")
+    heat_output_kw: Dec | None = at("heatOutput.value")
+    outdoor_temperature_c: Dec | None = at("outdoorTemperature.value")
 
 
 class LegacyHeatPumpStatus(Model):
-    connected: bool | None = None
-    climate_control_enabled: bool | None = None
-    current_climate_c: Dec | None = None
-    target_climate_c: Dec | None = None
-    water_enabled: bool | None = None
-    current_water_c: Dec | None = None
+    """``heatPumpStatus`` (``isConnected climateControlStatus {...} waterTemperatureStatus {...}``)."""
+
+    connected: bool | None = at("isConnected")
+    climate_control_enabled: bool | None = at("climateControlStatus.climateControlEnabled")
+    current_climate_c: Dec | None = at("climateControlStatus.currentClimateControlTemperature")
+    target_climate_c: Dec | None = at("climateControlStatus.targetClimateControlTemperature")
+    water_enabled: bool | None = at("waterTemperatureStatus.waterTemperatureEnabled")
+    current_water_c: Dec | None = at("waterTemperatureStatus.currentWaterTemperature")
 
 
 class HeatPumpData(Model):
@@ -563,27 +799,33 @@ class HeatPumpData(Model):
 # -------------------------------------------------------------------------------------------- prepay
 
 
+def _or_zero(value: Any) -> Any:
+    return value or 0
+
+
 class PrepayBalance(Model):
-    credit: int
-    debt: int = 0
-    emergency_credit: int | None = None
-    as_at: UtcDateTime | None = None
+    """``prepayBalanceSnapshot`` (pence)."""
+
+    credit: int = Field(validation_alias=wire("creditInPence"))
+    debt: Annotated[int, BeforeValidator(_or_zero)] = at("debtInPence", default=0)
+    emergency_credit: int | None = at("emergencyCreditInPence")
+    as_at: UtcDateTime | None = at("asAt")
 
 
 class AutoTopupConfig(Model):
-    id: str
-    device_id: str | None = None
-    topup_amount: int | None = None
-    effective_from: UtcDateTime | None = None
-    effective_to: UtcDateTime | None = None
+    id: Str
+    device_id: OptText = at("deviceId")
+    topup_amount: int | None = at("topupAmount")
+    effective_from: UtcDateTime | None = at("effectiveFrom")
+    effective_to: UtcDateTime | None = at("effectiveTo")
 
 
 class AutoTopupTrigger(Model):
-    id: str
-    triggered_at: UtcDateTime | None = None
-    status: str | None = None
-    source: str | None = None
-    failure_reason: str | None = None
+    id: Str
+    triggered_at: UtcDateTime | None = at("triggeredAt")
+    status: OptText = None
+    source: OptText = None
+    failure_reason: OptText = at("failureReason")
 
 
 class PrepayData(Model):
@@ -604,21 +846,28 @@ class PrepayData(Model):
 
 
 class SavingSession(Model):
-    id: str
-    code: str | None = None
-    start: UtcDateTime
-    end: UtcDateTime
-    status: str | None = None
-    reward_per_kwh_points: int | None = None
+    """``savingSessions.events``."""
+
+    id: Str
+    code: OptText = None
+    start: UtcDateTime = Field(validation_alias=wire("startAt"))
+    end: UtcDateTime = Field(validation_alias=wire("endAt"))
+    status: OptText = None
+    reward_per_kwh_points: int | None = at("rewardPerKwhInOctoPoints")
     joined: bool = False
 
 
+Flag = Annotated[bool, BeforeValidator(bool)]
+
+
 class GreennessPeriod(Model):
-    start: UtcDateTime
-    end: UtcDateTime
-    score: int | None = None
-    index: GreennessIndex = GreennessIndex.UNKNOWN
-    highlight: bool = False
+    """``greennessForecast`` (``greenerNightsForecast`` nights are built from their date)."""
+
+    start: UtcDateTime = Field(validation_alias=wire("validFrom"))
+    end: UtcDateTime = Field(validation_alias=wire("validTo"))
+    score: int | None = at("greennessScore")
+    index: Annotated[GreennessIndex, OrUnknown] = at("greennessIndex", default=GreennessIndex.UNKNOWN)
+    highlight: Flag = at("highlightFlag", default=False)
 
 
 class EventsData(Model):
@@ -629,11 +878,13 @@ class EventsData(Model):
 
 
 class RateLimitData(Model):
+    """``rateLimitInfo.pointsAllowanceRateLimit`` (or the docs-only ``rateLimit``)."""
+
     limit: int | None = None
-    remaining: int | None = None
-    used: int | None = None
+    remaining: int | None = at("remainingPoints")
+    used: int | None = at("usedPoints")
     resets_at: UtcDateTime | None = None
-    blocked: bool = False
+    blocked: Flag = at("isBlocked", default=False)
 
 
 # ------------------------------------------------------------------------------------------ snapshot
