@@ -87,12 +87,13 @@ async def test_top_up_amount_shows_the_set_value_until_kraken_reads_back_somethi
     assert state(sink, "account")["top_up_amount"] is None
     pub.note_result("account", done(Control.TOP_UP_AMOUNT, 2000))
     await pub.publish(with_amount(None))
-    assert state(sink, "account")["top_up_amount"] == 20.0  # pence shown in pounds
+    assert state(sink, "account")["top_up_amount"] == 2000  # in pence, the unit HA sends it in
+    assert state(sink, "account")["top_up_amount_attributes"] == {"amount": 20.0, "currency": "GBP"}
     await pub.publish(with_amount(2000))  # Kraken agrees
-    assert state(sink, "account")["top_up_amount"] == 20.0
+    assert state(sink, "account")["top_up_amount"] == 2000
     assert pub.overrides(with_amount(2000)) == {}
     await pub.publish(with_amount(1500))  # changed elsewhere (the app): the read-back wins
-    assert state(sink, "account")["top_up_amount"] == 15.0
+    assert state(sink, "account")["top_up_amount"] == 1500
 
 
 async def test_a_lagging_read_back_does_not_take_the_value_back(view: ha.View) -> None:
