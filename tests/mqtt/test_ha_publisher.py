@@ -157,3 +157,32 @@ async def test_a_number_set_to_an_integer_shows_as_the_read_back_will(view: ha.V
     assert (
         '"target_soc": 90.0' in sink.sent[TOPICS.state(default_key_of(ev))]
     )  # HA shows "90.0", as after a poll
+
+
+async def test_old_attribute_topics_are_cleared_once_per_run(view: ha.View) -> None:
+    sink = Sink()
+    pub = HaPublisher(sink, TOPICS)
+    await pub.publish(view)
+    swept = {t for t, payload in sink.sent.items() if t.endswith("/attributes")}
+    assert "kraken2mqtt/account/plan_cost/attributes" in swept
+    assert "kraken2mqtt/ev/action/attributes" in swept
+    assert all(sink.sent[t] == "" for t in swept)
+    sink.sent.clear()
+    pub.forget()  # a reconnect publishes everything again, but the old topics stay cleared
+    await pub.publish(view)
+    assert not any(t.endswith("/attributes") for t in sink.sent)
+
+
+async def test_the_clock_wait_is_published_before_anything_else_and_cleared_after(view: ha.View) -> None:
+    sink = Sink()
+    pub = HaPublisher(sink, TOPICS)
+    assert await pub.publish_clock("systemd-timesyncd has not synchronised the clock yet") == 1
+    assert list(sink.sent) == [TOPICS.clock]
+    assert json.loads(sink.sent[TOPICS.clock])["waiting_for_clock"] == "ON"
+    assert await pub.publish_clock("systemd-timesyncd has not synchronised the clock yet") == 0  # unchanged
+    await pub.publish_clock(None)
+    await pub.publish(view)
+    assert json.loads(sink.sent[TOPICS.clock]) == {
+        "waiting_for_clock": "OFF",
+        "waiting_for_clock_attributes": {},
+    }

@@ -9,12 +9,16 @@ Two things make what Home Assistant shows, and records, follow what a person wou
 * **A held plan.** The planner runs on every pass and its costs move by pennies each time; the plan shown
   (the cost, the summaries, the reasons, the retained ``<base>/plan`` document) is replaced only when
   what it does changes: a device's actions or their times (:func:`homeassistant.plan_signature`).
+
+It also publishes the "Waiting for the clock" entity's own topic (the daemon calls :meth:`publish_clock`
+from the clock gate, while nothing else is published), and once per run clears the retained attribute topics
+earlier versions published (:class:`LegacyTopicSweeper`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +30,25 @@ from kraken2mqtt.planner.model import Plan
 
 Publish = Callable[[str, str, bool], Awaitable[bool]]
 _UNSET: Any = object()
+#: entities whose attributes earlier versions published on ``<base>/<device>/<key>/attributes``
+LEGACY_ATTRIBUTE_KEYS = ("plan_cost", "stale", "action")
+
+
+class LegacyTopicSweeper:
+    """Clears (empty retained payload) the attribute topics earlier versions published, once per device per
+    run: the broker would keep them for ever and hand them to every new subscriber (Home Assistant's recorder
+    included), though nothing reads them any more."""
+
+    def __init__(self, base: str, keys: tuple[str, ...] = LEGACY_ATTRIBUTE_KEYS) -> None:
+        self.base, self.keys = base, keys
+        self._swept: set[str] = set()
+
+    def pending(self, devices: Iterable[str]) -> list[str]:
+        topics = (f"{self.base}/{device}/{key}/attributes" for device in sorted(devices) for key in self.keys)
+        return [t for t in topics if t not in self._swept]
+
+    def swept(self, topic: str) -> None:
+        self._swept.add(topic)
 
 
 @dataclass(slots=True)
@@ -44,6 +67,8 @@ class HaPublisher:
         self._readbacks: dict[tuple[str, Control], Any] = {}
         self._plan: Plan | None = None
         self._plan_signature: tuple[Any, ...] | None = None
+        self._waiting_for: str | None = None  # the clock gate's reason, while it is closed
+        self.sweeper = LegacyTopicSweeper(topics.base)
 
     def forget(self) -> None:
         """Publish everything on the next call (after a reconnect or HA's birth message)."""
@@ -84,16 +109,31 @@ class HaPublisher:
             self._plan, self._plan_signature = view.plan, signature
         return self._plan
 
+    async def publish_clock(self, waiting_for: str | None) -> int:
+        """The "Waiting for the clock" entity: ON with the reason while the clock gate is closed."""
+        self._waiting_for = waiting_for
+        return await self._send([ha.clock_message(self.topics, waiting_for)])
+
     async def publish(self, view: ha.View) -> int:
         plan = self.shown_plan(view)
         view = replace(view, plan=plan, overrides=self.overrides(view))
         devices = ha.build(view, default_key_of)
         keys = {d.key for d in devices}
         out = [m for dev in devices for m in ha.messages(dev, self.topics)]
+        out.append(ha.clock_message(self.topics, self._waiting_for))
         if plan is not None:
             out.append((self.topics.plan, json.dumps(ha.plan_document(plan, plan.now)), True))
         if self._devices:
             out += ha.removed(self._devices, keys, self.topics)
+        sent = await self._send(out)
+        self._devices = keys
+        for topic in self.sweeper.pending(keys):
+            if await self._publish(topic, "", True):
+                self.sweeper.swept(topic)
+        return sent
+
+    async def _send(self, out: list[tuple[str, str, bool]]) -> int:
+        """Publish what differs from what was last published; the number sent."""
         sent = 0
         for topic, payload, retain in out:
             if self._last.get(topic) == payload:
@@ -101,5 +141,4 @@ class HaPublisher:
             if await self._publish(topic, payload, retain):
                 self._last[topic] = payload
                 sent += 1
-        self._devices = keys
         return sent
