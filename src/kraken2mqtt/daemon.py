@@ -43,7 +43,7 @@ from kraken2mqtt.kraken.snapshot import Snapshot, Stream
 from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
 from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import HaPublisher
-from kraken2mqtt.mqtt.holds import Holds
+from kraken2mqtt.mqtt.holds import Holds, held_by
 from kraken2mqtt.mqtt.homeassistant import ForecastShown, Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
@@ -605,7 +605,8 @@ class Daemon:
         await self.commands.publish_result(device, result)
         if self.ha.note_result(device, result):  # Home Assistant shows the value that was set
             self._wake.set()
-        heat_pumps = [d.id for d in self.settings.devices if d.kind == "heat_pump" and d.id != device]
+        kraken = self.poller.snapshot.devices
+        heat_pumps = held_by(device, self.settings.devices, kraken.devices if kraken else ())
         if self.holds.note(result, self.clock.now(), heat_pumps):  # the person wins for a while
             self._wake.set()
 

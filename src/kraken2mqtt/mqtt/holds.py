@@ -1,26 +1,77 @@
 """One owner per control: a change a person makes from Home Assistant wins over the local planner for a while.
 
-When Kraken answers ``done`` to a heat-pump setpoint or heating on/off set from Home Assistant, every local
-device of kind ``heat_pump`` (the same pump, driven locally too: ebusd, ESPAltherma) is held for
+When Kraken answers ``done`` to a heat-pump setpoint or heating on/off set from Home Assistant, the local
+devices of kind ``heat_pump`` that are that pump (driven locally too: ebusd, ESPAltherma) are held for
 ``mqtt.ha_person_hold_minutes``: the planner's action for it is replaced by ``follow_kraken`` (the device's
 own logic, which now has the person's setting), with a reason that says why and until when. When the hold
 ends the plan resumes, and for a while its reason says so. Pure: the caller passes the time.
+
+Which local devices are the pump (:func:`held_by`): those whose ``kraken_device`` names it; a local heat pump
+that names no Kraken device is held by a change on any Kraken heat pump (``check-config`` says so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kraken2mqtt.controls import Control
+from kraken2mqtt.devices.base import LocalKind
+from kraken2mqtt.devices.config import DeviceConfig
+from kraken2mqtt.kraken.commands import device_key
+from kraken2mqtt.kraken.snapshot import Device, DeviceKind
 from kraken2mqtt.mqtt.commands import CommandResult
+from kraken2mqtt.mqtt.homeassistant import kraken_slug
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
 #: the controls of a Kraken heat pump that the local planner also drives
 HELD_CONTROLS = frozenset({Control.SETPOINT, Control.ZONE_MODE})
 RESUMED_NOTE = timedelta(minutes=30)  # how long the plan's reason says it resumed
+
+
+def kraken_names(dev: Device) -> set[str]:
+    """What a ``kraken_device`` may say to name a Kraken device: its id, topic key or entity-id part."""
+    return {dev.id, device_key(dev.id), kraken_slug(dev)}
+
+
+def held_by(command_device: str, local: Sequence[DeviceConfig], kraken: Iterable[Device]) -> list[str]:
+    """The local heat pumps a change on the Kraken device with topic key ``command_device`` holds."""
+    names = {command_device}
+    for dev in kraken:
+        if dev.kind == DeviceKind.HEAT_PUMP and device_key(dev.id) == command_device:
+            names |= kraken_names(dev)
+    return [
+        d.id
+        for d in local
+        if d.kind is LocalKind.HEAT_PUMP
+        and d.id != command_device
+        and (d.kraken_device is None or d.kraken_device in names)
+    ]
+
+
+def describe_links(local: Sequence[DeviceConfig], hold_minutes: float) -> list[str]:
+    """For ``check-config``: which Kraken heat pump each local heat pump is, and what that means."""
+    out = []
+    for d in local:
+        if d.kind is not LocalKind.HEAT_PUMP:
+            continue
+        if hold_minutes <= 0:
+            out.append(
+                f"device {d.id}: changes from Home Assistant never hold it (ha_person_hold_minutes = 0)"
+            )
+        elif d.kraken_device is not None:
+            out.append(
+                f"device {d.id}: is Kraken heat pump {d.kraken_device!r}: a setpoint or heating on/off set "
+                f"from Home Assistant there holds its plan for {hold_minutes:g} min"
+            )
+        else:
+            out.append(
+                f"device {d.id}: names no kraken_device: a change from Home Assistant on any Kraken heat "
+                f"pump holds its plan for {hold_minutes:g} min"
+            )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
