@@ -8,7 +8,11 @@ Two things make what Home Assistant shows, and records, follow what a person wou
   Kraken never reports (the hot-water boost) keeps showing the last value asked for.
 * **A held plan.** The planner runs on every pass and its costs move by pennies each time; the plan shown
   (the cost, the summaries, the reasons, the retained ``<base>/plan`` document) is replaced only when
-  what it does changes: a device's actions or their times (:func:`homeassistant.plan_signature`).
+  what it does changes: a device's actions or their times (:func:`homeassistant.plan_signature`), and
+  at most every :data:`PLAN_MIN_HOLD` unless a device's action now changes (a block's end drifting across
+  a five-minute mark is no news). Each local device's "Planned action now" keeps its reason while its
+  action is the same and the plan shown is (the live reason quotes the current block's start and averages
+  that move on every pass).
 
 It also publishes the "Waiting for the clock" entity's own topic (the daemon calls :meth:`publish_clock`
 from the clock gate, while nothing else is published), and once per run clears the retained attribute topics
@@ -18,20 +22,23 @@ earlier versions published (:class:`LegacyTopicSweeper`).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from kraken2mqtt.controls import Control
 from kraken2mqtt.kraken.commands import default_key_of
 from kraken2mqtt.mqtt import homeassistant as ha
 from kraken2mqtt.mqtt.commands import CommandResult
-from kraken2mqtt.planner.model import Plan
+from kraken2mqtt.planner.model import DeviceAction, Plan
 
 Publish = Callable[[str, str, bool], Awaitable[bool]]
 _UNSET: Any = object()
 #: entities whose attributes earlier versions published on ``<base>/<device>/<key>/attributes``
 LEGACY_ATTRIBUTE_KEYS = ("plan_cost", "stale", "action")
+#: the plan shown is replaced at most this often, unless a device's action now changes
+PLAN_MIN_HOLD = timedelta(minutes=15)
 
 
 class LegacyTopicSweeper:
@@ -67,6 +74,8 @@ class HaPublisher:
         self._readbacks: dict[tuple[str, Control], Any] = {}
         self._plan: Plan | None = None
         self._plan_signature: tuple[Any, ...] | None = None
+        self._plan_shown_at: datetime | None = None
+        self._actions: dict[str, DeviceAction] = {}  # the action now shown per local device
         self._waiting_for: str | None = None  # the clock gate's reason, while it is closed
         self.sweeper = LegacyTopicSweeper(topics.base)
 
@@ -105,9 +114,28 @@ class HaPublisher:
 
     def shown_plan(self, view: ha.View) -> Plan | None:
         signature = ha.plan_signature(view.plan, view.now)
-        if view.plan is None or signature != self._plan_signature:
-            self._plan, self._plan_signature = view.plan, signature
+        if view.plan is None or self._plan is None or self._plan_shown_at is None:
+            replaced = True
+        elif signature == self._plan_signature:
+            replaced = False
+        else:
+            replaced = view.now - self._plan_shown_at >= PLAN_MIN_HOLD or _now_blocks(
+                signature
+            ) != _now_blocks(self._plan_signature)
+        if replaced:
+            self._plan, self._plan_signature, self._plan_shown_at = view.plan, signature, view.now
+            self._actions.clear()
         return self._plan
+
+    def shown_actions(self, actions: Mapping[str, DeviceAction]) -> dict[str, DeviceAction]:
+        """Each device's action now, keeping the one shown while its kind and setpoint are the same."""
+        out: dict[str, DeviceAction] = {}
+        for device, action in actions.items():
+            held = self._actions.get(device)
+            if held is None or _what(held) != _what(action):
+                self._actions[device] = held = action
+            out[device] = held
+        return out
 
     async def publish_clock(self, waiting_for: str | None) -> int:
         """The "Waiting for the clock" entity: ON with the reason while the clock gate is closed."""
@@ -116,7 +144,8 @@ class HaPublisher:
 
     async def publish(self, view: ha.View) -> int:
         plan = self.shown_plan(view)
-        view = replace(view, plan=plan, overrides=self.overrides(view))
+        actions = self.shown_actions(view.actions)
+        view = replace(view, plan=plan, overrides=self.overrides(view), actions=actions)
         devices = ha.build(view, default_key_of)
         keys = {d.key for d in devices}
         out = [m for dev in devices for m in ha.messages(dev, self.topics)]
@@ -142,3 +171,13 @@ class HaPublisher:
                 self._last[topic] = payload
                 sent += 1
         return sent
+
+
+def _now_blocks(signature: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """Each device's current block (action, setpoint) of a plan signature."""
+    return tuple((device, blocks[0][1:] if blocks else None) for device, blocks in signature or ())
+
+
+def _what(action: DeviceAction) -> tuple[Any, ...]:
+    setpoint = None if action.setpoint_c is None else round(action.setpoint_c * 2) / 2
+    return (action.kind, setpoint)
