@@ -88,6 +88,9 @@ async def test_top_up_amount_shows_the_set_value_until_kraken_reads_back_somethi
     pub.note_result("account", done(Control.TOP_UP_AMOUNT, 2000))
     await pub.publish(with_amount(None))
     assert state(sink, "account")["top_up_amount"] == 2000  # in pence, the unit HA sends it in
+    assert (
+        '"top_up_amount": 2000.0' in sink.sent[TOPICS.state("account")]
+    )  # HA shows "2000.0", as after a poll
     assert state(sink, "account")["top_up_amount_attributes"] == {"amount": 20.0, "currency": "GBP"}
     await pub.publish(with_amount(2000))  # Kraken agrees
     assert state(sink, "account")["top_up_amount"] == 2000

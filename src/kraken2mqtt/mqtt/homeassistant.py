@@ -514,9 +514,10 @@ def _current_topup(view: View) -> int | None:
     return cfg.topup_amount if cfg else None
 
 
-def _topup_shown(view: View) -> int | None:
-    value = _shown(view, ACCOUNT, Control.TOP_UP_AMOUNT, _current_topup(view))
-    return None if value is None else int(value)
+def _topup_shown(view: View) -> float | None:
+    """In minor units, as a float like every number's state (HA shows ``2000.0`` whether it came from a
+    poll or from the command's value)."""
+    return _float(_shown(view, ACCOUNT, Control.TOP_UP_AMOUNT, _current_topup(view)))
 
 
 def _topup_options(view: View) -> dict[str, Any]:
