@@ -30,7 +30,8 @@ def test_the_person_wins_for_the_hold_time_then_the_plan_resumes_and_says_so() -
     holds = Holds(120)
     assert holds.note(result(Control.SETPOINT, 20.5), T0, ["hp"])
     held = holds.apply(PLANNED, T0 + timedelta(minutes=1))
-    assert held["hp"].kind is ActionKind.FOLLOW_KRAKEN  # the pump follows the person's setpoint
+    # the local side holds the pump at the person's setpoint (a release would write its own default)
+    assert (held["hp"].kind, held["hp"].setpoint_c) == (ActionKind.HOLD, 20.5)
     assert held["hp"].reason == (
         "held for you until 16:02: setpoint 20.5 °C set from Home Assistant at 14:02; then the plan resumes"
     )
@@ -55,6 +56,10 @@ def test_only_done_heat_pump_controls_hold_and_zero_minutes_never_holds() -> Non
     assert not holds.note(result(Control.ZONE_MODE, "OFF"), T0, [])  # no local heat pump
     assert holds.note(result(Control.ZONE_MODE, "OFF"), T0, ["hp"])
     assert "heating off" in holds.apply(PLANNED, T0)["hp"].reason
+    assert holds.apply(PLANNED, T0)["hp"].kind is ActionKind.OFF
+    assert holds.shown(T0)["hp"]["action"] == "off"
+    holds.note(result(Control.ZONE_MODE, "ON"), T0, ["hp"])
+    assert holds.apply(PLANNED, T0)["hp"].kind is ActionKind.FOLLOW_KRAKEN  # the pump's own logic
     assert not Holds(0).note(result(Control.SETPOINT, 20.5), T0, ["hp"])
 
 
@@ -63,7 +68,7 @@ def test_a_planner_mode_set_by_a_person_wins_over_the_hold() -> None:
     holds.note(result(Control.SETPOINT, 20.5), T0, ["hp"])
     assert holds.apply(PLANNED, T0, {"hp": "force_on"})["hp"] == PLANNED["hp"]
     assert holds.shown(T0, {"hp": "off"}) == {}
-    assert holds.apply(PLANNED, T0, {"hp": "auto"})["hp"].kind is ActionKind.FOLLOW_KRAKEN
+    assert holds.apply(PLANNED, T0, {"hp": "auto"})["hp"].kind is ActionKind.HOLD
 
 
 def _local(*entries: dict[str, object]) -> list[DeviceConfig]:

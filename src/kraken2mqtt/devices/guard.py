@@ -29,8 +29,9 @@ from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
 #: How long after a command a different read-back is still the device catching up, not a person.
 GRACE = timedelta(seconds=90)
-#: Actions that a person asked for (planner mode) or that keep a house safe apply at once.
-_IMMEDIATE_PREFIXES = ("planner mode", "failsafe")
+#: Actions that a person asked for (planner mode, a change from Home Assistant: mqtt/holds.py) or that keep
+#: a house safe apply at once.
+_IMMEDIATE_PREFIXES = ("planner mode", "failsafe", "held for you")
 COMMAND_KINDS = ("change", "keepalive", "release")
 #: A battery's planned power moves by less than this: its rate is left as it is (each rate is a register
 #: write kept by the inverter).
@@ -129,11 +130,12 @@ def stabilise(
     when the applied action changes."""
     prev = ctl.applied
     power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is DeviceKind.BATTERY else 0.0
-    if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
+    urgent = wanted.reason.startswith(_IMMEDIATE_PREFIXES)
+    hysteresis = 0.0 if urgent else _hysteresis(cfg)  # a person's setpoint is theirs to the step
+    if prev is not None and same_for_device(prev, wanted, hysteresis, power_band):
         if prev.reason != wanted.reason:  # the same for the device; the latest reason for people
             prev = ctl.applied = replace(prev, reason=wanted.reason)
         return prev
-    urgent = wanted.reason.startswith(_IMMEDIATE_PREFIXES)
     if prev is not None and not urgent and not _may_change(cfg, ctl, prev, wanted, now, import_p):
         return prev
     _apply(cfg, ctl, wanted, now, import_p)

@@ -2,8 +2,11 @@
 
 When Kraken answers ``done`` to a heat-pump setpoint or heating on/off set from Home Assistant, the local
 devices of kind ``heat_pump`` that are that pump (driven locally too: ebusd, ESPAltherma) are held for
-``mqtt.ha_person_hold_minutes``: the planner's action for it is replaced by ``follow_kraken`` (the device's
-own logic, which now has the person's setting), with a reason that says why and until when. When the hold
+``mqtt.ha_person_hold_minutes``: the planner's action for it is replaced by the person's setting (``hold``
+at the setpoint they set, ``off`` for heating off, ``follow_kraken`` for heating on: the pump's own logic),
+with a reason that says why and until when, applied at once (``devices.guard``: no dwell). Not
+``follow_kraken`` for a setpoint: an adapter's release writes its own default setpoint (ebusd ``default_c``)
+over the person's. When the hold
 ends the plan resumes, and for a while its reason says so. Pure: the caller passes the time.
 
 Which local devices are the pump (:func:`held_by`): those whose ``kraken_device`` names it; a local heat pump
@@ -78,6 +81,8 @@ def describe_links(local: Sequence[DeviceConfig], hold_minutes: float) -> list[s
 class Hold:
     until: datetime
     what: str  # "setpoint 20.5 °C set from Home Assistant at 14:02"
+    action: ActionKind = ActionKind.FOLLOW_KRAKEN  # what the held local device does meanwhile
+    setpoint_c: float | None = None
 
 
 class Holds:
@@ -102,11 +107,16 @@ class Holds:
             return False
         if control not in HELD_CONTROLS:
             return False
+        setpoint: float | None = None
         if control is Control.SETPOINT:
-            what = f"setpoint {result.value} °C"
+            what, action = f"setpoint {result.value} °C", ActionKind.HOLD
+            setpoint = float(result.value) if isinstance(result.value, int | float) else None
         else:
-            what = f"heating {'on' if result.value == 'ON' else 'off'}"
-        hold = Hold(now + self.length, f"{what} set from Home Assistant at {self._hhmm(now)}")
+            heating_on = result.value == "ON"
+            what = f"heating {'on' if heating_on else 'off'}"
+            action = ActionKind.FOLLOW_KRAKEN if heating_on else ActionKind.OFF
+        when = self._hhmm(now)
+        hold = Hold(now + self.length, f"{what} set from Home Assistant at {when}", action, setpoint)
         held = False
         for device in heat_pumps:
             self._holds[device] = hold
@@ -123,7 +133,7 @@ class Holds:
             if device not in out or (modes or {}).get(device, "auto") != "auto":
                 continue
             if now < hold.until:
-                out[device] = DeviceAction(ActionKind.FOLLOW_KRAKEN, reason=self._reason(hold))
+                out[device] = DeviceAction(hold.action, setpoint_c=hold.setpoint_c, reason=self._reason(hold))
             elif now < hold.until + RESUMED_NOTE:
                 action = out[device]
                 note = f"the plan resumed at {self._hhmm(hold.until)} after your change ({hold.what})"
@@ -143,6 +153,7 @@ class Holds:
                     "held_until": hold.until.isoformat(),
                     "hold": hold.what,
                     "reason": self._reason(hold),
+                    "action": hold.action.value,
                 }
             elif now < hold.until + RESUMED_NOTE:
                 out[device] = {

@@ -1268,8 +1268,8 @@ class LocalCtx:
         state = action.kind.value if action is not None else None
         hold = self.view.holds.get(self.cfg.id)
         if hold is not None and "held_until" in hold:  # a person's change wins for a while
-            state = ActionKind.FOLLOW_KRAKEN.value
-            attributes.update(hold, power_kw=None)
+            state = hold.get("action", ActionKind.FOLLOW_KRAKEN.value)
+            attributes.update({k: v for k, v in hold.items() if k != "action"}, power_kw=None)
         elif hold is not None:  # ... and then the plan resumes, saying so
             attributes.update(hold)
         return state, attributes
