@@ -60,6 +60,12 @@ def test_only_done_heat_pump_controls_hold_and_zero_minutes_never_holds() -> Non
     assert holds.shown(T0)["hp"]["action"] == "off"
     holds.note(result(Control.ZONE_MODE, "ON"), T0, ["hp"])
     assert holds.apply(PLANNED, T0)["hp"].kind is ActionKind.FOLLOW_KRAKEN  # the pump's own logic
+    holds.note(result(Control.SETPOINT, 21.5), T0, ["hp"])
+    holds.note(result(Control.ZONE_MODE, "ON"), T0, ["hp"])  # heating on keeps the setpoint just set
+    assert (holds.apply(PLANNED, T0)["hp"].kind, holds.apply(PLANNED, T0)["hp"].setpoint_c) == (
+        ActionKind.HOLD,
+        21.5,
+    )
     assert not Holds(0).note(result(Control.SETPOINT, 20.5), T0, ["hp"])
 
 

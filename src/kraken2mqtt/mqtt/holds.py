@@ -119,7 +119,18 @@ class Holds:
         hold = Hold(now + self.length, f"{what} set from Home Assistant at {when}", action, setpoint)
         held = False
         for device in heat_pumps:
-            self._holds[device] = hold
+            before = self._holds.get(device)
+            if action is ActionKind.FOLLOW_KRAKEN and before is not None and before.setpoint_c is not None:
+                # heating on after a setpoint set: keep holding that setpoint (a release would not)
+                what = f"{what} (setpoint {before.setpoint_c:g} °C)"
+                self._holds[device] = Hold(
+                    hold.until,
+                    f"{what} set from Home Assistant at {when}",
+                    ActionKind.HOLD,
+                    before.setpoint_c,
+                )
+            else:
+                self._holds[device] = hold
             held = True
         return held
 
