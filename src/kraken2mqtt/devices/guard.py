@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from kraken2mqtt.devices.base import ON_KINDS
-from kraken2mqtt.devices.base import LocalKind as DeviceKind  # renamed in issue 15 (an alias: pi's file)
+from kraken2mqtt.devices.base import ON_KINDS, LocalKind
 from kraken2mqtt.devices.config import DeviceConfigBase, dwell_minutes
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
@@ -128,18 +127,30 @@ def stabilise(
 ) -> DeviceAction:
     """The action to apply now, given the (quantised) ``wanted`` one and what is in force; updates ``ctl``
     when the applied action changes."""
+    if _persons_setpoint(ctl.applied, wanted):  # theirs to the step: no hysteresis, no dwell
+        _apply(cfg, ctl, wanted, now, import_p)
+        return wanted
     prev = ctl.applied
-    power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is DeviceKind.BATTERY else 0.0
-    urgent = wanted.reason.startswith(_IMMEDIATE_PREFIXES)
-    hysteresis = 0.0 if urgent else _hysteresis(cfg)  # a person's setpoint is theirs to the step
-    if prev is not None and same_for_device(prev, wanted, hysteresis, power_band):
+    power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is LocalKind.BATTERY else 0.0
+    if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
         if prev.reason != wanted.reason:  # the same for the device; the latest reason for people
             prev = ctl.applied = replace(prev, reason=wanted.reason)
         return prev
+    urgent = wanted.reason.startswith(_IMMEDIATE_PREFIXES)
     if prev is not None and not urgent and not _may_change(cfg, ctl, prev, wanted, now, import_p):
         return prev
     _apply(cfg, ctl, wanted, now, import_p)
     return wanted
+
+
+def _persons_setpoint(prev: DeviceAction | None, wanted: DeviceAction) -> bool:
+    """A setpoint a person set (``held for you``) that differs from the one in force, by however little."""
+    return (
+        prev is not None
+        and wanted.reason.startswith("held for you")
+        and wanted.setpoint_c is not None
+        and (prev.kind, prev.setpoint_c) != (wanted.kind, wanted.setpoint_c)
+    )
 
 
 def _may_change(
@@ -154,7 +165,7 @@ def _may_change(
         return True
     dwell = timedelta(minutes=dwell_minutes(cfg))
     held = now - ctl.applied_at
-    if cfg.kind is DeviceKind.HEAT_PUMP:
+    if cfg.kind is LocalKind.HEAT_PUMP:
         was_on, on = prev.kind in ON_KINDS, wanted.kind in ON_KINDS
         if was_on and not on:
             return ctl.on_since is None or now - ctl.on_since >= timedelta(minutes=cfg.min_run_minutes)
@@ -164,9 +175,9 @@ def _may_change(
             recent = [t for t in ctl.starts if now - t < timedelta(hours=1)]
             return len(recent) < cfg.max_starts_per_hour
         return held >= dwell
-    if cfg.kind is DeviceKind.EV and prev.kind is not wanted.kind:
+    if cfg.kind is LocalKind.EV and prev.kind is not wanted.kind:
         return True  # starting and stopping a charge is at once; only current changes dwell
-    if cfg.kind is DeviceKind.BATTERY and prev.kind is not wanted.kind and _sign(import_p) != ctl.price_sign:
+    if cfg.kind is LocalKind.BATTERY and prev.kind is not wanted.kind and _sign(import_p) != ctl.price_sign:
         return True
     return held >= dwell
 
