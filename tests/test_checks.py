@@ -89,3 +89,18 @@ def test_online_check_sends_each_document_once_and_says_which_were_accepted(
     assert not any(name and name[0].islower() for name in fake.stats.requests)  # no mutation sent
     assert not fake.mutations
     assert KEY not in out
+
+
+def test_check_config_says_which_kraken_heat_pump_a_local_one_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KRAKEN2MQTT_KRAKEN__API_KEY", KEY)
+    path = Path(config(tmp_path, "http://127.0.0.1:9/graphql/", free_port()))
+    path.write_text(
+        path.read_text()
+        + '[[devices]]\nid = "daikin"\nkind = "heat_pump"\nadapter = "espaltherma"\n'
+        + 'kraken_device = "heat_pump_f001"\n'
+    )
+    assert main(["--config", str(path), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "[ok] device daikin: is Kraken heat pump 'heat_pump_f001': a setpoint or heating on/off" in out

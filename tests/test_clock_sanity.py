@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import aiomqtt
 import pytest
 from pydantic import SecretStr
 
@@ -149,18 +152,43 @@ async def test_the_daemon_waits_for_the_clock(
             assert "before the last time this daemon saw" in saved["waiting_for_clock"]
             assert {t["name"]: t["state"] for t in saved["tasks"]}["mqtt"] == "running"
             assert 'kraken2mqtt_task_up{task="mqtt"} 1.0' in daemon.metrics.render().decode()
+            # Home Assistant's "Waiting for the clock" entity says so, on its own retained topic
+            shown = await _until_retained(
+                broker, daemon.ha.topics.clock, lambda p: p["waiting_for_clock"] == "ON"
+            )
+            assert "before the last time" in shown["waiting_for_clock_attributes"]["reason"]
 
             clock.offset = timedelta(0)  # NTP has set the clock
             await _until(lambda: daemon.last_pass is not None and fake.stats.mints["api_key"] == 1)
             assert daemon.clock_gate.is_open and daemon.clock_gate.waiting_for is None
             assert statuses[-1].startswith("the clock is set")
             assert decode_daemon_state(daemon.store.get(DAEMON_STATE_KEY))["waiting_for_clock"] is None
+            await _until_retained(broker, daemon.ha.topics.clock, lambda p: p["waiting_for_clock"] == "OFF")
         finally:
             stop.set()
             await asyncio.wait_for(task, scaled(20))
     with StateStore(settings.state_dir) as store:  # the time seen is marked for the next boot
         mark = store.get(LAST_SEEN_KEY)
         assert mark is not None and datetime.fromisoformat(mark) > datetime.now(UTC) - timedelta(minutes=1)
+
+
+async def _until_retained(broker: Broker, topic: str, ok: Callable[[Any], bool]) -> Any:
+    """The retained JSON on ``topic`` once ``ok`` says it is the one awaited."""
+    deadline = time.monotonic() + scaled(20)
+    while True:
+        async with aiomqtt.Client(broker.host, broker.port, identifier=f"k2m-clock-{time.time_ns()}") as c:
+            await c.subscribe(topic, qos=1)
+            try:
+                async with asyncio.timeout(scaled(2)):
+                    async for message in c.messages:
+                        payload = json.loads(bytes(message.payload))
+                        if ok(payload):
+                            return payload
+                        break
+            except TimeoutError:
+                pass
+        assert time.monotonic() < deadline, f"{topic}: not as awaited"
+        await asyncio.sleep(0.1)
 
 
 def test_module_constants_are_sane() -> None:

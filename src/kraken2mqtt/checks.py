@@ -33,6 +33,7 @@ from kraken2mqtt.kraken.errors import (
     TransportError,
     ValidationError,
 )
+from kraken2mqtt.mqtt.holds import describe_links
 from kraken2mqtt.redact import redact_text
 from kraken2mqtt.settings import Settings
 
@@ -51,6 +52,8 @@ async def check_config(settings: Settings, *, online: bool, out: TextIO) -> int:
         else "no Kraken credentials: set kraken.api_key (or email and password), "
         "KRAKEN2MQTT_KRAKEN__API_KEY, or the systemd credential kraken_api_key",
     )
+    for line in describe_links(settings.devices, m.ha_person_hold_minutes):
+        step(True, line)
     if not online:
         return 0 if good else 1
     if k.has_credentials:

@@ -43,7 +43,7 @@ from kraken2mqtt.kraken.snapshot import Snapshot, Stream
 from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
 from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import HaPublisher
-from kraken2mqtt.mqtt.holds import Holds
+from kraken2mqtt.mqtt.holds import Holds, held_by
 from kraken2mqtt.mqtt.homeassistant import ForecastShown, Topics, View
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.ops.metrics import Metrics
@@ -161,6 +161,8 @@ class Daemon:
         self.tasks = Supervisor(clock, on_event=self._task_event)
         self.tasks.watchers.append(self._save_state)  # tasks and the clock wait, for `status` and metrics
         self.clock_gate.watchers.append(self._save_state)
+        self._clock_changed = asyncio.Event()  # the clock gate's reason changed: tell Home Assistant
+        self.clock_gate.watchers.append(self._clock_changed.set)
         self.executor = KrakenCommandExecutor(self.client, self._command_context)
         self.runner = CommandRunner(
             self.queue, self.executor, self._publish_result, clock=clock, on_attempt=self._command_attempt
@@ -246,6 +248,7 @@ class Daemon:
                 critical=False,
             )
         t.add("ready", lambda: self._ready_when_connected(notifier), may_end=True)
+        t.add("clock-to-ha", lambda: self._clock_to_ha(stop), critical=False)
 
     async def _shutdown(self) -> None:
         """Stop in order; each step bounded so that a wedged part cannot hang the stop."""
@@ -404,6 +407,17 @@ class Daemon:
             "gave_up": f"task {name} failed for good{why}",
         }.get(what, f"task {name}: {what}")
         print(f"[{_local(self.clock.now())}] {text}", file=self.out, flush=True)
+
+    async def _clock_to_ha(self, stop: asyncio.Event) -> None:
+        """Home Assistant's "Waiting for the clock" entity, published whenever the gate's reason changes or
+        the broker connects: it runs before the gate opens, while nothing else is published."""
+        gate = self.clock_gate
+        while not stop.is_set():
+            await first_completed(self.mqtt.wait_connected(), stop.wait())
+            self._clock_changed.clear()
+            if self.mqtt.connected:
+                await self.ha.publish_clock(gate.waiting_for)
+            await first_completed(self._clock_changed.wait(), stop.wait())
 
     async def _ready_when_connected(self, notifier: Notifier) -> None:
         await self.mqtt.wait_connected()
@@ -571,6 +585,7 @@ class Daemon:
     async def _on_mqtt_connected(self) -> None:
         self.ha.forget()
         self._wake.set()
+        self._clock_changed.set()
 
     async def _refresh(self) -> None:
         await self.clock_gate.then(self.poller.refresh())
@@ -591,7 +606,8 @@ class Daemon:
         await self.commands.publish_result(device, result)
         if self.ha.note_result(device, result):  # Home Assistant shows the value that was set
             self._wake.set()
-        heat_pumps = [d.id for d in self.settings.devices if d.kind == "heat_pump" and d.id != device]
+        kraken = self.poller.snapshot.devices
+        heat_pumps = held_by(device, self.settings.devices, kraken.devices if kraken else ())
         if self.holds.note(result, self.clock.now(), heat_pumps):  # the person wins for a while
             self._wake.set()
 

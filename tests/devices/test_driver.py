@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from kraken2mqtt.devices.base import Message
 from kraken2mqtt.devices.config import DeviceConfig
 from kraken2mqtt.devices.driver import DeviceDriver
+from kraken2mqtt.planner.model import ActionKind, DeviceAction
 from kraken2mqtt.settings import ConfigError, load_settings
 from tests.devices.helpers import T0, act
 
@@ -93,6 +94,19 @@ async def test_setpoint_hysteresis_and_heat_pump_run_times() -> None:
     rig.feed("hp", "ebusd/700/z1DayTemp", "19")
     assert await rig.apply("hp", "heat", 40, setpoint_c=21.0) == []
     assert await rig.apply("hp", "heat", 61, setpoint_c=21.0) == [("ebusd/700/z1DayTemp/set", "21")]
+
+
+async def test_a_setpoint_a_person_set_applies_at_once() -> None:
+    """mqtt/holds.py: a setpoint set from Home Assistant on the Kraken side of the same pump; the local side
+    holds it there at once: no dwell, no hysteresis."""
+    rig = Rig(EBUSD)
+    assert await rig.apply("hp", "hold", 0, setpoint_c=20.0) == [("ebusd/700/z1DayTemp/set", "20")]
+    rig.feed("hp", "ebusd/700/z1DayTemp", "20")
+    rig.now = T0 + timedelta(minutes=5)
+    rig.sent.clear()
+    held = DeviceAction(ActionKind.HOLD, setpoint_c=20.5, reason="held for you until 16:02: setpoint 20.5 °C")
+    await rig.driver.apply({"hp": held})
+    assert rig.sent == [("ebusd/700/z1DayTemp/set", "20.5")]
 
 
 async def test_on_off_heat_pump_keeps_min_run_off_and_starts_per_hour() -> None:

@@ -12,7 +12,7 @@ from kraken2mqtt.kraken.commands import default_key_of
 from kraken2mqtt.kraken.snapshot import AutoTopupConfig, DeviceKind
 from kraken2mqtt.mqtt import homeassistant as ha
 from kraken2mqtt.mqtt.commands import CommandResult
-from kraken2mqtt.mqtt.ha_publisher import HaPublisher
+from kraken2mqtt.mqtt.ha_publisher import PLAN_MIN_HOLD, HaPublisher
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, DevicePlan, Interval, Plan
 from tests.mqtt.conftest import TOPICS
 
@@ -87,12 +87,16 @@ async def test_top_up_amount_shows_the_set_value_until_kraken_reads_back_somethi
     assert state(sink, "account")["top_up_amount"] is None
     pub.note_result("account", done(Control.TOP_UP_AMOUNT, 2000))
     await pub.publish(with_amount(None))
-    assert state(sink, "account")["top_up_amount"] == 20.0  # pence shown in pounds
+    assert state(sink, "account")["top_up_amount"] == 2000  # in pence, the unit HA sends it in
+    assert (
+        '"top_up_amount": 2000.0' in sink.sent[TOPICS.state("account")]
+    )  # HA shows "2000.0", as after a poll
+    assert state(sink, "account")["top_up_amount_attributes"] == {"amount": 20.0, "currency": "GBP"}
     await pub.publish(with_amount(2000))  # Kraken agrees
-    assert state(sink, "account")["top_up_amount"] == 20.0
+    assert state(sink, "account")["top_up_amount"] == 2000
     assert pub.overrides(with_amount(2000)) == {}
     await pub.publish(with_amount(1500))  # changed elsewhere (the app): the read-back wins
-    assert state(sink, "account")["top_up_amount"] == 15.0
+    assert state(sink, "account")["top_up_amount"] == 1500
 
 
 async def test_a_lagging_read_back_does_not_take_the_value_back(view: ha.View) -> None:
@@ -137,7 +141,9 @@ async def test_a_replanned_plan_that_does_the_same_is_not_published_again(view: 
     sent = await pub.publish(replace(view, now=later, plan=plan(later, 151.3, 10)))
     assert sent == 0 and sink.count == first
     assert state(sink, "account")["plan_cost"] == shown
-    # the EV now charges an hour earlier: shown at once, with the new cost
+    # the EV now charges an hour earlier: shown once the plan shown has been up PLAN_MIN_HOLD
+    assert await pub.publish(replace(view, now=later, plan=plan(later, 140.0, 8))) == 0
+    later = now + PLAN_MIN_HOLD
     sent = await pub.publish(replace(view, now=later, plan=plan(later, 140.0, 8)))
     assert sent > 0
     assert state(sink, "account")["plan_cost"] == 1.4
@@ -156,3 +162,59 @@ async def test_a_number_set_to_an_integer_shows_as_the_read_back_will(view: ha.V
     assert (
         '"target_soc": 90.0' in sink.sent[TOPICS.state(default_key_of(ev))]
     )  # HA shows "90.0", as after a poll
+
+
+async def test_old_attribute_topics_are_cleared_once_per_run(view: ha.View) -> None:
+    sink = Sink()
+    pub = HaPublisher(sink, TOPICS)
+    await pub.publish(view)
+    swept = {t for t, payload in sink.sent.items() if t.endswith("/attributes")}
+    assert "kraken2mqtt/account/plan_cost/attributes" in swept
+    assert "kraken2mqtt/ev/action/attributes" in swept
+    assert all(sink.sent[t] == "" for t in swept)
+    sink.sent.clear()
+    pub.forget()  # a reconnect publishes everything again, but the old topics stay cleared
+    await pub.publish(view)
+    assert not any(t.endswith("/attributes") for t in sink.sent)
+
+
+async def test_the_clock_wait_is_published_before_anything_else_and_cleared_after(view: ha.View) -> None:
+    sink = Sink()
+    pub = HaPublisher(sink, TOPICS)
+    assert await pub.publish_clock("systemd-timesyncd has not synchronised the clock yet") == 1
+    assert list(sink.sent) == [TOPICS.clock]
+    assert json.loads(sink.sent[TOPICS.clock])["waiting_for_clock"] == "ON"
+    assert await pub.publish_clock("systemd-timesyncd has not synchronised the clock yet") == 0  # unchanged
+    await pub.publish_clock(None)
+    await pub.publish(view)
+    assert json.loads(sink.sent[TOPICS.clock]) == {
+        "waiting_for_clock": "OFF",
+        "waiting_for_clock_attributes": {},
+    }
+
+
+async def test_a_change_of_the_action_now_is_shown_at_once(view: ha.View) -> None:
+    sink = Sink()
+    pub = HaPublisher(sink, TOPICS)
+    now = view.now
+    await pub.publish(replace(view, plan=plan(now, 150.0, 10)))
+    later = now + timedelta(minutes=1)
+    assert await pub.publish(replace(view, now=later, plan=plan(later, 120.0, 0))) > 0  # charges now
+    assert state(sink, "account")["plan_cost"] == 1.2
+
+
+async def test_the_action_nows_reason_is_kept_while_the_action_is_the_same(view: ha.View) -> None:
+    sink = Sink()
+    pub = HaPublisher(sink, TOPICS)
+    now, p = view.now, plan(view.now, 150.0, 10)
+
+    def at(minutes: int, kind: ActionKind, reason: str) -> ha.View:
+        action = DeviceAction(kind, 7.0, reason=reason)
+        return replace(view, now=now + timedelta(minutes=minutes), plan=p, actions={"ev": action})
+
+    await pub.publish(at(0, ActionKind.STOP, "waiting for 21:00-23:30 (avg 7.1p/kWh)"))
+    await pub.publish(at(1, ActionKind.STOP, "waiting for 21:01-23:30 (avg 7.2p/kWh)"))
+    assert state(sink, "ev")["action_attributes"]["reason"] == "waiting for 21:00-23:30 (avg 7.1p/kWh)"  # type: ignore[index]
+    await pub.publish(at(2, ActionKind.CHARGE, "charging: cheapest slots"))
+    assert state(sink, "ev")["action"] == "charge"
+    assert state(sink, "ev")["action_attributes"]["reason"] == "charging: cheapest slots"  # type: ignore[index]

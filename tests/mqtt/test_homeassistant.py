@@ -20,9 +20,11 @@ def test_every_component_is_well_formed_and_reads_a_published_key(view: ha.View)
         assert payload["dev"]["ids"] == [ha.object_id(dev.key)]
         assert payload["o"]["name"] == "kraken2mqtt"
         assert payload["availability_mode"] == "all"
-        state = ha.state_payload(dev)
         unique = set()
         for key, comp in payload["cmps"].items():
+            state = ha.state_payload(dev)
+            if comp.get("state_topic", payload["state_topic"]) == TOPICS.clock:  # its own topic
+                state = json.loads(ha.clock_message(TOPICS, None)[1])
             assert comp["p"] in HA_PLATFORMS
             unique.add(comp["unique_id"])
             if comp["p"] in ha.VALUE_PLATFORMS:
@@ -38,7 +40,6 @@ def test_every_component_is_well_formed_and_reads_a_published_key(view: ha.View)
             if comp.get("device_class") == "timestamp" and state[key] is not None:
                 assert "+00:00" in state[key]  # timestamps carry a timezone
         assert len(unique) == len(payload["cmps"])
-        json.dumps(state)
 
 
 def test_account_device_shows_prices_in_currency_per_kwh_and_dispatch_signals(view: ha.View) -> None:
@@ -52,10 +53,11 @@ def test_account_device_shows_prices_in_currency_per_kwh_and_dispatch_signals(vi
     assert comps["next_dispatch"]["device_class"] == "timestamp"
     assert comps["prepay_credit"]["device_class"] == "monetary"
     assert comps["top_up_amount"]["command_topic"] == "kraken2mqtt/top_up_amount/set"
-    # shown in pounds like the credit; the command topic still takes pence
-    assert comps["top_up_amount"]["unit_of_measurement"] == "GBP"
-    assert comps["top_up_amount"]["command_template"] == "{{ (value * 100) | round(0) | int }}"
-    assert (comps["top_up_amount"]["min"], comps["top_up_amount"]["max"]) == (5, 500)
+    # in pence, the unit the command topic takes: what HA sends is what it shows (pounds as attributes)
+    top_up = comps["top_up_amount"]
+    assert top_up["unit_of_measurement"] == "p" and "device_class" not in top_up
+    assert "command_template" not in top_up
+    assert (top_up["min"], top_up["max"], top_up["step"]) == (500, 50_000, 100)
 
 
 def test_local_devices_get_planner_mode_and_reported_state(view: ha.View) -> None:

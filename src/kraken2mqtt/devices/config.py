@@ -75,6 +75,10 @@ class DeviceConfigBase(BaseModel):
     min_run_minutes: Annotated[float, Field(ge=0, le=240)] = 30.0
     min_off_minutes: Annotated[float, Field(ge=0, le=240)] = 15.0
     max_starts_per_hour: Annotated[int, Field(ge=1, le=12)] = 3
+    # A local heat pump that is also a Kraken heat pump (the same pump, driven locally too): the Kraken
+    # device's id, topic key or entity-id part (``heat_pump_f001``). A setpoint or heating on/off set from
+    # Home Assistant on that Kraken device holds this one for mqtt.ha_person_hold_minutes (mqtt/holds.py).
+    kraken_device: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
     @model_validator(mode="after")
     def _kind_allowed(self) -> DeviceConfigBase:
@@ -83,6 +87,11 @@ class DeviceConfigBase(BaseModel):
             kind = self.kind.value
             raise ValueError(
                 f"adapter {self.adapter!r} cannot control a {kind!r} device (allowed kinds: {allowed})"
+            )
+        if self.kraken_device is not None and self.kind is not LocalKind.HEAT_PUMP:
+            kind = self.kind.value
+            raise ValueError(
+                f"kraken_device names a Kraken heat pump: only for kind 'heat_pump', not {kind!r}"
             )
         if self.plan is not None and (missing := missing_for(self.kind.value, self.plan)):
             raise ValueError(f"plan for a {self.kind.value!r} device needs {', '.join(missing)}")

@@ -28,8 +28,9 @@ from kraken2mqtt.planner.model import ActionKind, DeviceAction
 
 #: How long after a command a different read-back is still the device catching up, not a person.
 GRACE = timedelta(seconds=90)
-#: Actions that a person asked for (planner mode) or that keep a house safe apply at once.
-_IMMEDIATE_PREFIXES = ("planner mode", "failsafe")
+#: Actions that a person asked for (planner mode, a change from Home Assistant: mqtt/holds.py) or that keep
+#: a house safe apply at once.
+_IMMEDIATE_PREFIXES = ("planner mode", "failsafe", "held for you")
 COMMAND_KINDS = ("change", "keepalive", "release")
 #: A battery's planned power moves by less than this: its rate is left as it is (each rate is a register
 #: write kept by the inverter).
@@ -126,6 +127,9 @@ def stabilise(
 ) -> DeviceAction:
     """The action to apply now, given the (quantised) ``wanted`` one and what is in force; updates ``ctl``
     when the applied action changes."""
+    if _persons_setpoint(ctl.applied, wanted):  # theirs to the step: no hysteresis, no dwell
+        _apply(cfg, ctl, wanted, now, import_p)
+        return wanted
     prev = ctl.applied
     power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is LocalKind.BATTERY else 0.0
     if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
@@ -137,6 +141,16 @@ def stabilise(
         return prev
     _apply(cfg, ctl, wanted, now, import_p)
     return wanted
+
+
+def _persons_setpoint(prev: DeviceAction | None, wanted: DeviceAction) -> bool:
+    """A setpoint a person set (``held for you``) that differs from the one in force, by however little."""
+    return (
+        prev is not None
+        and wanted.reason.startswith("held for you")
+        and wanted.setpoint_c is not None
+        and (prev.kind, prev.setpoint_c) != (wanted.kind, wanted.setpoint_c)
+    )
 
 
 def _may_change(

@@ -8,24 +8,54 @@ Two things make what Home Assistant shows, and records, follow what a person wou
   Kraken never reports (the hot-water boost) keeps showing the last value asked for.
 * **A held plan.** The planner runs on every pass and its costs move by pennies each time; the plan shown
   (the cost, the summaries, the reasons, the retained ``<base>/plan`` document) is replaced only when
-  what it does changes: a device's actions or their times (:func:`homeassistant.plan_signature`).
+  what it does changes: a device's actions or their times (:func:`homeassistant.plan_signature`), and
+  at most every :data:`PLAN_MIN_HOLD` unless a device's action now changes (a block's end drifting across
+  a five-minute mark is no news). Each local device's "Planned action now" keeps its reason while its
+  action is the same and the plan shown is (the live reason quotes the current block's start and averages
+  that move on every pass).
+
+It also publishes the "Waiting for the clock" entity's own topic (the daemon calls :meth:`publish_clock`
+from the clock gate, while nothing else is published), and once per run clears the retained attribute topics
+earlier versions published (:class:`LegacyTopicSweeper`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from kraken2mqtt.controls import Control
 from kraken2mqtt.kraken.commands import default_key_of
 from kraken2mqtt.mqtt import homeassistant as ha
 from kraken2mqtt.mqtt.commands import CommandResult
-from kraken2mqtt.planner.model import Plan
+from kraken2mqtt.planner.model import DeviceAction, Plan
 
 Publish = Callable[[str, str, bool], Awaitable[bool]]
 _UNSET: Any = object()
+#: entities whose attributes earlier versions published on ``<base>/<device>/<key>/attributes``
+LEGACY_ATTRIBUTE_KEYS = ("plan_cost", "stale", "action")
+#: the plan shown is replaced at most this often, unless a device's action now changes
+PLAN_MIN_HOLD = timedelta(minutes=15)
+
+
+class LegacyTopicSweeper:
+    """Clears (empty retained payload) the attribute topics earlier versions published, once per device per
+    run: the broker would keep them for ever and hand them to every new subscriber (Home Assistant's recorder
+    included), though nothing reads them any more."""
+
+    def __init__(self, base: str, keys: tuple[str, ...] = LEGACY_ATTRIBUTE_KEYS) -> None:
+        self.base, self.keys = base, keys
+        self._swept: set[str] = set()
+
+    def pending(self, devices: Iterable[str]) -> list[str]:
+        topics = (f"{self.base}/{device}/{key}/attributes" for device in sorted(devices) for key in self.keys)
+        return [t for t in topics if t not in self._swept]
+
+    def swept(self, topic: str) -> None:
+        self._swept.add(topic)
 
 
 @dataclass(slots=True)
@@ -44,6 +74,10 @@ class HaPublisher:
         self._readbacks: dict[tuple[str, Control], Any] = {}
         self._plan: Plan | None = None
         self._plan_signature: tuple[Any, ...] | None = None
+        self._plan_shown_at: datetime | None = None
+        self._actions: dict[str, DeviceAction] = {}  # the action now shown per local device
+        self._waiting_for: str | None = None  # the clock gate's reason, while it is closed
+        self.sweeper = LegacyTopicSweeper(topics.base)
 
     def forget(self) -> None:
         """Publish everything on the next call (after a reconnect or HA's birth message)."""
@@ -80,20 +114,55 @@ class HaPublisher:
 
     def shown_plan(self, view: ha.View) -> Plan | None:
         signature = ha.plan_signature(view.plan, view.now)
-        if view.plan is None or signature != self._plan_signature:
-            self._plan, self._plan_signature = view.plan, signature
+        if view.plan is None or self._plan is None or self._plan_shown_at is None:
+            replaced = True
+        elif signature == self._plan_signature:
+            replaced = False
+        else:
+            replaced = view.now - self._plan_shown_at >= PLAN_MIN_HOLD or _now_blocks(
+                signature
+            ) != _now_blocks(self._plan_signature)
+        if replaced:
+            self._plan, self._plan_signature, self._plan_shown_at = view.plan, signature, view.now
+            self._actions.clear()
         return self._plan
+
+    def shown_actions(self, actions: Mapping[str, DeviceAction]) -> dict[str, DeviceAction]:
+        """Each device's action now, keeping the one shown while its kind and setpoint are the same."""
+        out: dict[str, DeviceAction] = {}
+        for device, action in actions.items():
+            held = self._actions.get(device)
+            if held is None or _what(held) != _what(action):
+                self._actions[device] = held = action
+            out[device] = held
+        return out
+
+    async def publish_clock(self, waiting_for: str | None) -> int:
+        """The "Waiting for the clock" entity: ON with the reason while the clock gate is closed."""
+        self._waiting_for = waiting_for
+        return await self._send([ha.clock_message(self.topics, waiting_for)])
 
     async def publish(self, view: ha.View) -> int:
         plan = self.shown_plan(view)
-        view = replace(view, plan=plan, overrides=self.overrides(view))
+        actions = self.shown_actions(view.actions)
+        view = replace(view, plan=plan, overrides=self.overrides(view), actions=actions)
         devices = ha.build(view, default_key_of)
         keys = {d.key for d in devices}
         out = [m for dev in devices for m in ha.messages(dev, self.topics)]
+        out.append(ha.clock_message(self.topics, self._waiting_for))
         if plan is not None:
             out.append((self.topics.plan, json.dumps(ha.plan_document(plan, plan.now)), True))
         if self._devices:
             out += ha.removed(self._devices, keys, self.topics)
+        sent = await self._send(out)
+        self._devices = keys
+        for topic in self.sweeper.pending(keys):
+            if await self._publish(topic, "", True):
+                self.sweeper.swept(topic)
+        return sent
+
+    async def _send(self, out: list[tuple[str, str, bool]]) -> int:
+        """Publish what differs from what was last published; the number sent."""
         sent = 0
         for topic, payload, retain in out:
             if self._last.get(topic) == payload:
@@ -101,5 +170,14 @@ class HaPublisher:
             if await self._publish(topic, payload, retain):
                 self._last[topic] = payload
                 sent += 1
-        self._devices = keys
         return sent
+
+
+def _now_blocks(signature: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """Each device's current block (action, setpoint) of a plan signature."""
+    return tuple((device, blocks[0][1:] if blocks else None) for device, blocks in signature or ())
+
+
+def _what(action: DeviceAction) -> tuple[Any, ...]:
+    setpoint = None if action.setpoint_c is None else round(action.setpoint_c * 2) / 2
+    return (action.kind, setpoint)

@@ -15,15 +15,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import cached_property
+from typing import Any, Generic, TypeVar, cast
 
 from kraken2mqtt import __version__
 from kraken2mqtt.controls import ACCOUNT, SPECS, Control
 from kraken2mqtt.devices.base import LocalKind, ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
-from kraken2mqtt.kraken.deployments import DEPLOYMENTS
+from kraken2mqtt.kraken.deployments import DEPLOYMENTS, Deployment
 from kraken2mqtt.kraken.signals import STALE_AFTER, Signals
-from kraken2mqtt.kraken.snapshot import Device, DeviceKind, DeviceState, Snapshot, Stream
+from kraken2mqtt.kraken.snapshot import (
+    Device,
+    DeviceKind,
+    DeviceState,
+    DispatchState,
+    HeatPumpController,
+    HeatPumpDeviceStatus,
+    Snapshot,
+    Stream,
+)
 from kraken2mqtt.mqtt.commands import command_topic
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, DevicePlan, Plan
 
@@ -32,6 +42,9 @@ PLAN_HOURS = 24
 #: platforms whose state is the ``value_template`` of the shared state topic
 VALUE_PLATFORMS = frozenset({"sensor", "binary_sensor", "switch", "number", "select", "text"})
 ENUM = "enum"
+#: the account's clock-gate topic (``<base>/account/clock``): published while the daemon waits for the clock,
+#: when nothing else is
+CLOCK_TOPIC = "clock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,8 @@ class Entity:
     values: Mapping[str, Any] = field(default_factory=dict)
     #: more command topics: option (``mode_command_topic``...) → the control it sends
     commands: Mapping[str, Control] = field(default_factory=dict)
+    #: its own state topic ``<base>/<device>/<topic>`` (value and attributes), not the device's state
+    topic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +95,14 @@ class Topics:
 
     def availability(self, device_key: str) -> str:
         return f"{self.base}/{device_key}/availability"
+
+    def own(self, device_key: str, topic: str) -> str:
+        """An entity's own state topic (see :attr:`Entity.topic`)."""
+        return f"{self.base}/{device_key}/{topic}"
+
+    @property
+    def clock(self) -> str:
+        return self.own(ACCOUNT, CLOCK_TOPIC)
 
     @property
     def status(self) -> str:
@@ -113,7 +136,7 @@ def entity_id(platform: str, device_key: str, entity_key: str) -> str:
     from the platform), and it is used once, when the entity is first added to the registry; later
     releases keep the registry's id. 2025.10-2026.3 also read the deprecated ``object_id`` and warn about it
     unless ``default_entity_id`` is present; 2026.4 removed ``object_id`` from the schema (schemas.py) and
-    discovery drops unknown keys silently (``DISCOVERY_SCHEMA ... extra=REMOVE_EXTRA`` in every platform).
+    discovery drops unknown keys silently (``DISCOVERY_SCHEMA ... more=REMOVE_EXTRA`` in every platform).
     Home Assistant 2024.12-2025.9 know only ``object_id`` (2024.12.0 entity.py
     ``init_entity_id_from_config``) and drop ``default_entity_id`` the same way, so there the id comes
     from the names ("<device name> <entity name>") unless ``mqtt.ha_legacy_object_id`` adds ``object_id``.
@@ -137,6 +160,7 @@ def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
     components: dict[str, Any] = {}
     state_topic = topics.state(dev.key)
     for ent in dev.entities:
+        own = topics.own(dev.key, ent.topic) if ent.topic is not None else None
         default_id = entity_id(ent.platform, dev.slug or dev.key, ent.key)
         comp: dict[str, Any] = {
             "p": ent.platform,
@@ -146,6 +170,8 @@ def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
         }
         if topics.legacy_object_id:
             comp["object_id"] = default_id.partition(".")[2]
+        if own is not None:
+            comp["state_topic"] = own
         if ent.platform in VALUE_PLATFORMS:
             comp["value_template"] = f"{{{{ value_json.{ent.key} }}}}"
         for sub in ent.values:
@@ -168,7 +194,7 @@ def discovery_payload(dev: HaDevice, topics: Topics) -> dict[str, Any]:
         if ent.attributes is not None:
             # in the state message itself: Home Assistant then writes state and attributes at once (one
             # recorder row per change; mqtt/models.py EntityTopicState batches writes per message)
-            comp["json_attributes_topic"] = state_topic
+            comp["json_attributes_topic"] = own or state_topic
             comp["json_attributes_template"] = f"{{{{ value_json.{ent.key}_attributes | to_json }}}}"
         if not ent.enabled:
             comp["enabled_by_default"] = False
@@ -203,14 +229,11 @@ _SUB_STATE = {
 }
 
 
-def removal_payload(components: Iterable[str], platform_of: Mapping[str, str]) -> dict[str, Any]:
-    """A component is removed by publishing it with its platform only."""
-    return {"cmps": {key: {"p": platform_of[key]} for key in components}}
-
-
 def state_payload(dev: HaDevice) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ent in dev.entities:
+        if ent.topic is not None:
+            continue  # published on its own topic
         if ent.platform in VALUE_PLATFORMS:
             out[ent.key] = _jsonable(ent.value)
         for sub, value in ent.values.items():
@@ -229,12 +252,23 @@ def _jsonable(value: Any) -> Any:
 
 
 def messages(dev: HaDevice, topics: Topics) -> list[tuple[str, str, bool]]:
-    """(topic, payload, retain) to publish for a device: discovery, availability, state (with attributes)."""
+    """(topic, payload, retain) to publish for a device: state (with attributes), availability, then
+    discovery. The state is retained on the broker before Home Assistant learns of the entity, so the entity
+    reads it as it subscribes and never shows ``unknown`` first."""
     return [
-        (topics.config(dev.key), json.dumps(discovery_payload(dev, topics)), True),
-        (topics.availability(dev.key), "online" if dev.available else "offline", True),
         (topics.state(dev.key), json.dumps(state_payload(dev)), True),
+        (topics.availability(dev.key), "online" if dev.available else "offline", True),
+        (topics.config(dev.key), json.dumps(discovery_payload(dev, topics)), True),
     ]
+
+
+def clock_message(topics: Topics, waiting_for: str | None) -> tuple[str, str, bool]:
+    """The "Waiting for the clock" entity's state: ON with the reason while the clock gate is closed."""
+    payload = {
+        "waiting_for_clock": on_off(waiting_for is not None),
+        "waiting_for_clock_attributes": {"reason": waiting_for} if waiting_for is not None else {},
+    }
+    return topics.clock, json.dumps(payload), True
 
 
 def removed(previous: Iterable[str], current: Iterable[str], topics: Topics) -> list[tuple[str, str, bool]]:
@@ -284,8 +318,11 @@ class View:
 def build(view: View, key_of: Callable[[Device], str]) -> list[HaDevice]:
     account = account_device(view)
     devices = [account]
+    controllers = list(view.snapshot.heat_pumps.controllers if view.snapshot.heat_pumps else ())
     for dev in view.snapshot.devices.devices if view.snapshot.devices else ():
-        devices.append(kraken_device(view, dev, key_of(dev), account.key))
+        # the backend's controllers carry no device id: the n-th controller is the n-th heat pump
+        controller = controllers.pop(0) if dev.kind == DeviceKind.HEAT_PUMP and controllers else None
+        devices.append(kraken_device(view, dev, key_of(dev), account.key, controller))
     for cfg in view.local_devices:
         devices.append(local_device(view, cfg, account.key))
     return _unique_names(devices)
@@ -340,200 +377,374 @@ def _money(view: View, minor: Decimal | float | int | None) -> float | None:
     return round(float(minor) / DEPLOYMENTS[view.snapshot.deployment].minor_per_major, 5)
 
 
-DIAGNOSTIC = {"entity_category": "diagnostic"}
+# ------------------------------------------------------------------------- entity descriptions
+#
+# Each device kind's entities are declared as data, the way Home Assistant's own integrations describe
+# theirs (``SensorEntityDescription``): key, platform, name, the function that reads the value from the
+# device's context, device class, unit, state class, category, the control it sends. The builders are
+# loops over these tables. An :class:`EntityFamily` stands for entities that come and go with the data
+# (one per polled stream, one per heat-pump zone).
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDescription(Generic[C]):
+    key: str
+    platform: str
+    name: str
+    value: Callable[[C], Any] | None = None
+    device_class: str | None = None
+    unit: str | None = None
+    state_class: str | None = None
+    category: str | None = None  # "diagnostic" | "config"
+    icon: str | None = None
+    control: Control | None = None
+    #: other discovery options (enum options, precision, climate modes...), or a function of the context
+    more: Mapping[str, Any] | Callable[[C], Mapping[str, Any]] = field(default_factory=dict)
+    attributes: Callable[[C], Mapping[str, Any] | None] | None = None
+    enabled: bool | Callable[[C], bool] = True
+    values: Callable[[C], Mapping[str, Any]] | None = None
+    commands: Mapping[str, Control] = field(default_factory=dict)
+    #: whether the device has this entity (None: always)
+    exists: Callable[[C], bool] | None = None
+    #: its own state topic under the device (``<base>/<device>/<topic>``), published apart from the state
+    topic: str | None = None
+
+    def options(self, ctx: C) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for option, value in (
+            ("device_class", self.device_class),
+            ("unit_of_measurement", self.unit),
+            ("state_class", self.state_class),
+            ("entity_category", self.category),
+            ("icon", self.icon),
+        ):
+            if value is not None:
+                out[option] = value
+        out.update(self.more(ctx) if callable(self.more) else self.more)
+        return out
+
+    def entities(self, ctx: C) -> list[Entity]:
+        if self.exists is not None and not self.exists(ctx):
+            return []
+        enabled = self.enabled(ctx) if callable(self.enabled) else self.enabled
+        return [
+            Entity(
+                self.key,
+                self.platform,
+                self.name,
+                self.value(ctx) if self.value is not None else None,
+                control=self.control,
+                options=self.options(ctx),
+                attributes=self.attributes(ctx) if self.attributes is not None else None,
+                enabled=enabled,
+                values=self.values(ctx) if self.values is not None else {},
+                commands=self.commands,
+                topic=self.topic,
+            )
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityFamily(Generic[C]):
+    """Entities that come and go with the data: a function of the context."""
+
+    make: Callable[[C], Iterable[Entity]]
+
+    def entities(self, ctx: C) -> list[Entity]:
+        return list(self.make(ctx))
+
+
+Table = tuple[EntityDescription[C] | EntityFamily[C], ...]
+
+
+def from_table(table: Table[C], ctx: C) -> list[Entity]:
+    return [ent for desc in table for ent in desc.entities(ctx)]
+
+
+DIAGNOSTIC = "diagnostic"
+CONFIG = "config"
+MEASUREMENT = "measurement"
+TIMESTAMP = "timestamp"
+
+
+# ----------------------------------------------------------------------------------- the account
+
+
+def _dep(view: View) -> Deployment:
+    return DEPLOYMENTS[view.snapshot.deployment]
+
+
+def _per_kwh(view: View) -> dict[str, Any]:
+    return {
+        "unit_of_measurement": f"{_dep(view).currency}/kWh",
+        "state_class": MEASUREMENT,
+        "icon": "mdi:cash",
+    }
+
+
+def _price(key: str, name: str, rate: Callable[[Signals], Decimal | None]) -> EntityDescription[View]:
+    return EntityDescription(
+        key,
+        "sensor",
+        name,
+        lambda v: _money(v, rate(v.signals)),
+        more=lambda v: {**_per_kwh(v), "suggested_display_precision": 4},
+    )
+
+
+def _fetched_entities(view: View) -> Iterable[Entity]:
+    snap, sig = view.snapshot, view.signals
+    for stream in sorted(sig.ages, key=lambda s: s.value):
+        if stream in STALE_AFTER:
+            yield Entity(
+                f"fetched_{stream.value}",
+                "sensor",
+                f"{stream.value.replace('_', ' ').capitalize()} fetched at",
+                iso(snap.stream(stream).fetched_at),
+                options={"device_class": TIMESTAMP, "entity_category": DIAGNOSTIC},
+                enabled=False,  # changes on every poll of its stream
+            )
+
+
+def _current_topup(view: View) -> int | None:
+    prepay = view.snapshot.prepay
+    cfg = prepay.current_config(view.now) if prepay is not None else None
+    return cfg.topup_amount if cfg else None
+
+
+def _topup_shown(view: View) -> float | None:
+    """In minor units, as a float like every number's state (HA shows ``2000.0`` whether it came from a
+    poll or from the command's value)."""
+    return _float(_shown(view, ACCOUNT, Control.TOP_UP_AMOUNT, _current_topup(view)))
+
+
+def _topup_options(view: View) -> dict[str, Any]:
+    """The amount in the command's own unit, the currency's minor unit (pence; whole yen), so what HA sends
+    is what it shows. Where the minor unit is the currency (yen) it is a monetary amount."""
+    dep, spec = _dep(view), SPECS[Control.TOP_UP_AMOUNT]
+    out: dict[str, Any] = {}
+    if dep.minor_per_major == 1:
+        out["device_class"] = "monetary"
+        out["unit_of_measurement"] = dep.currency
+    else:
+        out["unit_of_measurement"] = dep.minor_unit
+        out["icon"] = "mdi:cash-plus"
+    out["entity_category"] = CONFIG
+    return {**out, "min": spec.minimum, "max": spec.maximum, "step": spec.step}
+
+
+def _topup_attributes(view: View) -> dict[str, Any] | None:
+    dep = _dep(view)
+    if dep.minor_per_major == 1:
+        return None
+    value = _topup_shown(view)
+    return {"amount": _money(view, value), "currency": dep.currency}
+
+
+def _dropped_attributes(view: View) -> dict[str, Any]:
+    return {"selections": {name: why[:200] for name, why in sorted(view.snapshot.dropped.items())[:20]}}
+
+
+def _has_prepay_balance(view: View) -> bool:
+    prepay = view.snapshot.prepay
+    return prepay is not None and prepay.balance is not None
+
+
+def _plan_entities(view: View) -> Iterable[Entity]:
+    if view.plan is not None:
+        dep = _dep(view)
+        yield plan_entity(view.plan, view.now, dep.currency, dep.minor_per_major)
+
+
+def _forecast_family(view: View) -> Iterable[Entity]:
+    return forecast_entities(view.forecast) if view.forecast is not None else ()
+
+
+ACCOUNT_ENTITIES: Table[View] = (
+    _price("import_price", "Import price", lambda s: s.import_rate),
+    _price("billed_price", "Price billed now", lambda s: s.dispatch_adjusted_rate),
+    _price("export_price", "Export price", lambda s: s.export_rate),
+    EntityDescription(
+        "off_peak",
+        "binary_sensor",
+        "Off-peak now",
+        lambda v: on_off(v.signals.off_peak_now),
+        icon="mdi:clock-check",
+    ),
+    EntityDescription(
+        "dispatching",
+        "binary_sensor",
+        "Dispatching now",
+        lambda v: on_off(v.signals.dispatching_now),
+        device_class="running",
+    ),
+    EntityDescription(
+        "next_dispatch", "sensor", "Next dispatch", lambda v: iso(v.signals.next_dispatch_start), TIMESTAMP
+    ),
+    EntityDescription(
+        "dispatch_end",
+        "sensor",
+        "Current dispatch ends",
+        lambda v: iso(v.signals.current_dispatch_end),
+        TIMESTAMP,
+    ),
+    EntityDescription(
+        "data_fetched_at",
+        "sensor",
+        "Data fetched at",
+        lambda v: iso(_oldest_fetch(v.snapshot, v.signals)),
+        TIMESTAMP,
+        category=DIAGNOSTIC,
+    ),
+    EntityDescription(
+        "stale",
+        "binary_sensor",
+        "Stale data",
+        lambda v: on_off(bool(v.signals.stale)),
+        "problem",
+        category=DIAGNOSTIC,
+        attributes=lambda v: {"streams": sorted(s.value for s in v.signals.stale)},
+    ),
+    EntityDescription("refresh", "button", "Refresh now", category=CONFIG, control=Control.REFRESH),
+    EntityFamily(_fetched_entities),
+    EntityDescription(
+        "rate_limit_remaining",
+        "sensor",
+        "API points remaining",
+        lambda v: v.snapshot.rate_limit.remaining if v.snapshot.rate_limit else None,
+        state_class=MEASUREMENT,
+        category=DIAGNOSTIC,
+        enabled=False,  # changes on every request
+        exists=lambda v: v.snapshot.rate_limit is not None and v.snapshot.rate_limit.remaining is not None,
+    ),
+    EntityDescription(
+        "dropped_selections",
+        "sensor",
+        "Dropped API selections",
+        lambda v: len(v.snapshot.dropped),
+        category=DIAGNOSTIC,
+        icon="mdi:api-off",
+        attributes=_dropped_attributes,
+    ),
+    EntityDescription(
+        "waiting_for_clock",
+        "binary_sensor",
+        "Waiting for the clock",
+        device_class="problem",
+        category=DIAGNOSTIC,
+        topic=CLOCK_TOPIC,  # published by the clock gate while nothing else is (mqtt.ha_publisher)
+        attributes=lambda v: {},
+    ),
+    EntityDescription(
+        "prepay_credit",
+        "sensor",
+        "Prepay credit",
+        lambda v: _money(
+            v, v.snapshot.prepay.balance.credit if v.snapshot.prepay and v.snapshot.prepay.balance else None
+        ),
+        "monetary",
+        more=lambda v: {"unit_of_measurement": _dep(v).currency},
+        exists=_has_prepay_balance,
+    ),
+    EntityDescription(
+        "top_up_amount",
+        "number",
+        "Auto top-up amount",
+        _topup_shown,
+        control=Control.TOP_UP_AMOUNT,
+        more=_topup_options,
+        attributes=_topup_attributes,
+        exists=_has_prepay_balance,
+    ),
+    EntityFamily(_forecast_family),
+    EntityFamily(_plan_entities),
+)
 
 
 def account_device(view: View) -> HaDevice:
-    snap, sig = view.snapshot, view.signals
-    dep = DEPLOYMENTS[snap.deployment]
-    per_kwh = {
-        "unit_of_measurement": f"{dep.currency}/kWh",
-        "state_class": "measurement",
-        "icon": "mdi:cash",
-        "suggested_display_precision": 4,
-    }
-    timestamp = {"device_class": "timestamp"}
-    ents: list[Entity] = [
-        Entity("import_price", "sensor", "Import price", _money(view, sig.import_rate), options=per_kwh),
-        Entity(
-            "billed_price",
-            "sensor",
-            "Price billed now",
-            _money(view, sig.dispatch_adjusted_rate),
-            options=per_kwh,
-        ),
-        Entity("export_price", "sensor", "Export price", _money(view, sig.export_rate), options=per_kwh),
-        Entity(
-            "off_peak",
-            "binary_sensor",
-            "Off-peak now",
-            on_off(sig.off_peak_now),
-            options={"icon": "mdi:clock-check"},
-        ),
-        Entity(
-            "dispatching",
-            "binary_sensor",
-            "Dispatching now",
-            on_off(sig.dispatching_now),
-            options={"device_class": "running"},
-        ),
-        Entity("next_dispatch", "sensor", "Next dispatch", iso(sig.next_dispatch_start), options=timestamp),
-        Entity(
-            "dispatch_end",
-            "sensor",
-            "Current dispatch ends",
-            iso(sig.current_dispatch_end),
-            options=timestamp,
-        ),
-        Entity(
-            "data_fetched_at",
-            "sensor",
-            "Data fetched at",
-            iso(_oldest_fetch(snap, sig)),
-            options={**timestamp, **DIAGNOSTIC},
-        ),
-        Entity(
-            "stale",
-            "binary_sensor",
-            "Stale data",
-            on_off(bool(sig.stale)),
-            options={"device_class": "problem", **DIAGNOSTIC},
-            attributes={"streams": sorted(s.value for s in sig.stale)},
-        ),
-        Entity(
-            "refresh", "button", "Refresh now", control=Control.REFRESH, options={"entity_category": "config"}
-        ),
-    ]
-    for stream in sorted(sig.ages, key=lambda s: s.value):
-        if stream in STALE_AFTER:
-            ents.append(
-                Entity(
-                    f"fetched_{stream.value}",
-                    "sensor",
-                    f"{stream.value.replace('_', ' ').capitalize()} fetched at",
-                    iso(snap.stream(stream).fetched_at),
-                    options={**timestamp, **DIAGNOSTIC},
-                    enabled=False,  # changes on every poll of its stream
-                )
-            )
-    if snap.rate_limit is not None and snap.rate_limit.remaining is not None:
-        ents.append(
-            Entity(
-                "rate_limit_remaining",
-                "sensor",
-                "API points remaining",
-                snap.rate_limit.remaining,
-                options={"state_class": "measurement", **DIAGNOSTIC},
-                enabled=False,  # changes on every request
-            )
-        )
-    money = {"device_class": "monetary", "unit_of_measurement": dep.currency}
-    if snap.prepay is not None and snap.prepay.balance is not None:
-        ents.append(
-            Entity(
-                "prepay_credit",
-                "sensor",
-                "Prepay credit",
-                _money(view, snap.prepay.balance.credit),
-                options=money,
-            )
-        )
-        cfg = snap.prepay.current_config(view.now)
-        spec = SPECS[Control.TOP_UP_AMOUNT]
-        minor = dep.minor_per_major
-        amount = _shown(view, ACCOUNT, Control.TOP_UP_AMOUNT, cfg.topup_amount if cfg else None)
-        ents.append(
-            Entity(
-                "top_up_amount",
-                "number",
-                "Auto top-up amount",
-                _money(view, amount),
-                control=Control.TOP_UP_AMOUNT,
-                options={
-                    **money,
-                    "entity_category": "config",
-                    # Home Assistant shows major units; the command topic takes minor ones (pence)
-                    "min": (spec.minimum or 0) / minor,
-                    "max": (spec.maximum or 0) / minor,
-                    "step": (spec.step or 1) / minor,
-                    "command_template": f"{{{{ (value * {minor}) | round(0) | int }}}}",
-                },
-            )
-        )
-    if view.forecast is not None:
-        ents.extend(forecast_entities(view.forecast))
-    if view.plan is not None:
-        ents.append(plan_entity(view.plan, view.now, dep.currency, dep.minor_per_major))
+    snap, dep = view.snapshot, _dep(view)
     number = snap.account_number or "account"
     return HaDevice(
         key=ACCOUNT,
         name=f"Kraken account {number}",
         manufacturer=dep.label,
         model=snap.mode,
-        entities=tuple(ents),
-        available=Stream.TARIFFS not in sig.stale,
+        entities=tuple(from_table(ACCOUNT_ENTITIES, view)),
+        available=Stream.TARIFFS not in view.signals.stale,
     )
+
+
+_SUN = {"suggested_display_precision": 1, "icon": "mdi:solar-power-variant"}
+
+FORECAST_ENTITIES: Table[ForecastShown] = (
+    EntityDescription(
+        "solar_forecast_today",
+        "sensor",
+        "Solar forecast rest of today",
+        lambda f: f.solar_rest_of_today_kwh,
+        "energy",
+        "kWh",
+        more=_SUN,
+        exists=lambda f: f.solar_rest_of_today_kwh is not None or f.solar_tomorrow_kwh is not None,
+    ),
+    EntityDescription(
+        "solar_forecast_tomorrow",
+        "sensor",
+        "Solar forecast tomorrow",
+        lambda f: f.solar_tomorrow_kwh,
+        "energy",
+        "kWh",
+        more=_SUN,
+        exists=lambda f: f.solar_rest_of_today_kwh is not None or f.solar_tomorrow_kwh is not None,
+    ),
+    EntityDescription(
+        "solar_forecast_now",
+        "sensor",
+        "Solar forecast now",
+        lambda f: f.solar_now_kw,
+        "power",
+        "kW",
+        MEASUREMENT,
+        exists=lambda f: f.solar_rest_of_today_kwh is not None or f.solar_tomorrow_kwh is not None,
+    ),
+    EntityDescription(
+        "forecast_outdoor",
+        "sensor",
+        "Forecast outdoor temperature",
+        lambda f: f.outdoor_c,
+        "temperature",
+        "°C",
+        MEASUREMENT,
+        exists=lambda f: f.outdoor_c is not None,
+    ),
+    EntityDescription(
+        "forecast_fetched_at",
+        "sensor",
+        "Forecast fetched at",
+        lambda f: iso(f.fetched_at),
+        TIMESTAMP,
+        category=DIAGNOSTIC,
+        attributes=lambda f: {"stale": f.stale},
+    ),
+    EntityDescription(
+        "house_base_load",
+        "sensor",
+        "House base load",
+        lambda f: f.house_load_kw,
+        "power",
+        "kW",
+        MEASUREMENT,
+        attributes=lambda f: {"source": "learned" if f.house_load_learned else "configured"},
+        exists=lambda f: f.house_load_kw is not None,
+    ),
+)
 
 
 def forecast_entities(fc: ForecastShown) -> list[Entity]:
     """The sun and the weather the plan counts on, and the house's base load it plans around."""
-    energy = {"device_class": "energy", "unit_of_measurement": "kWh", "suggested_display_precision": 1}
-    power = {"device_class": "power", "unit_of_measurement": "kW", "state_class": "measurement"}
-    ents = []
-    if fc.solar_rest_of_today_kwh is not None or fc.solar_tomorrow_kwh is not None:
-        ents += [
-            Entity(
-                "solar_forecast_today",
-                "sensor",
-                "Solar forecast rest of today",
-                fc.solar_rest_of_today_kwh,
-                options={**energy, "icon": "mdi:solar-power-variant"},
-            ),
-            Entity(
-                "solar_forecast_tomorrow",
-                "sensor",
-                "Solar forecast tomorrow",
-                fc.solar_tomorrow_kwh,
-                options={**energy, "icon": "mdi:solar-power-variant"},
-            ),
-            Entity("solar_forecast_now", "sensor", "Solar forecast now", fc.solar_now_kw, options=power),
-        ]
-    if fc.outdoor_c is not None:
-        ents.append(
-            Entity(
-                "forecast_outdoor",
-                "sensor",
-                "Forecast outdoor temperature",
-                fc.outdoor_c,
-                options={
-                    "device_class": "temperature",
-                    "unit_of_measurement": "°C",
-                    "state_class": "measurement",
-                },
-            )
-        )
-    ents.append(
-        Entity(
-            "forecast_fetched_at",
-            "sensor",
-            "Forecast fetched at",
-            iso(fc.fetched_at),
-            options={"device_class": "timestamp", **DIAGNOSTIC},
-            attributes={"stale": fc.stale},
-        )
-    )
-    if fc.house_load_kw is not None:
-        ents.append(
-            Entity(
-                "house_base_load",
-                "sensor",
-                "House base load",
-                fc.house_load_kw,
-                options=power,
-                attributes={"source": "learned" if fc.house_load_learned else "configured"},
-            )
-        )
-    return ents
+    return from_table(FORECAST_ENTITIES, fc)
 
 
 def _oldest_fetch(snap: Snapshot, sig: Signals) -> datetime | None:
@@ -626,6 +837,8 @@ def plan_entity(plan: Plan, now: datetime, currency: str = "GBP", minor_per_majo
     )
 
 
+# -------------------------------------------------------------------------------- Kraken devices
+
 _KRAKEN_MODEL = {
     DeviceKind.VEHICLE: "Electric vehicle",
     DeviceKind.CHARGE_POINT: "Charge point",
@@ -636,8 +849,11 @@ _KRAKEN_MODEL = {
 }
 #: the enum sensor's options: Home Assistant's convention is lower-case snake case
 DEVICE_STATES = tuple(s.value.lower() for s in DeviceState if s is not DeviceState.UNKNOWN)
+#: the type of the EV's current (or else next) dispatch (flexPlannedDispatches ``type``); "none": no dispatch
+DISPATCH_TYPES = ("none", "smart", "boost", "test")
 LOCAL_MANUFACTURER = "kraken2mqtt"
 _ZONES = {"WATER": "Hot water", "AUX": "Auxiliary", "AUXILIARY": "Auxiliary"}
+_HVAC_ACTIONS = {"HEATING": "heating", "PRE_HEATING": "preheating", "IDLE": "idle", "OFF": "off"}
 
 
 def zone_name(zone: str) -> str:
@@ -650,100 +866,367 @@ def zone_name(zone: str) -> str:
     return zone.replace("_", " ").capitalize()
 
 
-def kraken_device(view: View, dev: Device, key: str, via: str) -> HaDevice:
-    state = dev.state.value.lower() if dev.state is not DeviceState.UNKNOWN else None
-    ents: list[Entity] = [
-        Entity(
-            "state",
+class KrakenCtx:
+    """A Kraken device as its entities read it: the view, the device, its topic key, and what is shown."""
+
+    def __init__(
+        self, view: View, dev: Device, key: str, controller: HeatPumpController | None = None
+    ) -> None:
+        self.view, self.dev, self.key, self.controller = view, dev, key, controller
+
+    def shown(self, control: Control, readback: Any) -> Any:
+        return _shown(self.view, self.key, control, readback)
+
+    @cached_property
+    def hp(self) -> HeatPumpDeviceStatus | None:
+        return self.dev.heat_pump
+
+    @cached_property
+    def setpoint(self) -> float | None:
+        hp = self.hp
+        return _float(self.shown(Control.SETPOINT, _num(hp.target_temperature) if hp else None))
+
+    @cached_property
+    def zone_mode(self) -> str | None:
+        return cast(str | None, self.shown(Control.ZONE_MODE, _zone_mode(self.hp.mode if self.hp else None)))
+
+    @cached_property
+    def hot_water_boost(self) -> bool:
+        # Kraken does not report a hot-water boost: the switch shows the last one kraken2mqtt asked for
+        return bool(self.shown(Control.HOT_WATER_BOOST, False))
+
+    @cached_property
+    def temps(self) -> dict[str, float]:
+        return {zone.upper(): float(value) for zone, value in (self.hp.zone_temperatures if self.hp else ())}
+
+    def hvac_action(self) -> str | None:
+        hp = self.hp
+        if self.zone_mode is None:
+            return None
+        if self.zone_mode == "OFF":
+            return "off"
+        return _HVAC_ACTIONS.get((hp.activity or "").upper(), "idle") if hp and hp.activity else None
+
+    def dispatch_type(self) -> str | None:
+        """The type of the dispatch for this device now, else of its next one ("none" when there is none)."""
+        now = self.view.now
+        mine = [
+            d
+            for d in self.view.snapshot.dispatches
+            if d.end > now
+            and d.state in (DispatchState.PLANNED, DispatchState.STARTED)
+            and (d.device_id is None or d.device_id == self.dev.id)
+        ]
+        if not mine:
+            return "none"
+        current = [d for d in mine if d.start <= now]
+        d = min(current or mine, key=lambda x: x.start)
+        kind = (d.type or "").lower()
+        return kind if kind in DISPATCH_TYPES else None
+
+
+def _heating_values(c: KrakenCtx) -> dict[str, Any]:
+    mode = c.zone_mode
+    return {
+        "mode": None if mode is None else ("heat" if mode == "ON" else "off"),
+        "current": next((v for z, v in c.temps.items() if z != "WATER"), None),
+        "target": c.setpoint,
+        "action": c.hvac_action(),
+    }
+
+
+def _zone_temperatures(c: KrakenCtx) -> Iterable[Entity]:
+    for zone, value in c.hp.zone_temperatures if c.hp else ():
+        yield Entity(
+            f"temperature_{_slug(zone)}",
             "sensor",
-            "State",
-            state,
-            options={"device_class": ENUM, "options": list(DEVICE_STATES)},
-        ),
-        Entity(
-            "suspended",
-            "binary_sensor",
-            "Smart control suspended",
-            on_off(dev.suspended),
-            options=DIAGNOSTIC,
-            enabled=not dev.is_ev,  # an EV has the "Smart control" switch
-        ),
-    ]
-    if dev.is_ev:
-        boost = _shown(view, key, Control.BOOST, dev.state == DeviceState.BOOSTING)
-        smart = _shown(view, key, Control.SMART_CONTROL, None if dev.suspended is None else not dev.suspended)
-        ents += [
-            Entity(
-                "plugged_in",
-                "binary_sensor",
-                "Plugged in",
-                on_off(dev.plugged_in),
-                options={"device_class": "plug"},
-            ),
-            Entity(
-                "boost",
-                "switch",
-                "Boost charge",
-                on_off(boost),
-                control=Control.BOOST,
-                options={"icon": "mdi:rocket-launch"},
-            ),
-            Entity("smart_control", "switch", "Smart control", on_off(smart), control=Control.SMART_CONTROL),
-            Entity(
-                "target_soc",
-                "number",
-                "Target charge",
-                _float(_shown(view, key, Control.TARGET_SOC, _target_soc(dev))),
-                control=Control.TARGET_SOC,
-                options={"unit_of_measurement": "%", "entity_category": "config"},
-            ),
-            Entity(
-                "ready_by",
-                "text",
-                "Ready by",
-                _shown(view, key, Control.READY_BY, _ready_by(dev)),
-                control=Control.READY_BY,
-                options={"entity_category": "config"},
-            ),
-        ]
-        if dev.soc_limit is not None and dev.soc_limit.upper_soc_limit is not None:
-            ents.append(
-                Entity(
-                    "soc_limit",
-                    "sensor",
-                    "Charge limit",
-                    dev.soc_limit.upper_soc_limit,
-                    options={"unit_of_measurement": "%", **DIAGNOSTIC},
-                )
-            )
-    if dev.telemetry is not None:
-        t = dev.telemetry
-        power = {"device_class": "power", "unit_of_measurement": "W", "state_class": "measurement"}
-        ents += [
-            Entity(
-                "battery_soc",
-                "sensor",
-                "Battery charge",
-                _num(t.battery_soc),
-                options={"device_class": "battery", "unit_of_measurement": "%", "state_class": "measurement"},
-            ),
-            Entity("battery_power", "sensor", "Battery power", _watts(t.battery_power_kw), options=power),
-            Entity("grid_power", "sensor", "Grid power", _watts(t.grid_power_kw), options=power),
-            Entity("solar_power", "sensor", "Solar power", _watts(t.solar_power_kw), options=power),
-        ]
-    if dev.kind == DeviceKind.HEAT_PUMP:
-        ents += _heat_pump_entities(view, dev, key)
-    if dev.alerts:
-        ents.append(
-            Entity("alert", "sensor", "Latest alert", (dev.alerts[0].message or "")[:250], options=DIAGNOSTIC)
+            f"{zone_name(zone)} temperature",
+            float(value),
+            options=TEMPERATURE,
         )
+
+
+def _has_live(c: KrakenCtx) -> bool:
+    return c.controller is not None and c.controller.live_read_at is not None
+
+
+def _live(read: Callable[[HeatPumpController], Decimal | None]) -> Callable[[KrakenCtx], float | None]:
+    return lambda c: _num(read(c.controller)) if c.controller is not None else None
+
+
+def _live_kw(read: Callable[[HeatPumpController], Decimal | None]) -> Callable[[KrakenCtx], int | None]:
+    return lambda c: _watts(read(c.controller)) if c.controller is not None else None
+
+
+TEMPERATURE = {"device_class": "temperature", "unit_of_measurement": "°C", "state_class": MEASUREMENT}
+
+KRAKEN_ENTITIES: Table[KrakenCtx] = (
+    EntityDescription(
+        "state",
+        "sensor",
+        "State",
+        lambda c: c.dev.state.value.lower() if c.dev.state is not DeviceState.UNKNOWN else None,
+        ENUM,
+        more={"options": list(DEVICE_STATES)},
+    ),
+    EntityDescription(
+        "suspended",
+        "binary_sensor",
+        "Smart control suspended",
+        lambda c: on_off(c.dev.suspended),
+        category=DIAGNOSTIC,
+        enabled=lambda c: not c.dev.is_ev,  # an EV has the "Smart control" switch
+    ),
+)
+
+EV_ENTITIES: Table[KrakenCtx] = (
+    EntityDescription(
+        "plugged_in", "binary_sensor", "Plugged in", lambda c: on_off(c.dev.plugged_in), "plug"
+    ),
+    EntityDescription(
+        "boost",
+        "switch",
+        "Boost charge",
+        lambda c: on_off(c.shown(Control.BOOST, c.dev.state == DeviceState.BOOSTING)),
+        icon="mdi:rocket-launch",
+        control=Control.BOOST,
+    ),
+    EntityDescription(
+        "smart_control",
+        "switch",
+        "Smart control",
+        lambda c: on_off(
+            c.shown(Control.SMART_CONTROL, None if c.dev.suspended is None else not c.dev.suspended)
+        ),
+        control=Control.SMART_CONTROL,
+    ),
+    EntityDescription(
+        "target_soc",
+        "number",
+        "Target charge",
+        lambda c: _float(c.shown(Control.TARGET_SOC, _target_soc(c.dev))),
+        unit="%",
+        category=CONFIG,
+        control=Control.TARGET_SOC,
+    ),
+    EntityDescription(
+        "ready_by",
+        "text",
+        "Ready by",
+        lambda c: c.shown(Control.READY_BY, _ready_by(c.dev)),
+        category=CONFIG,
+        control=Control.READY_BY,
+    ),
+    EntityDescription(
+        "soc_limit",
+        "sensor",
+        "Charge limit",
+        lambda c: c.dev.soc_limit.upper_soc_limit if c.dev.soc_limit else None,
+        unit="%",
+        category=DIAGNOSTIC,
+        exists=lambda c: c.dev.soc_limit is not None and c.dev.soc_limit.upper_soc_limit is not None,
+    ),
+    EntityDescription(
+        "dispatch_type",
+        "sensor",
+        "Dispatch type",
+        KrakenCtx.dispatch_type,
+        ENUM,
+        icon="mdi:ev-station",
+        more={"options": list(DISPATCH_TYPES)},
+    ),
+    EntityDescription(
+        "soc",
+        "sensor",
+        "State of charge",
+        lambda c: _num(c.dev.soc_percent),
+        "battery",
+        "%",
+        MEASUREMENT,
+        exists=lambda c: c.dev.soc_percent is not None,
+    ),
+    EntityDescription(
+        "active_power",
+        "sensor",
+        "Charging power",
+        lambda c: _watts(c.dev.active_power_kw),
+        "power",
+        "W",
+        MEASUREMENT,
+        exists=lambda c: c.dev.active_power_kw is not None,
+    ),
+)
+
+
+def _watts_sensor(
+    key: str, name: str, value: Callable[[C], int | None], exists: Callable[[C], bool] | None = None
+) -> EntityDescription[C]:
+    return EntityDescription(key, "sensor", name, value, "power", "W", MEASUREMENT, exists=exists)
+
+
+INVERTER_ENTITIES: Table[KrakenCtx] = (
+    EntityDescription(
+        "battery_soc",
+        "sensor",
+        "Battery charge",
+        lambda c: _num(c.dev.telemetry.battery_soc) if c.dev.telemetry else None,
+        "battery",
+        "%",
+        MEASUREMENT,
+    ),
+    _watts_sensor(
+        "battery_power",
+        "Battery power",
+        lambda c: _watts(c.dev.telemetry.battery_power_kw) if c.dev.telemetry else None,
+    ),
+    _watts_sensor(
+        "grid_power",
+        "Grid power",
+        lambda c: _watts(c.dev.telemetry.grid_power_kw) if c.dev.telemetry else None,
+    ),
+    _watts_sensor(
+        "solar_power",
+        "Solar power",
+        lambda c: _watts(c.dev.telemetry.solar_power_kw) if c.dev.telemetry else None,
+    ),
+)
+
+
+def _climate_options(c: KrakenCtx) -> dict[str, Any]:
+    spec = SPECS[Control.SETPOINT]
+    return {
+        "modes": ["heat", "off"],
+        "mode_command_template": "{{ 'ON' if value == 'heat' else 'OFF' }}",
+        "min_temp": spec.minimum,
+        "max_temp": spec.maximum,
+        "temp_step": spec.step,
+        "precision": 0.1,
+        "temperature_unit": "C",
+    }
+
+
+HEAT_PUMP_ENTITIES: Table[KrakenCtx] = (
+    EntityDescription(
+        "heating",
+        "climate",
+        "Heating",
+        values=_heating_values,
+        more=_climate_options,
+        commands={"mode_command_topic": Control.ZONE_MODE, "temperature_command_topic": Control.SETPOINT},
+    ),
+    EntityDescription(
+        "hot_water",
+        "water_heater",
+        "Hot water",
+        values=lambda c: {
+            "mode": "high_demand" if c.hot_water_boost else "heat_pump",
+            "current": c.temps.get("WATER"),
+        },
+        more={
+            "modes": ["heat_pump", "high_demand"],
+            "mode_command_template": "{{ 'ON' if value == 'high_demand' else 'OFF' }}",
+            "precision": 0.1,
+            "temperature_unit": "C",
+        },
+        commands={"mode_command_topic": Control.HOT_WATER_BOOST},
+    ),
+    EntityDescription(
+        "target_temperature",
+        "sensor",
+        "Target temperature",
+        lambda c: _num(c.hp.target_temperature) if c.hp else None,
+        "temperature",
+        "°C",
+        MEASUREMENT,
+        enabled=False,  # the setpoint number and the climate entity show it
+    ),
+    EntityDescription(
+        "setpoint",
+        "number",
+        "Setpoint",
+        lambda c: c.setpoint,
+        "temperature",
+        "°C",
+        control=Control.SETPOINT,
+    ),
+    EntityDescription("zone_mode", "select", "Heating", lambda c: c.zone_mode, control=Control.ZONE_MODE),
+    EntityDescription(
+        "hot_water_boost",
+        "switch",
+        "Hot water boost",
+        lambda c: on_off(c.hot_water_boost),
+        control=Control.HOT_WATER_BOOST,
+    ),
+    EntityFamily(_zone_temperatures),
+    # live telemetry from GB's backend endpoint (heatPumpLivePerformance), every 5 minutes
+    EntityDescription(
+        "cop",
+        "sensor",
+        "Coefficient of performance",
+        _live(lambda h: h.cop),
+        state_class=MEASUREMENT,
+        icon="mdi:heat-pump",
+        more={"suggested_display_precision": 2},
+        exists=_has_live,
+    ),
+    EntityDescription(
+        "outdoor_temperature",
+        "sensor",
+        "Outdoor temperature",
+        _live(lambda h: h.outdoor_temperature_c),
+        "temperature",
+        "°C",
+        MEASUREMENT,
+        exists=_has_live,
+    ),
+    _watts_sensor("power_input", "Power input", _live_kw(lambda h: h.power_input_kw), _has_live),
+    _watts_sensor("heat_output", "Heat output", _live_kw(lambda h: h.heat_output_kw), _has_live),
+    EntityDescription(
+        "live_read_at",
+        "sensor",
+        "Live data read at",
+        lambda c: iso(c.controller.live_read_at) if c.controller else None,
+        TIMESTAMP,
+        category=DIAGNOSTIC,
+        enabled=False,  # changes on every read
+        exists=_has_live,
+    ),
+)
+
+ALERT_ENTITIES: Table[KrakenCtx] = (
+    EntityDescription(
+        "alert",
+        "sensor",
+        "Latest alert",
+        lambda c: (c.dev.alerts[0].message or "")[:250] if c.dev.alerts else None,
+        category=DIAGNOSTIC,
+        exists=lambda c: bool(c.dev.alerts),
+    ),
+)
+
+
+def _kraken_tables(dev: Device) -> list[Table[KrakenCtx]]:
+    tables = [KRAKEN_ENTITIES]
+    if dev.is_ev:
+        tables.append(EV_ENTITIES)
+    if dev.telemetry is not None:
+        tables.append(INVERTER_ENTITIES)
+    if dev.kind == DeviceKind.HEAT_PUMP:
+        tables.append(HEAT_PUMP_ENTITIES)
+    return [*tables, ALERT_ENTITIES]
+
+
+def kraken_device(
+    view: View, dev: Device, key: str, via: str, controller: HeatPumpController | None = None
+) -> HaDevice:
+    ctx = KrakenCtx(view, dev, key, controller)
     stale = {Stream.DEVICES} & view.signals.stale
     return HaDevice(
         key=key,
         name=dev.name or _KRAKEN_MODEL.get(dev.kind, "Device"),
         manufacturer=dev.make or "Kraken",
         model=dev.model or _KRAKEN_MODEL.get(dev.kind, dev.kind.value),
-        entities=tuple(ents),
+        entities=tuple(ent for table in _kraken_tables(dev) for ent in from_table(table, ctx)),
         available=not stale,
         via=via,
         slug=kraken_slug(dev),
@@ -760,198 +1243,123 @@ def kraken_slug(dev: Device) -> str:
     return f"{kind}_{raw.replace('_', '')[-4:]}"
 
 
-TEMPERATURE = {"device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement"}
-_HVAC_ACTIONS = {"HEATING": "heating", "PRE_HEATING": "preheating", "IDLE": "idle", "OFF": "off"}
+# --------------------------------------------------------------------------------- local devices
 
 
-def _heat_pump_entities(view: View, dev: Device, key: str) -> list[Entity]:
-    hp = dev.heat_pump
-    spec = SPECS[Control.SETPOINT]
-    setpoint = _float(_shown(view, key, Control.SETPOINT, _num(hp.target_temperature) if hp else None))
-    zone_mode = _shown(view, key, Control.ZONE_MODE, _zone_mode(hp.mode if hp else None))
-    # Kraken does not report a hot-water boost: the switch shows the last one kraken2mqtt asked for
-    boost = _shown(view, key, Control.HOT_WATER_BOOST, False)
-    temps = {zone.upper(): float(value) for zone, value in (hp.zone_temperatures if hp else ())}
-    room = next((v for z, v in temps.items() if z != "WATER"), None)
-    if zone_mode is None:
-        action = None
-    elif zone_mode == "OFF":
-        action = "off"
-    else:
-        action = _HVAC_ACTIONS.get((hp.activity or "").upper(), "idle") if hp and hp.activity else None
-    ents = [
-        Entity(
-            "heating",
-            "climate",
-            "Heating",
-            values={
-                "mode": None if zone_mode is None else ("heat" if zone_mode == "ON" else "off"),
-                "current": room,
-                "target": setpoint,
-                "action": action,
-            },
-            options={
-                "modes": ["heat", "off"],
-                "mode_command_template": "{{ 'ON' if value == 'heat' else 'OFF' }}",
-                "min_temp": spec.minimum,
-                "max_temp": spec.maximum,
-                "temp_step": spec.step,
-                "precision": 0.1,
-                "temperature_unit": "C",
-            },
-            commands={"mode_command_topic": Control.ZONE_MODE, "temperature_command_topic": Control.SETPOINT},
-        ),
-        Entity(
-            "hot_water",
-            "water_heater",
-            "Hot water",
-            values={
-                "mode": "high_demand" if boost else "heat_pump",
-                "current": temps.get("WATER"),
-            },
-            options={
-                "modes": ["heat_pump", "high_demand"],
-                "mode_command_template": "{{ 'ON' if value == 'high_demand' else 'OFF' }}",
-                "precision": 0.1,
-                "temperature_unit": "C",
-            },
-            commands={"mode_command_topic": Control.HOT_WATER_BOOST},
-        ),
-        Entity(
-            "target_temperature",
-            "sensor",
-            "Target temperature",
-            _num(hp.target_temperature) if hp else None,
-            options=TEMPERATURE,
-            enabled=False,  # the setpoint number and the climate entity show it
-        ),
-        Entity(
-            "setpoint",
-            "number",
-            "Setpoint",
-            setpoint,
-            control=Control.SETPOINT,
-            options={"device_class": "temperature", "unit_of_measurement": "°C"},
-        ),
-        Entity("zone_mode", "select", "Heating", zone_mode, control=Control.ZONE_MODE),
-        Entity(
-            "hot_water_boost", "switch", "Hot water boost", on_off(boost), control=Control.HOT_WATER_BOOST
-        ),
-    ]
-    for zone, value in hp.zone_temperatures if hp else ():
-        ents.append(
-            Entity(
-                f"temperature_{_slug(zone)}",
-                "sensor",
-                f"{zone_name(zone)} temperature",
-                float(value),
-                options=TEMPERATURE,
-            )
-        )
-    return ents
+class LocalCtx:
+    def __init__(self, view: View, cfg: DeviceConfig) -> None:
+        self.view, self.cfg = view, cfg
+        self.rep = view.reported.get(cfg.id) or ReportedState()
+        self.kind = cfg.kind
 
+    @cached_property
+    def device_plan(self) -> DevicePlan | None:
+        return _device_plan(self.view.plan, self.cfg.id)
 
-def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
-    rep = view.reported.get(cfg.id) or ReportedState()
-    ents: list[Entity] = [
-        Entity(
-            "planner_mode",
-            "select",
-            "Planner mode",
-            view.planner_modes.get(cfg.id, "auto"),
-            control=Control.PLANNER_MODE,
-            options={"entity_category": "config"},
-        ),
-    ]
-    kind = cfg.kind
-    if kind in (LocalKind.EV, LocalKind.BATTERY) or rep.soc_pct is not None:
-        ents.append(
-            Entity(
-                "soc",
-                "sensor",
-                "Charge",
-                None if rep.soc_pct is None else round(rep.soc_pct),
-                options={"device_class": "battery", "unit_of_measurement": "%", "state_class": "measurement"},
-            )
-        )
-    if kind in (LocalKind.EV, LocalKind.BATTERY) or rep.power_kw is not None:
-        ents.append(
-            Entity(
-                "power",
-                "sensor",
-                "Power",
-                None if rep.power_kw is None else round(rep.power_kw * 1000),
-                options={"device_class": "power", "unit_of_measurement": "W", "state_class": "measurement"},
-            )
-        )
-    if kind is LocalKind.EV or rep.plugged_in is not None:
-        ents.append(
-            Entity(
-                "plugged_in",
-                "binary_sensor",
-                "Plugged in",
-                on_off(rep.plugged_in),
-                options={"device_class": "plug"},
-            )
-        )
-    if kind in (LocalKind.RELAY, LocalKind.HOT_WATER) or rep.relay_on is not None:
-        ents.append(
-            Entity("relay", "binary_sensor", "Relay", on_off(rep.relay_on), options={"device_class": "power"})
-        )
-    if kind is LocalKind.HEAT_PUMP or rep.temperature_c is not None:
-        ents.append(
-            Entity(
-                "temperature",
-                "sensor",
-                "Temperature",
-                None if rep.temperature_c is None else round(rep.temperature_c, 1),
-                options=TEMPERATURE,
-            )
-        )
-    dp = _device_plan(view.plan, cfg.id)
-    if dp is not None or cfg.plan is not None:
-        action = view.actions.get(cfg.id)
+    @cached_property
+    def action(self) -> tuple[str | None, dict[str, Any]]:
+        action = self.view.actions.get(self.cfg.id)
+        dp = self.device_plan
         attributes: dict[str, Any] = {
             "reason": action.reason if action is not None else "no plan yet",
             "summary": dp.summary if dp is not None else None,
             "power_kw": round(action.power_kw, 2) if action is not None else None,
         }
         state = action.kind.value if action is not None else None
-        hold = view.holds.get(cfg.id)
+        hold = self.view.holds.get(self.cfg.id)
         if hold is not None and "held_until" in hold:  # a person's change wins for a while
-            state = ActionKind.FOLLOW_KRAKEN.value
-            attributes.update(hold, power_kw=None)
+            state = hold.get("action", ActionKind.FOLLOW_KRAKEN.value)
+            attributes.update({k: v for k, v in hold.items() if k != "action"}, power_kw=None)
         elif hold is not None:  # ... and then the plan resumes, saying so
             attributes.update(hold)
-        ents.append(
-            Entity(
-                "action",
-                "sensor",
-                "Planned action now",
-                state,
-                options={"device_class": ENUM, "options": [k.value for k in ActionKind]},
-                attributes=attributes,
-            )
-        )
-    if rep is not None and rep.control is not None:  # devices/driver.py: who is in charge, last result
-        ents.append(
-            Entity(
-                "control",
-                "sensor",
-                "Control",
-                rep.control,
-                options={"icon": "mdi:hand-back-right"},
-                attributes={"last_result": rep.result},
-            )
-        )
-    online = rep.online if rep is not None and rep.online is not None else True
+        return state, attributes
+
+
+_EV_OR_BATTERY = (LocalKind.EV, LocalKind.BATTERY)
+
+LOCAL_ENTITIES: Table[LocalCtx] = (
+    EntityDescription(
+        "planner_mode",
+        "select",
+        "Planner mode",
+        lambda c: c.view.planner_modes.get(c.cfg.id, "auto"),
+        category=CONFIG,
+        control=Control.PLANNER_MODE,
+    ),
+    EntityDescription(
+        "soc",
+        "sensor",
+        "Charge",
+        lambda c: None if c.rep.soc_pct is None else round(c.rep.soc_pct),
+        "battery",
+        "%",
+        MEASUREMENT,
+        exists=lambda c: c.kind in _EV_OR_BATTERY or c.rep.soc_pct is not None,
+    ),
+    _watts_sensor(
+        "power",
+        "Power",
+        lambda c: None if c.rep.power_kw is None else round(c.rep.power_kw * 1000),
+        exists=lambda c: c.kind in _EV_OR_BATTERY or c.rep.power_kw is not None,
+    ),
+    EntityDescription(
+        "plugged_in",
+        "binary_sensor",
+        "Plugged in",
+        lambda c: on_off(c.rep.plugged_in),
+        "plug",
+        exists=lambda c: c.kind is LocalKind.EV or c.rep.plugged_in is not None,
+    ),
+    EntityDescription(
+        "relay",
+        "binary_sensor",
+        "Relay",
+        lambda c: on_off(c.rep.relay_on),
+        "power",
+        exists=lambda c: c.kind in (LocalKind.RELAY, LocalKind.HOT_WATER) or c.rep.relay_on is not None,
+    ),
+    EntityDescription(
+        "temperature",
+        "sensor",
+        "Temperature",
+        lambda c: None if c.rep.temperature_c is None else round(c.rep.temperature_c, 1),
+        "temperature",
+        "°C",
+        MEASUREMENT,
+        exists=lambda c: c.kind is LocalKind.HEAT_PUMP or c.rep.temperature_c is not None,
+    ),
+    EntityDescription(
+        "action",
+        "sensor",
+        "Planned action now",
+        lambda c: c.action[0],
+        ENUM,
+        more={"options": [k.value for k in ActionKind]},
+        attributes=lambda c: c.action[1],
+        exists=lambda c: c.device_plan is not None or c.cfg.plan is not None,
+    ),
+    EntityDescription(  # devices/driver.py: who is in charge, last result
+        "control",
+        "sensor",
+        "Control",
+        lambda c: c.rep.control,
+        icon="mdi:hand-back-right",
+        attributes=lambda c: {"last_result": c.rep.result},
+        exists=lambda c: c.rep.control is not None,
+    ),
+)
+
+
+def local_device(view: View, cfg: DeviceConfig, via: str) -> HaDevice:
+    ctx = LocalCtx(view, cfg)
+    rep = ctx.rep
     return HaDevice(
         key=cfg.id,
         name=cfg.name or cfg.id,
         manufacturer=LOCAL_MANUFACTURER,
         model=f"{cfg.adapter} ({cfg.kind})",
-        entities=tuple(ents),
-        available=online,
+        entities=tuple(from_table(LOCAL_ENTITIES, ctx)),
+        available=rep.online if rep.online is not None else True,
         via=via,
     )
 
