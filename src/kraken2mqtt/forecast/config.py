@@ -64,6 +64,13 @@ class ForecastSettings(_Section):
     #: Whether the sensor includes the planned devices' own power (a whole-house meter does; GivTCP's
     #: Load_Power excludes the battery): their reported power is subtracted when it does.
     load_includes_devices: bool = True
+    #: The panels' measured output (an MQTT topic, e.g. GivTCP's ``GivEnergy/<serial>/Power/Power/PV_Power``),
+    #: the JSON path of the value and its unit: the rest of today's forecast is scaled by how the sun so far
+    #: compares with the forecast (forecast/measured_sun.py), ``(measured + prior) / (forecast + prior)``.
+    solar_topic: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    solar_json_path: str | None = None
+    solar_unit: Literal["W", "kW"] = "W"
+    measured_sun_prior_kwh: Annotated[float, Field(ge=0, le=50)] = 1.0
     load_half_life_days: Annotated[float, Field(gt=0, le=365)] = 14.0
     load_min_days: Annotated[float, Field(ge=0, le=60)] = 7.0
 
