@@ -11,17 +11,25 @@ Data (none fetched at run time; install with ``pip install pvlib demandlib``, be
   15-minute values per month and day type), scaled to 3,500 kWh a year.
 
 Every half hour the planner sees the prices published by then (day-ahead at 16:00 UK), the monthly
-standard profile as its house load, and a solar forecast for 48 h: **persistence** (each slot's sun as it
-was 24 h earlier: the forecast anyone has without a service) or **perfect** (the sun as it comes). The
-first half hour of its plan is executed; the sun and the load as they really are decide the grid flow.
-Export is paid 15p/kWh (Outgoing Fixed). Reported per period: the share of the optimum's savings over
-no battery that the planner captures, and the grid energy charged into the battery (at an import price
-above the export price) on days the battery then filled and spilled sun to the grid: energy that was
-bought and then not needed. Battery runs follow the plan as a controller would drive an inverter: the
+standard profile as its house load, and a solar forecast for 48 h (``Forecast``): **persistence** (every
+day of the horizon gets the last complete day's sun, optionally blended with the mean of the last days
+and the rest of today scaled by today's measured sun so far; never a value not yet observed) or
+**perfect** (the sun as it comes). The first half hour of its plan is executed; the sun and the load as
+they really are decide the grid flow. Battery runs follow the plan as a controller drives an inverter: the
 part of a run the plan meant to take from the sun, or give to the house, follows the real sun and load
-(self-consumption), only the grid part is forced.
+(self-consumption), only the grid part is forced; a hold pauses discharging only (spare sun still charges
+the battery, as GivTCP's tempPauseDischarge does). Import and export are metered apart.
 
-    .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 --days 365 | --years] [--short]
+The reference is one LP over the period with everything known, on the planner's own slot model: the
+convex slot cost of changing the stored energy (import at the import price, export at the export price,
+its convex envelope where a price is below the export price: time-sharing, never buying and selling at
+once), from 50 % to the replay's own end state (so the two are compared on the same stored energy).
+Reported per period: the share of the optimum's savings over no battery that the planner captures, and
+**wasted** kWh: grid energy bought above the export price that was still in the battery (never needed in
+between) when the full battery then spilled sun to the grid: energy bought that the sun would have given.
+
+    .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 ... --days 365 | --years [--only Y]]
+        [--export-p 5] [--weight W ...] [--alpha A ...] [--avg-days N] [--today-prior P ...] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from kraken2mqtt.forecast.measured_sun import today_scale
+from kraken2mqtt.forecast.measured_sun import blended_day, today_scale
 from kraken2mqtt.planner import (
     Battery,
     BatteryModel,
@@ -204,14 +212,8 @@ def sun_forecast(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
     else:
         # The sun of this data set is laid on UTC hours: days are UTC days.
         kd = k - int(w.starts[k] % 86400) // int(SLOT)  # today's first slot
-        yesterday = w.solar_kwh[kd - 48 : kd]
-        if fc.alpha < 1.0:
-            mean = [
-                sum(w.solar_kwh[kd - 48 * n + j] for n in range(1, fc.days + 1)) / fc.days for j in range(48)
-            ]
-            profile = [fc.alpha * y + (1 - fc.alpha) * m for y, m in zip(yesterday, mean, strict=True)]
-        else:
-            profile = list(yesterday)
+        back = range(1, (fc.days if fc.alpha < 1.0 else 1) + 1)
+        profile = blended_day([w.solar_kwh[kd - 48 * n : kd - 48 * (n - 1)] for n in back], fc.alpha)
         values = [profile[(i - kd) % 48] for i in horizon]
         if fc.today_prior is not None:
             scale = today_scale(sum(w.solar_kwh[kd:k]), sum(profile[: k - kd]), fc.today_prior)

@@ -8,6 +8,7 @@ from kraken2mqtt.forecast.measured_sun import (
     HIGH,
     LOW,
     MeasuredSun,
+    blended_day,
     scale_rest_of_today,
     today_scale,
 )
@@ -33,6 +34,14 @@ def test_the_scale_follows_the_measured_sun_with_a_prior() -> None:
     assert today_scale(1.0, 3.0, prior_kwh=1.0) == pytest.approx(0.5)
     assert today_scale(9.0, 1.0, prior_kwh=1.0) == HIGH
     assert today_scale(0.0, 20.0, prior_kwh=1.0) == LOW
+
+
+def test_a_day_blends_yesterday_with_the_recent_mean() -> None:
+    days = [[4.0, 0.0], [2.0, 2.0], [0.0, 4.0]]  # yesterday first
+    assert blended_day(days, 1.0) == [4.0, 0.0]
+    assert blended_day(days, 0.0) == [2.0, 2.0]
+    assert blended_day(days, 0.5) == [3.0, 1.0]
+    assert blended_day([], 0.5) == []
 
 
 def test_only_the_rest_of_today_is_scaled() -> None:

@@ -28,6 +28,16 @@ def today_scale(measured_kwh: float, forecast_kwh: float, prior_kwh: float = 1.0
     return min(HIGH, max(LOW, (measured_kwh + prior_kwh) / (forecast_kwh + prior_kwh)))
 
 
+def blended_day(days: Sequence[Sequence[float]], alpha: float) -> list[float]:
+    """A day's sun per slot from the days observed before it, most recent first: ``alpha`` × yesterday
+    + (1 − ``alpha``) × the mean of all of ``days`` (persistence blended with the recent climate; the
+    benchmark's choice of ``alpha`` and the number of days is in benchmarks/README.md)."""
+    if not days:
+        return []
+    mean = [sum(col) / len(days) for col in zip(*days, strict=True)]
+    return [alpha * y + (1.0 - alpha) * m for y, m in zip(days[0], mean, strict=True)]
+
+
 def scale_rest_of_today(
     slots: Sequence[SolarSlot], now: datetime, tz: str, scale: float
 ) -> tuple[SolarSlot, ...]:
