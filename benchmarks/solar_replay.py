@@ -11,17 +11,25 @@ Data (none fetched at run time; install with ``pip install pvlib demandlib``, be
   15-minute values per month and day type), scaled to 3,500 kWh a year.
 
 Every half hour the planner sees the prices published by then (day-ahead at 16:00 UK), the monthly
-standard profile as its house load, and a solar forecast for 48 h: **persistence** (each slot's sun as it
-was 24 h earlier: the forecast anyone has without a service) or **perfect** (the sun as it comes). The
-first half hour of its plan is executed; the sun and the load as they really are decide the grid flow.
-Export is paid 15p/kWh (Outgoing Fixed). Reported per period: the share of the optimum's savings over
-no battery that the planner captures, and the grid energy charged into the battery (at an import price
-above the export price) on days the battery then filled and spilled sun to the grid: energy that was
-bought and then not needed. Battery runs follow the plan as a controller would drive an inverter: the
+standard profile as its house load, and a solar forecast for 48 h (``Forecast``): **persistence** (every
+day of the horizon gets the last complete day's sun, optionally blended with the mean of the last days
+and the rest of today scaled by today's measured sun so far; never a value not yet observed) or
+**perfect** (the sun as it comes). The first half hour of its plan is executed; the sun and the load as
+they really are decide the grid flow. Battery runs follow the plan as a controller drives an inverter: the
 part of a run the plan meant to take from the sun, or give to the house, follows the real sun and load
-(self-consumption), only the grid part is forced.
+(self-consumption), only the grid part is forced; a hold pauses discharging only (spare sun still charges
+the battery, as GivTCP's tempPauseDischarge does). Import and export are metered apart.
 
-    .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 --days 365 | --years] [--short]
+The reference is one LP over the period with everything known, on the planner's own slot model: the
+convex slot cost of changing the stored energy (import at the import price, export at the export price,
+its convex envelope where a price is below the export price: time-sharing, never buying and selling at
+once), from 50 % to the replay's own end state (so the two are compared on the same stored energy).
+Reported per period: the share of the optimum's savings over no battery that the planner captures, and
+**wasted** kWh: grid energy bought above the export price that was still in the battery (never needed in
+between) when the full battery then spilled sun to the grid: energy bought that the sun would have given.
+
+    .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 ... --days 365 | --years [--only Y]]
+        [--export-p 5] [--weight W ...] [--alpha A ...] [--avg-days N] [--today-prior P ...] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -29,7 +37,9 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
+import itertools
 import math
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +51,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
+from kraken2mqtt.forecast.measured_sun import blended_day, today_scale
 from kraken2mqtt.planner import (
     Battery,
     BatteryModel,
@@ -167,40 +178,76 @@ def bill(g: float, imp: float, exp: float) -> float:
     return imp * g if g >= 0 else exp * g
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """The solar forecast the planner sees. ``perfect``: the sun as it comes. ``persistence``: the last
+    complete day's sun for every day of the horizon (never a value not yet observed), blended with the
+    mean of the last ``days`` days (``alpha``: yesterday's share), the rest of today scaled by today's
+    measured sun so far (``today_prior`` kWh: forecast.measured_sun.today_scale; None: no scale), all times
+    ``weight`` (the share of the forecast the plan counts on)."""
+
+    kind: str = "persistence"
+    weight: float = 1.0
+    alpha: float = 1.0
+    days: int = 7
+    today_prior: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "perfect":
+            return "perfect"
+        out = f"persist w{self.weight:g}"
+        if self.alpha < 1.0:
+            out += f" a{self.alpha:g}/{self.days}d"
+        if self.today_prior is not None:
+            out += f" t{self.today_prior:g}"
+        return out
+
+
+def sun_forecast(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
+    """The 48 h solar forecast at slot ``k``: per half hour, kWh."""
+    horizon = range(k, min(k + 96, len(w.starts)))
+    if fc.kind == "perfect":
+        values = [w.solar_kwh[i] for i in horizon]
+    else:
+        # The sun of this data set is laid on UTC hours: days are UTC days.
+        kd = k - int(w.starts[k] % 86400) // int(SLOT)  # today's first slot
+        back = range(1, (fc.days if fc.alpha < 1.0 else 1) + 1)
+        profile = blended_day([w.solar_kwh[kd - 48 * n : kd - 48 * (n - 1)] for n in back], fc.alpha)
+        values = [profile[(i - kd) % 48] for i in horizon]
+        if fc.today_prior is not None:
+            scale = today_scale(sum(w.solar_kwh[kd:k]), sum(profile[: k - kd]), fc.today_prior)
+            values = [v * scale if i < kd + 48 else v for v, i in zip(values, horizon, strict=True)]
+    return tuple(
+        SolarSlot(
+            datetime.fromtimestamp(w.starts[i], UTC),
+            datetime.fromtimestamp(w.starts[i] + SLOT, UTC),
+            fc.weight * v,
+        )
+        for v, i in zip(values, horizon, strict=True)
+    )
+
+
 @dataclass
 class Result:
     cost_p: float
     wasted_kwh: float
     cycles: float
+    end_soc_kwh: float
 
 
-def replay(w: World, k0: int, k1: int, forecast: str, weight: float = 1.0) -> Result:
+def replay(w: World, k0: int, k1: int, fc: Forecast) -> Result:
     soc = 50.0
     cost = 0.0
     discharged = 0.0
     wasted = 0.0
-    day_grid_charge = 0.0
-    day_spill = 0.0
-    day = None
+    grid_held = 0.0  # kWh stored from the grid above the export price, still in the battery
     for k in range(k0, k1):
         t = w.starts[k]
-        local_day = datetime.fromtimestamp(t, LONDON).date()
-        if local_day != day:
-            wasted += min(day_grid_charge, day_spill)
-            day_grid_charge = day_spill = 0.0
-            day = local_day
         known = min(w.index(published_until(t)), len(w.starts))
         lo = max(0, k - HISTORY)
         slots = w.price_slots[lo:known]
-        horizon = range(k, min(k + 96, len(w.starts)))
-        sun = tuple(
-            SolarSlot(
-                datetime.fromtimestamp(w.starts[i], UTC),
-                datetime.fromtimestamp(w.starts[i] + SLOT, UTC),
-                weight * (w.solar_kwh[i] if forecast == "perfect" else w.solar_kwh[i - 48]),
-            )
-            for i in horizon
-        )
+        sun = sun_forecast(w, k, fc)
         month = datetime.fromtimestamp(t, LONDON).month
         plan = make_plan(
             PlanInputs(
@@ -215,7 +262,8 @@ def replay(w: World, k0: int, k1: int, forecast: str, weight: float = 1.0) -> Re
         # Execute the plan's first half hour run by run: import and export are metered apart, so a slot
         # that charges for part of the time and discharges for the rest is billed that way. Energy the
         # plan meant to take from the sun (or give to the house) follows the sun and the house as they
-        # are, as an inverter's self-consumption mode does; only the grid part of a run is forced.
+        # are, as an inverter's self-consumption mode does; only the grid part of a run is forced. A
+        # hold pauses discharging only: spare sun still charges the battery (GivTCP's tempPauseDischarge).
         t_end = datetime.fromtimestamp(t + SLOT, UTC)
         net_house = w.load_kwh[k] - w.solar_kwh[k]
         local = datetime.fromtimestamp(t + SLOT / 2, LONDON)
@@ -234,6 +282,8 @@ def replay(w: World, k0: int, k1: int, forecast: str, weight: float = 1.0) -> Re
             elif e < 0 and planned_net > 0:
                 to_house = max(e, -planned_net * part)
                 e = e - to_house - min(max(0.0, net_house * part), limit)
+            elif e == 0:
+                e = min(max(0.0, -net_house * part), limit)
             e = max(-limit, min(limit, e))
             # The battery cannot store more than it has room for, nor give more than it holds.
             room = (BAT.capacity_kwh * (100 - soc) / 100) / ETA
@@ -244,83 +294,126 @@ def replay(w: World, k0: int, k1: int, forecast: str, weight: float = 1.0) -> Re
             cost += bill(g, w.import_p[k], w.export_p)
             if e < 0:
                 discharged += -e
+            # Wasted: grid energy bought above the export price that was still in the battery (never
+            # needed before) when the full battery spilled sun: buying that much less changes nothing
+            # else and the sun would have filled its place.
             if e > 0 and g > 0 and w.import_p[k] > w.export_p:
-                day_grid_charge += min(e, g)
+                grid_held += min(e, g) * ETA
+            grid_held = min(grid_held, BAT.capacity_kwh * soc / 100)
             if soc >= 99.0 and g < 0 and net_house < 0:
-                day_spill += -g
-    wasted += min(day_grid_charge, day_spill)
-    return Result(cost, wasted, discharged / BAT.capacity_kwh)
+                spill = min(-g, -net_house * part) * ETA
+                waste = min(grid_held, spill)
+                wasted += waste / ETA
+                grid_held -= waste
+    return Result(cost, wasted, discharged / BAT.capacity_kwh, BAT.capacity_kwh * soc / 100)
 
 
 def baseline(w: World, k0: int, k1: int) -> float:
     return sum(bill(w.load_kwh[k] - w.solar_kwh[k], w.import_p[k], w.export_p) for k in range(k0, k1))
 
 
-def optimum(w: World, k0: int, k1: int) -> float:
-    """One LP over the period with every price, sun and load known. Variables per slot: import, export,
-    charge, discharge, stored. Import never exceeds what the house and the charging draw beyond the sun,
-    export never exceeds the spare sun and the discharge: no importing and exporting at once."""
-    n = k1 - k0
-    p = np.asarray(w.import_p[k0:k1])
-    net = np.asarray(w.load_kwh[k0:k1]) - np.asarray(w.solar_kwh[k0:k1])
+def _lower_hull(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    hull: list[tuple[float, float]] = []
+    for p in sorted(set(pts)):
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 1e-12:
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return hull
+
+
+def slot_hull(net: float, imp: float, exp: float) -> list[tuple[float, float]]:
+    """Vertices of the convex slot cost of changing the stored energy by x (the planner's own model,
+    planner/battery.py): the bill of the slot's net flow, import at the import price and export at the
+    export price; where that is not convex (a price below the export price) its convex envelope, which
+    time-sharing the slot between charging and discharging realises. No simultaneous buying and selling."""
     pk = BAT.max_charge_kw * 0.5
-    gi, ge, c, d, s = (np.arange(n) + j * n for j in range(5))
-    nv = 5 * n
-    cost = np.zeros(nv)
-    cost[gi] = p
-    cost[ge] = -w.export_p
+    base = bill(net, imp, exp)
+    pts = [
+        (-pk / ETA, bill(net - pk, imp, exp) - base),
+        (0.0, 0.0),
+        (pk * ETA, bill(net + pk, imp, exp) - base),
+    ]
+    if -pk < -net < 0.0:
+        pts.append((-net / ETA, -base))
+    if 0.0 < -net < pk:
+        pts.append((-net * ETA, -base))
+    return _lower_hull(pts)
+
+
+def optimum(w: World, k0: int, k1: int, end_kwh: float) -> float:
+    """One LP over the period with every price, sun and load known, on the convex slot cost (slot_hull),
+    starting at 50 % and ending at ``end_kwh`` (the replay's own end: the two are compared on the same
+    stored energy). Variables per slot: stored change x, slot cost y, stored energy s."""
+    n = k1 - k0
+    rows, cols, vals, b_ub = [], [], [], []
+    lo, hi, const = np.zeros(n), np.zeros(n), 0.0
+    r = 0
+    for j, k in enumerate(range(k0, k1)):
+        net = w.load_kwh[k] - w.solar_kwh[k]
+        const += bill(net, w.import_p[k], w.export_p)
+        hull = slot_hull(net, w.import_p[k], w.export_p)
+        lo[j], hi[j] = hull[0][0], hull[-1][0]
+        for (x1, y1), (x2, y2) in itertools.pairwise(hull):
+            slope = (y2 - y1) / (x2 - x1)
+            # y >= y1 + slope (x - x1)  <=>  slope x - y <= slope x1 - y1
+            rows += [r, r]
+            cols += [j, n + j]
+            vals += [slope, -1.0]
+            b_ub.append(slope * x1 - y1)
+            r += 1
+    a_ub = sparse.csr_matrix((vals, (rows, cols)), shape=(r, 3 * n))
     eye = sparse.identity(n, format="csr")
-    z = sparse.csr_matrix((n, n))
     shift = sparse.diags([np.ones(n - 1)], [-1], shape=(n, n), format="csr")
-    a_eq = sparse.vstack(
-        [
-            sparse.hstack([eye, -eye, -eye, eye, z]),  # gi - ge - c + d = net
-            sparse.hstack([z, z, -ETA * eye, eye / ETA, eye - shift]),  # s_k - s_{k-1} = ηc - d/η
-        ],
-        format="csr",
-    )
-    rhs_s = np.zeros(n)
-    rhs_s[0] = BAT.capacity_kwh * 0.5
-    b_eq = np.concatenate([net, rhs_s])
-    a_ub = sparse.vstack(
-        [
-            sparse.hstack([eye, z, -eye, z, z]),  # gi <= max(net, 0) + c
-            sparse.hstack([z, eye, z, -eye, z]),  # ge <= max(-net, 0) + d
-            sparse.hstack([z, z, eye, eye, z]),  # c + d <= P·h (time-shared slot)
-        ],
-        format="csr",
-    )
-    b_ub = np.concatenate([np.maximum(net, 0), np.maximum(-net, 0), np.full(n, pk)])
-    bounds = np.zeros((nv, 2))
-    bounds[:, 1] = np.inf
-    bounds[c, 1] = pk
-    bounds[d, 1] = pk
-    bounds[s, 1] = BAT.capacity_kwh
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    a_eq = sparse.hstack([-eye, sparse.csr_matrix((n, n)), eye - shift], format="csr")  # s_k - s_{k-1} = x_k
+    b_eq = np.zeros(n)
+    b_eq[0] = BAT.capacity_kwh * 0.5
+    cost = np.concatenate([np.zeros(n), np.ones(n), np.zeros(n)])
+    bounds = [(lo[j], hi[j]) for j in range(n)] + [(None, None)] * n + [(0.0, BAT.capacity_kwh)] * n
+    bounds[-1] = (end_kwh, end_kwh)
+    res = linprog(cost, A_ub=a_ub, b_ub=np.asarray(b_ub), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if res.status != 0:
         raise SystemExit(f"reference LP failed: {res.message}")
-    return float(res.fun)
+    return float(res.fun) + const
+
+
+def span_slots(w: World, start: date, days: int) -> tuple[int, int]:
+    t0 = datetime(start.year, start.month, start.day, tzinfo=LONDON).timestamp()
+    k0 = max(HISTORY, w.index(t0))
+    return k0, min(len(w.starts) - 96, k0 + days * 48)
+
+
+_W: World | None = None
+
+
+def _replay_task(task: tuple[int, int, Forecast]) -> Result:
+    assert _W is not None
+    return replay(_W, *task)
 
 
 def run(
-    w: World,
-    start: date,
-    days: int,
-    forecasts: Sequence[str] = ("persistence", "perfect"),
-    weight: float = 1.0,
+    w: World, spans: Sequence[tuple[date, int]], forecasts: Sequence[Forecast], jobs: int = 2
 ) -> list[str]:
-    t0 = datetime(start.year, start.month, start.day, tzinfo=LONDON).timestamp()
-    k0 = max(HISTORY, w.index(t0))
-    k1 = min(len(w.starts) - 96, k0 + days * 48)
-    base, opt = baseline(w, k0, k1), optimum(w, k0, k1)
+    """Replay every (span, forecast), ``jobs`` at a time; one line each, against its pinned optimum."""
+    global _W
+    _W = w
+    tasks = [(*span_slots(w, s, d), fc) for s, d in spans for fc in forecasts]
+    if jobs > 1 and len(tasks) > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            results = pool.map(_replay_task, tasks, chunksize=1)
+    else:
+        results = [_replay_task(t) for t in tasks]
     lines = []
-    for fc in forecasts:
-        r = replay(w, k0, k1, fc, weight if fc == "persistence" else 1.0)
+    for (k0, k1, fc), r in zip(tasks, results, strict=True):
+        base, opt = baseline(w, k0, k1), optimum(w, k0, k1, r.end_soc_kwh)
         share = (base - r.cost_p) / (base - opt) if base > opt else math.nan
         lines.append(
-            f"{datetime.fromtimestamp(w.starts[k0], LONDON):%Y-%m-%d} {(k1 - k0) / 48:>5.0f}d {fc:<12}"
+            f"{datetime.fromtimestamp(w.starts[k0], LONDON):%Y-%m-%d} {(k1 - k0) / 48:>5.0f}d {fc.label:<22}"
             f" {base / 100:>9.2f} {r.cost_p / 100:>9.2f} {opt / 100:>9.2f} {share * 100:>7.2f}%"
-            f" {r.wasted_kwh:>8.1f} {r.cycles / ((k1 - k0) / 48):>7.2f}"
+            f" {r.wasted_kwh:>8.1f} {r.cycles / ((k1 - k0) / 48):>7.2f} {r.end_soc_kwh:>6.1f}"
         )
         print(lines[-1], flush=True)
     return lines
@@ -329,16 +422,25 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prices", type=Path, default=PRICES)
-    ap.add_argument("--start", type=date.fromisoformat, default=date(2020, 1, 1))
+    ap.add_argument("--start", type=date.fromisoformat, nargs="+", default=[date(2020, 1, 1)])
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--years", action="store_true", help="every year of the price file, one row pair each")
+    ap.add_argument("--only", type=int, nargs="*", help="with --years: these years only")
     ap.add_argument("--kwp", type=float, default=KWP, help="array size (0: the battery alone)")
     ap.add_argument("--export-p", type=float, default=EXPORT_P, help="export price, p/kWh")
+    ap.add_argument("--weight", type=float, nargs="+", default=[1.0], help="share of the forecast counted on")
+    ap.add_argument("--alpha", type=float, nargs="+", default=[1.0], help="yesterday's share in the blend")
+    ap.add_argument("--avg-days", type=int, default=7, help="days of the blend's mean")
     ap.add_argument(
-        "--weight", type=float, default=1.0, help="scale of the persistence forecast the planner sees"
+        "--today-prior",
+        type=float,
+        nargs="+",
+        default=None,
+        help="scale today by the measured sun (kWh prior)",
     )
     ap.add_argument("--forecast", choices=["persistence", "perfect", "both"], default="both")
     ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
+    ap.add_argument("--jobs", type=int, default=2, help="replays run at once")
     args = ap.parse_args(argv)
     if not args.prices.exists():
         print(f"price file not found: {args.prices} (use --prices)", file=sys.stderr)
@@ -346,18 +448,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     w = load_world(args.prices, args.kwp, args.export_p)
     print(f"Battery {BAT.capacity_kwh:g} kWh / {BAT.max_charge_kw:g} kW, flat {w.kwp:g} kWp array "
           f"(pvlib TMY3 723170TYA), BDEW H25 load {ANNUAL_KWH:g} kWh/a, export {w.export_p:g}p")  # fmt: skip
-    print(f"{'from':<10} {'days':>6} {'forecast':<12} {'no batt £':>9} {'planner £':>9} {'optimum £':>9}"
-          f" {'capture':>8} {'wasted':>8} {'cyc/day':>7}")  # fmt: skip
+    print(f"{'from':<10} {'days':>6} {'forecast':<22} {'no batt £':>9} {'planner £':>9} {'optimum £':>9}"
+          f" {'capture':>8} {'wasted':>8} {'cyc/day':>7} {'end kWh':>7}")  # fmt: skip
     if args.years:
         first = datetime.fromtimestamp(w.starts[HISTORY], LONDON).date()
         spans = [(first, (date(2019, 1, 1) - first).days)]
-        spans += [(date(y, 1, 1), 365) for y in (2019, 2020)]
-        spans += [(date(2021, 1, 1), 365)]
+        spans += [(date(y, 1, 1), 365) for y in (2019, 2020, 2021)]
+        if args.only:
+            spans = [s for s in spans if s[0].year in args.only]
     else:
-        spans = [(args.start, 21 if args.short else args.days)]
-    forecasts = ("persistence", "perfect") if args.forecast == "both" else (args.forecast,)
-    for start, days in spans:
-        run(w, start, 21 if args.short else days, forecasts, args.weight)
+        spans = [(s, 21 if args.short else args.days) for s in args.start]
+    forecasts: list[Forecast] = []
+    if args.forecast in ("persistence", "both"):
+        priors = args.today_prior if args.today_prior is not None else [None]
+        forecasts += [
+            Forecast("persistence", wt, a, args.avg_days, p)
+            for wt in args.weight
+            for a in args.alpha
+            for p in priors
+        ]
+    if args.forecast in ("perfect", "both"):
+        forecasts.append(Forecast("perfect"))
+    run(w, spans, forecasts, args.jobs)
     return 0
 
 

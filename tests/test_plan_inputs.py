@@ -89,6 +89,10 @@ async def test_inputs_from_a_real_poll(fake: FakeKraken, make_client: MakeClient
     forced = build_inputs(poller.snapshot, now, PlannerSettings(), settings.devices, reported, {"ev": "off"})
     assert forced is not None and "ev" not in {d.id for d in forced.devices}
 
+    limited = PlannerSettings(grid_import_limit_kw=15.0, grid_export_limit_kw=3.68)
+    capped = build_inputs(poller.snapshot, now, limited, settings.devices, reported, {})
+    assert capped is not None and (capped.grid.import_kw, capped.grid.export_kw) == (15.0, 3.68)
+
 
 def test_no_prices_no_plan() -> None:
     from kraken2mqtt.kraken.snapshot import Snapshot

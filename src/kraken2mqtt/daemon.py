@@ -25,7 +25,9 @@ from kraken2mqtt.devices.base import LocalKind, Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
 from kraken2mqtt.devices.reconcile import price_now, wanted_actions
 from kraken2mqtt.forecast.load_meter import LoadMeter
-from kraken2mqtt.forecast.planning import outdoor_points, solar_slots
+from kraken2mqtt.forecast.load_profile import read_power
+from kraken2mqtt.forecast.measured_sun import MeasuredSun
+from kraken2mqtt.forecast.planning import outdoor_points, planned_solar
 from kraken2mqtt.forecast.service import ForecastService
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
@@ -146,6 +148,8 @@ class Daemon:
             if fs.load_topic
             else None
         )
+        # Today's sun as the panels measure it (not kept across a restart: the day's count starts again).
+        self.measured_sun = MeasuredSun(settings.planner.timezone) if fs.solar_topic else None
         self.overrides = PlannerOverrides(self.queue)
         self.poller = Poller(
             self.client,
@@ -226,6 +230,9 @@ class Daemon:
         topic = self.settings.forecast.load_topic
         if self.load_meter is not None and topic:
             self.mqtt.subscribe(topic, self._on_load_sample)
+        sun_topic = self.settings.forecast.solar_topic
+        if self.measured_sun is not None and sun_topic:
+            self.mqtt.subscribe(sun_topic, self._on_solar_sample)
         self.driver.install(lambda topic, handler: self.mqtt.subscribe(topic, handler))
         self.mqtt.on_connected += [self._on_mqtt_connected, self.driver.on_connected]
 
@@ -505,6 +512,14 @@ class Daemon:
         )
         self.load_meter.sample(bytes(message.payload), planned)
 
+    async def _on_solar_sample(self, message: aiomqtt.Message) -> None:
+        if self.measured_sun is None or not isinstance(message.payload, bytes | bytearray):
+            return
+        fs = self.settings.forecast
+        kw = read_power(bytes(message.payload), fs.solar_json_path, unit=fs.solar_unit)
+        if kw is not None:
+            self.measured_sun.sample(self.clock.now(), kw)
+
     def _with_forecasts(self, inputs: PlanInputs, now: datetime) -> PlanInputs:
         """The learned house load (once there is a week of it); the solar forecast as negative house
         load; the weather forecast for the heat-pump model, shifted by the pump's own outdoor reading."""
@@ -517,7 +532,14 @@ class Daemon:
         outdoor = outdoor_points(fc.weather_now(), self._measured_outdoor_c(), now)
         return replace(
             inputs,
-            solar=solar_slots(fc.solar_now(), now, inputs.horizon_h, self.settings.forecast.solar_weight),
+            solar=planned_solar(
+                fc.solar_now(),
+                now,
+                inputs.horizon_h,
+                self.settings.forecast.solar_weight,
+                self.measured_sun,
+                self.settings.forecast.measured_sun_prior_kwh,
+            ),
             outdoor=outdoor if outdoor is not None else inputs.outdoor,
         )
 

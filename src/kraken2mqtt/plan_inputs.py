@@ -252,7 +252,7 @@ def build_inputs(
         dispatches=dispatch_windows(snapshot, now),
         house_load=house_load(settings),
         outdoor=outdoor(snapshot, now, settings),
-        grid=GridLimits(import_kw=settings.grid_import_limit_kw),
+        grid=GridLimits(import_kw=settings.grid_import_limit_kw, export_kw=settings.grid_export_limit_kw),
         prepay=prepay(snapshot),
         horizon_h=settings.horizon_hours,
         tz=settings.timezone,

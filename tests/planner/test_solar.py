@@ -45,3 +45,18 @@ def test_surplus_sun_is_exported_when_the_battery_is_full() -> None:
     sunny = [s for s in plan.slots if T0 + timedelta(hours=9) <= s.start < T0 + timedelta(hours=15)]
     assert all(s.grid_kwh == pytest.approx(-1.25) for s in sunny)  # (3 - 0.5) kW for half an hour
     assert all(s.cost_p == pytest.approx(-1.25 * 5.0) for s in sunny)
+
+
+def test_the_reason_cites_the_sun_the_battery_waits_for() -> None:
+    base = replace(
+        inputs(PRICES, [BATTERY], export=5.0), house_load=LoadProfile((0.5,), tz="UTC"), solar=SUN, tz="UTC"
+    )
+    plan = make_plan(base).device("batt")
+    held = [i for i in plan.intervals if i.action.kind.value == "hold" and i.end <= T0 + timedelta(hours=9)]
+    assert held
+    reason = held[-1].action.reason
+    assert reason.startswith("not charging from the grid: ")
+    # T0 is 12:00 UTC: the sun of SUN shines from 21:00 to 03:00
+    assert reason.endswith("kWh of sun expected today 21:00–03:00")
+    kwh = float(reason.split(": ")[1].split(" kWh")[0])
+    assert 2.0 <= kwh <= 10.0  # what the plan stores of the (3 - 0.5) kW spare for 6 h

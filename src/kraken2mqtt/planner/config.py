@@ -120,6 +120,8 @@ class PlannerSettings(PlanModel):
     # House base load in kW: one value, or 24/48/96 values over the local day.
     house_load_kw: float | tuple[float, ...] = 0.4
     grid_import_limit_kw: Kw | None = None
+    # The DNO's export limit (G99: often 3.68 kW per phase): sun and battery export beyond it is curtailed.
+    grid_export_limit_kw: Kw | None = None
     outdoor_c: Annotated[float, Field(ge=-40, le=50)] = 7.0  # used when no heat pump reports one
     timezone: str = "Europe/London"
     # Seconds between two passes of the reconcile loop (it also runs at once when the plan changes).

@@ -335,9 +335,12 @@ class SlotSummary:
     export_p: float
     dispatch: bool
     forecast: bool
-    house_kwh: float
+    house_kwh: float  # the house's base load less the forecast sun
     grid_kwh: float
     cost_p: float
+    #: What the plan counted on in the slot: forecast sun (kWh) and outdoor temperature (None: no forecast).
+    solar_kwh: float = 0.0
+    outdoor_c: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

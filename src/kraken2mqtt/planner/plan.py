@@ -34,10 +34,11 @@ from .reasons import (
     price_tag,
     span,
     store_block_reason,
+    sun_ahead_reasons,
     time_shared_reason,
 )
 from .schedule import Schedule
-from .slots import Grid, build_grid, to_dt, ts, unpriced_spans
+from .slots import Grid, build_grid, solar_kwh, to_dt, ts, unpriced_spans
 from .topup import advise_topup
 
 
@@ -100,6 +101,8 @@ def make_plan(inputs: PlanInputs) -> Plan:
             grid.house_kwh[i],
             total[i],
             slot_cost[i],
+            solar_kwh(inputs.solar, grid.t[i], grid.t[i + 1]) if inputs.solar else 0.0,
+            outdoor[i] if inputs.outdoor else None,
         )
         for i in range(n)
     )
@@ -328,8 +331,13 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
         p = math.inf if grid.is_unpriced(i) else grid.import_p[i]
         cheapest[i + 1] = min(cheapest[i], p)
 
+    sun = sun_ahead_reasons(grid, sch, ts(inputs.now), tz) if inputs.solar else [None] * grid.n
+
     def idle(i: int) -> DeviceAction:
         why = _hold_reason(bat, sch, ctx, i, cheapest[i], inputs.currency)
+        room = i < len(sch.state) and sch.state[i] < cap * bat.model.max_soc_pct / 100.0 - 0.1
+        if why.startswith("holding: cycling") and room and sun[i] is not None:
+            why = sun[i] or why
         return DeviceAction(ActionKind.HOLD, 0.0, None, why)
 
     end_pct = sch.state[-1] / cap * 100.0 if sch.state else bat.state.soc_pct

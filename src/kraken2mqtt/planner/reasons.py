@@ -103,3 +103,35 @@ def time_shared_reason(grid: Grid, i: int, tz: str, currency: Currency = GBP) ->
         f"alternating {span(grid, (i, i), tz)}: charging and discharging in turn pays "
         f"(import {currency.rate(grid.import_p[i])}, export {currency.rate(grid.export_p[i])})"
     )
+
+
+def _day_word(t: float, now: float, tz: str) -> str:
+    day = datetime.fromtimestamp(t, zone(tz)).date()
+    today = datetime.fromtimestamp(now, zone(tz)).date()
+    if day == today:
+        return "today"
+    if (day - today).days == 1:
+        return "tomorrow"
+    return day.strftime("%a")
+
+
+def sun_ahead_reasons(grid: Grid, sch: Schedule, now: float, tz: str) -> list[str | None]:
+    """Per slot, why a store is not charged from the grid though it has room: the sun will fill it.
+    "not charging from the grid: 6.2 kWh of sun expected tomorrow 09:00–15:00" for the slots before each
+    stretch of spare sun (the forecast sun beyond the house's load) the plan stores; None elsewhere."""
+    n = grid.n
+    spare = blocks([grid.house_kwh[i] < -1e-3 for i in range(n)])
+    out: list[str | None] = [None] * n
+    nxt: str | None = None
+    bi = len(spare) - 1
+    for i in range(n - 1, -1, -1):
+        while bi >= 0 and spare[bi][0] > i:
+            a, b = spare[bi]
+            stored = sum(max(0.0, min(sch.grid_kwh[j], -grid.house_kwh[j])) for j in range(a, b + 1))
+            if stored >= 0.1:
+                when = f"{_day_word(grid.t[a], now, tz)} {span(grid, (a, b), tz)}"
+                nxt = f"not charging from the grid: {stored:.1f} kWh of sun expected {when}"
+            bi -= 1
+        if grid.house_kwh[i] >= -1e-3:
+            out[i] = nxt
+    return out

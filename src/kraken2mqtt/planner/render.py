@@ -110,6 +110,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "house_kwh": round(s.house_kwh, 4),
                 "grid_kwh": round(s.grid_kwh, 4),
                 "cost_p": round(s.cost_p, 4),
+                "solar_kwh": round(s.solar_kwh, 4),
+                "outdoor_c": s.outdoor_c,
             }
             for s in plan.slots
         ],
