@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from kraken2mqtt.controls import Control
+from kraken2mqtt.forecast.planning import plan_forecast
 from kraken2mqtt.kraken.commands import default_key_of
 from kraken2mqtt.kraken.snapshot import AutoTopupConfig, DeviceKind
 from kraken2mqtt.mqtt import homeassistant as ha
@@ -149,6 +150,8 @@ async def test_a_replanned_plan_that_does_the_same_is_not_published_again(view: 
     assert state(sink, "account")["plan_cost"] == 1.4
     document = json.loads(sink.sent[TOPICS.plan])
     assert document["devices"]["ev"]["intervals"][0]["action"] == "stop"
+    # what the plan counted on per slot (sun, house load, outdoor temperature) is on the same topic
+    assert document["forecast"] == plan_forecast(plan(later, 140.0, 8), later, 24)
     assert len(json.dumps(state(sink, "account")["plan_cost_attributes"])) < 2048  # far below HA's 16 KiB
 
 

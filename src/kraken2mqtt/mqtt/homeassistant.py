@@ -22,6 +22,7 @@ from kraken2mqtt import __version__
 from kraken2mqtt.controls import ACCOUNT, SPECS, Control
 from kraken2mqtt.devices.base import LocalKind, ReportedState
 from kraken2mqtt.devices.config import DeviceConfig
+from kraken2mqtt.forecast.planning import plan_forecast
 from kraken2mqtt.kraken.deployments import DEPLOYMENTS, Deployment
 from kraken2mqtt.kraken.signals import STALE_AFTER, Signals
 from kraken2mqtt.kraken.snapshot import (
@@ -807,6 +808,8 @@ def plan_document(plan: Plan, now: datetime) -> dict[str, Any]:
         "planned_at": plan.now.isoformat(),
         "warnings": list(plan.warnings),
         "devices": devices,
+        # what the plan counted on per slot: sun, house load and outdoor temperature
+        "forecast": plan_forecast(plan, now, hours=PLAN_HOURS),
     }
     if plan.topup is not None:
         out["topup"] = plan.topup.message
