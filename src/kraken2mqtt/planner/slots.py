@@ -305,6 +305,12 @@ def _forecast_min_1_7_less(index: _PriceIndex, t: float) -> Price | None:
 HOLD_MARGIN_P = 0.5
 
 
+def _forecast_median7_less(index: _PriceIndex, t: float) -> Price | None:
+    """``median7`` less 1p: the least noisy of the rules, biased low by about as much as ``min_1_7``."""
+    p = _forecast_median7(index, t)
+    return None if p is None else (p[0] - 1.0, p[1])
+
+
 #: Rules for ``PlanInputs.forecast_rule``; benchmarks/planner/replay.py compares them out of sample.
 FORECAST_RULES: dict[str, ForecastRule] = {
     "min_1_7": _forecast_min_1_7,
@@ -314,6 +320,7 @@ FORECAST_RULES: dict[str, ForecastRule] = {
     "recent3": _forecast_recent3,
     "mean_1_7": _forecast_mean_1_7,
     "min_1_7_less": _forecast_min_1_7_less,
+    "median7_less": _forecast_median7_less,
 }
 
 
