@@ -91,10 +91,11 @@ def comfort_floor(t: float) -> float:
     return NIGHT_C if (h >= 23 or h < 6) else DAY_C
 
 
-def published_until(t: float) -> float:
-    """End of the last published Agile slot at instant t (day-ahead prices appear at 16:00 UK)."""
+def published_until(t: float, hour: int = 16) -> float:
+    """End of the last published Agile slot at instant t (day-ahead prices appear at 16:00 UK; ``hour``
+    moves that, e.g. to when the day-ahead auction they are computed from reports)."""
     local = datetime.fromtimestamp(t, LONDON)
-    day = local.date() + timedelta(days=1) if local.hour >= 16 else local.date()
+    day = local.date() + timedelta(days=1) if local.hour >= hour else local.date()
     return datetime(day.year, day.month, day.day, 23, 0, tzinfo=LONDON).timestamp()
 
 
@@ -174,6 +175,7 @@ class Options:
     cycle_cost_p: float = 0.0
     ev_min_run_min: float = DEFAULT_EV_MIN_RUN_MIN
     known_prices: bool = False  # ceiling: the real prices of the whole horizon are known
+    publish_hour: int = 16  # local hour at which tomorrow's prices become known
 
 
 def house_kwh(t: float) -> float:
@@ -243,7 +245,7 @@ def replay(data: Data, k0: int, k1: int, case: str, opt: Options, progress: bool
         if opt.known_prices:
             known = min(k + horizon_slots, len(data.slots))
         else:
-            known = min(data.index(published_until(t)), len(data.slots))
+            known = min(data.index(published_until(t, opt.publish_hour)), len(data.slots))
         lo = max(0, k - HISTORY_SLOTS)
         hp_temps = data.temps[k : k + horizon_slots + 1] if want_hp else ()
         inputs = PlanInputs(
@@ -483,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--forecast", default=DEFAULT_FORECAST_RULE, choices=sorted(FORECAST_RULES))
     ap.add_argument("--cycle-cost", type=float, default=0.0, help="battery wear, p per kWh discharged")
     ap.add_argument("--ev-min-run", type=float, default=DEFAULT_EV_MIN_RUN_MIN, help="minutes")
+    ap.add_argument(
+        "--publish-hour", type=int, default=16, help="local hour tomorrow's prices are known (Agile: 16)"
+    )
     ap.add_argument("--no-ceiling", action="store_true", help="skip the battery's known-prices ceiling")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
@@ -516,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             joint_rounds=args.joint_rounds,
             cycle_cost_p=args.cycle_cost,
             ev_min_run_min=args.ev_min_run,
+            publish_hour=args.publish_hour,
         )
         r = run_case(
             data, start, days, case, opt, args.progress, ceiling=case == "battery" and not args.no_ceiling

@@ -7,7 +7,7 @@ import pytest
 
 from kraken2mqtt.planner import DispatchWindow, LoadProfile, PlanInputs, Tariff
 from kraken2mqtt.planner.model import SolarSlot
-from kraken2mqtt.planner.slots import build_grid, dispatch_overlap_h, to_dt
+from kraken2mqtt.planner.slots import FORECAST_RULES, HOLD_MARGIN_P, build_grid, dispatch_overlap_h, to_dt
 
 from .helpers import T0, at, inputs, prices
 
@@ -80,3 +80,14 @@ def test_solar_lowers_the_house_load_and_can_make_it_an_export() -> None:
     base = inputs([20, 20, 20, 20], house_kw=0.5)
     g = build_grid(replace(base, solar=sun))
     assert g.house_kwh == pytest.approx((-0.75, -0.75, 0.25, 0.25))
+
+
+def test_forecast_rules_use_yesterday_and_a_week_ago() -> None:
+    # eight days of prices: the same slot costs 10p a week ago and 20p yesterday
+    values = [15.0] * 48 + [10.0] * 48 + [15.0] * (48 * 5) + [20.0] * 48
+    inp = PlanInputs(now=at(8 * 24), tariff=Tariff(prices(values)), horizon_h=1, tz="UTC")
+    expect = {"min_1_7": 10.0, "yesterday": 20.0, "mean_1_7": 15.0, "min_1_7_less": 10.0 - HOLD_MARGIN_P}
+    for rule, price in expect.items():
+        g = build_grid(replace(inp, forecast_rule=rule))
+        assert all(g.forecast) and g.import_p[0] == pytest.approx(price), rule
+    assert set(expect) <= set(FORECAST_RULES)

@@ -267,6 +267,31 @@ def _forecast_recent3(index: _PriceIndex, t: float) -> Price | None:
     return sum(wt * p[0] for wt, p in seen) / tot, sum(wt * p[1] for wt, p in seen) / tot
 
 
+def _forecast_mean_1_7(index: _PriceIndex, t: float) -> Price | None:
+    """Mean of the same slot yesterday and a week ago (else as ``yesterday``)."""
+    seen = _same_slot(index, t, (1, 7))
+    if len(seen) < 2:
+        return _forecast_yesterday(index, t)
+    return 0.5 * (seen[0][0] + seen[1][0]), 0.5 * (seen[0][1] + seen[1][1])
+
+
+def _forecast_min_1_7_less(index: _PriceIndex, t: float) -> Price | None:
+    """``min_1_7`` less a margin (``HOLD_MARGIN_P``): energy is carried past the published prices only
+    for a gain above the margin, since the forecast's error is larger than most day-to-day spreads."""
+    p = _forecast_min_1_7(index, t)
+    return None if p is None else (p[0] - HOLD_MARGIN_P, p[1])
+
+
+#: p/kWh taken off ``min_1_7`` by ``min_1_7_less`` (see benchmarks/README.md).
+HOLD_MARGIN_P = 0.5
+
+
+def _forecast_median7_less(index: _PriceIndex, t: float) -> Price | None:
+    """``median7`` less 1p: the least noisy of the rules, biased low by about as much as ``min_1_7``."""
+    p = _forecast_median7(index, t)
+    return None if p is None else (p[0] - 1.0, p[1])
+
+
 #: Rules for ``PlanInputs.forecast_rule``; benchmarks/planner/replay.py compares them out of sample.
 FORECAST_RULES: dict[str, ForecastRule] = {
     "min_1_7": _forecast_min_1_7,
@@ -274,6 +299,9 @@ FORECAST_RULES: dict[str, ForecastRule] = {
     "median7": _forecast_median7,
     "mean7": _forecast_mean7,
     "recent3": _forecast_recent3,
+    "mean_1_7": _forecast_mean_1_7,
+    "min_1_7_less": _forecast_min_1_7_less,
+    "median7_less": _forecast_median7_less,
 }
 
 
