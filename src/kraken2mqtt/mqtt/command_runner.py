@@ -293,9 +293,15 @@ class CommandService:
             return
         if command.control is Control.PLANNER_MODE:
             mode: PlannerMode = command.value  # type: ignore[assignment]  # parse() checked the option
-            await asyncio.to_thread(
-                self._overrides.set, command.device, mode, now=self._clock.now().timestamp()
-            )
+            try:  # in a thread, as the runner's writes: it may wait for another connection's lock
+                await asyncio.to_thread(
+                    self._overrides.set, command.device, mode, now=self._clock.now().timestamp()
+                )
+            except sqlite3.Error as exc:
+                log.error("commands.store_failed", control=command.control.value, error=str(exc)[:200])
+                reason = f"could not be stored: {type(exc).__name__}"
+                await self._answer(command.device, command.control.value, "refused", reason, command.value)
+                return
             await self._answer(command.device, command.control.value, "done", None, command.value)
             return
         if command.control is Control.REFRESH:
