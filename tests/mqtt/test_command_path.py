@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,24 @@ async def test_planner_mode_is_stored_locally(rig: Rig) -> None:
     assert (result["status"], result["value"]) == ("done", "force_on")
     assert daemon.overrides.get("relay1") == "force_on"
     assert fk.mutations == []
+
+
+async def test_a_planner_mode_that_cannot_be_stored_is_refused(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection holds the state file's write lock longer than the (here shortened) busy wait:
+    the mode is answered ``refused``, not ``done``, and the planner keeps the stored one."""
+    daemon, ha, _ = rig
+    monkeypatch.setattr("kraken2mqtt.store.database.BUSY_TIMEOUT_MS", 100)
+    other = sqlite3.connect(daemon.queue.database.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        await ha.send("relay1/planner_mode/set", b"off")
+        result = await ha.result(skip=())
+    finally:
+        other.close()
+    assert result["status"] == "refused" and result["reason"].startswith("could not be stored")
+    assert daemon.overrides.get("relay1") == "auto"
 
 
 async def test_refresh_button_calls_the_refresh_hook(rig: Rig) -> None:

@@ -242,7 +242,7 @@ def mosquitto(extra: str = "", *, persistence: bool = True) -> Iterator[Broker]:
 
 
 def run_quiet(args: list[str], cwd: Path) -> None:
-    subprocess.run(args, cwd=cwd, check=True, capture_output=True, timeout=60, env={**os.environ})
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True, timeout=scaled(60), env={**os.environ})
 
 
 def target_for(fk: FakeKraken, url: str | None = None) -> Any:

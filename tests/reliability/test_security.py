@@ -44,7 +44,7 @@ WRONG_PASSWORD = "rel-wrong-pw-0b7d22c1"
 
 
 def _openssl(work: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True, timeout=60)
+    subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True, timeout=scaled(60))
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broke
         ["mosquitto_passwd", "-b", "-c", str(passwords), MQTT_USER, MQTT_PASSWORD],
         check=True,
         capture_output=True,
-        timeout=30,
+        timeout=scaled(30),
     )
     os.chmod(passwords, 0o600)
     extra = (
@@ -186,7 +186,7 @@ def test_world_readable_credentials_are_refused(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=scaled(60),
         )
         assert done.returncode == 2, (done.stdout, done.stderr)
         text = done.stdout + done.stderr
@@ -198,7 +198,7 @@ def test_world_readable_credentials_are_refused(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
     )
     assert done.returncode == 0, (done.stdout, done.stderr)
     TALLY.fault("world-readable credentials file (refused)")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,13 +18,17 @@ from kraken2mqtt.controls import Command, Control
 from kraken2mqtt.kraken.snapshot import AccountInfo, Snapshot, Stream
 from kraken2mqtt.store.command_queue import CommandQueue, PlannerOverrides
 from kraken2mqtt.store.database import (
+    BUSY_SLICE_MS,
+    BUSY_TIMEOUT_MS,
     MIGRATIONS,
     SCHEMA_VERSION,
     Database,
     Migration,
     SchemaTooNewError,
+    is_busy,
 )
 from kraken2mqtt.store.sqlite import StateStore
+from tests.timing import scaled
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -89,7 +97,7 @@ def test_connection_policy(tmp_path: Path) -> None:
         assert db.pragma("journal_mode") == "wal"
         assert db.pragma("synchronous") == 1  # NORMAL
         assert db.pragma("foreign_keys") == 1
-        assert db.pragma("busy_timeout") == 5000
+        assert db.pragma("busy_timeout") == BUSY_SLICE_MS  # a slice; transactions wait longer (below)
         for suffix in ("-wal", "-shm"):
             companion = Path(str(db.path) + suffix)
             if companion.exists():
@@ -195,3 +203,53 @@ def test_transactions_roll_back_and_nest(tmp_path: Path) -> None:
             with db.transaction() as inner:  # joins the outer transaction
                 inner.execute("INSERT INTO t VALUES (3)")
         assert [r["x"] for r in db.rows("SELECT x FROM t ORDER BY x")] == [2, 3]
+
+
+@contextlib.contextmanager
+def _foreign_writer(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection (another process, a backup, a second daemon) holding the file's write lock."""
+    c = sqlite3.connect(path, isolation_level=None)
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        yield c
+        c.execute("ROLLBACK")
+    finally:
+        c.close()
+
+
+def test_a_locked_file_costs_one_slice_with_wait_0(tmp_path: Path) -> None:
+    with Database(tmp_path / "x.db") as db, _foreign_writer(db.path):
+        start = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError) as err, db.transaction(wait=0):
+            pass
+        assert is_busy(err.value)
+        # one slice of BUSY_SLICE_MS, far from the BUSY_TIMEOUT_MS default wait
+        assert time.monotonic() - start < min(BUSY_TIMEOUT_MS / 1000 / 2, scaled(0.5))
+
+
+def test_a_waiting_writer_holds_up_other_threads_one_slice_at_most(tmp_path: Path) -> None:
+    """A write waiting (in a worker thread) for another connection's lock releases this object's lock
+    between tries: the loop's reads go on, each within a bound far below the wait; the write is done once
+    the other connection lets go."""
+    with Database(tmp_path / "x.db") as db:
+        waiting, done = threading.Event(), threading.Event()
+
+        def write() -> None:
+            waiting.set()
+            with db.transaction() as c:  # default wait: BUSY_TIMEOUT_MS
+                c.execute("INSERT INTO kv(key, value, updated_at) VALUES ('k', 'v', 0)")
+            done.set()
+
+        with _foreign_writer(db.path):
+            worker = threading.Thread(target=write)
+            worker.start()
+            waiting.wait(scaled(5))
+            slowest = 0.0
+            for _ in range(20):
+                start = time.monotonic()
+                assert db.row("SELECT count(*) AS n FROM kv")["n"] == 0  # type: ignore[index]
+                slowest = max(slowest, time.monotonic() - start)
+            assert not done.is_set()
+        worker.join(scaled(5))
+        assert done.is_set() and db.row("SELECT value FROM kv WHERE key = 'k'") is not None
+        assert slowest < min(BUSY_TIMEOUT_MS / 1000 / 2, scaled(0.5)), slowest

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,7 @@ from kraken2mqtt.kraken.snapshot_store import SnapshotStore
 from kraken2mqtt.kraken.tokens import TokenSet
 from kraken2mqtt.store import SqliteTokenStore, StateStore
 from kraken2mqtt.store.database import SCHEMA_VERSION
+from tests.timing import scaled
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -187,3 +189,41 @@ def test_the_state_store_is_the_pollers_snapshot_store(tmp_path: Path) -> None:
         loaded = store.load_snapshot("octopus-gb", "A-1")
         assert loaded is not None and loaded.account_number == "A-1"
         assert store.load_snapshot("octopus-de") is None
+
+
+def test_kv_writes_never_wait_for_another_connections_lock(tmp_path: Path) -> None:
+    """The loop's key-value writes (task state, device status, forecasts, tokens) under a foreign write
+    lock: ``set`` returns at once, ``get`` reads the value back, and the next ``set`` after the lock is gone
+    (or ``close``) writes everything kept back."""
+    with StateStore(tmp_path) as store:
+        store.set("kept", "0")
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        start = time.monotonic()
+        store.set("a", "1")
+        store.set("kept", None)
+        assert time.monotonic() - start < scaled(0.5)  # two slices, not two busy timeouts
+        assert store.get("a") == "1" and store.get("kept") is None and store.unsaved == 2
+        other.execute("ROLLBACK")
+        assert other.execute("SELECT count(*) FROM kv WHERE key = 'a'").fetchone()[0] == 0
+        store.set("b", "2")  # the lock is gone: all three are written
+        assert store.unsaved == 0
+        assert dict(other.execute("SELECT key, value FROM kv").fetchall()) == {"a": "1", "b": "2"}
+        other.execute("BEGIN IMMEDIATE")
+        store.set("c", "3")
+        other.execute("ROLLBACK")
+        other.close()
+    with StateStore(tmp_path) as store:  # close() wrote it
+        assert store.get("c") == "3" and store.unsaved == 0
+
+
+def test_a_snapshot_save_retries_the_kv_writes_kept_back(tmp_path: Path) -> None:
+    with StateStore(tmp_path) as store:
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        store.set("a", "1")
+        other.execute("ROLLBACK")
+        other.close()
+        assert store.unsaved == 1
+        assert store.save_snapshot(_snapshot(), T0)
+        assert store.unsaved == 0

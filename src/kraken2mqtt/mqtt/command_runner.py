@@ -92,8 +92,10 @@ class CommandRunner:
         """Persist a Kraken command, answer ``accepted`` and wake the worker; returns the command id (None
         when it could not be stored: then it is answered ``refused``)."""
         now = self._now()
-        try:
-            command_id, superseded = self.queue.add(command, now=now, ttl=self.ttl, delivery=delivery)
+        try:  # in a thread: the insert may wait for another connection's write lock; the loop goes on
+            command_id, superseded = await asyncio.to_thread(
+                self.queue.add, command, now=now, ttl=self.ttl, delivery=delivery
+            )
         except sqlite3.Error as exc:
             log.error("commands.store_failed", control=command.control.value, error=str(exc)[:200])
             reason = f"could not be stored: {type(exc).__name__}"
@@ -113,8 +115,8 @@ class CommandRunner:
         """Work through the queue until :meth:`stop` (or cancellation: a command being sent then stays
         ``in_flight`` and is sent again on the next start)."""
         now = self._now()
-        recovered = self.queue.recover(now=now)
-        self.queue.prune(before=now - PRUNE_AFTER)
+        recovered = await asyncio.to_thread(self.queue.recover, now=now)
+        await asyncio.to_thread(self.queue.prune, before=now - PRUNE_AFTER)
         if recovered:
             log.info("commands.resumed", pending=recovered)
         while not self._stopping:
@@ -148,10 +150,10 @@ class CommandRunner:
         now = self._now()
         command = pending.command
         if now >= pending.expires_at:
-            self.queue.finish(pending.id, "refused", now=now, reason="expired")
+            await asyncio.to_thread(self.queue.finish, pending.id, "refused", now=now, reason="expired")
             await self._result(pending.id, command, "refused", reason="expired")
             return
-        if not self.queue.claim(pending.id, now=now):
+        if not await asyncio.to_thread(self.queue.claim, pending.id, now=now):
             return
         attempt = pending.attempts + 1
         try:
@@ -165,13 +167,15 @@ class CommandRunner:
         if outcome.status == "retry":
             if attempt >= self._max_attempts:
                 reason = f"gave up after {attempt} attempts: {outcome.reason}"
-                self.queue.finish(pending.id, "refused", now=now, reason=reason)
+                await asyncio.to_thread(self.queue.finish, pending.id, "refused", now=now, reason=reason)
                 await self._result(pending.id, command, "refused", reason=reason)
                 return
             delay = Backoff(self._retry_base, self._retry_cap, self._rng, failures=attempt - 1).next_delay()
             delay = max(delay, outcome.retry_after or 0.0)
             at = min(now + delay, pending.expires_at)
-            self.queue.retry_later(pending.id, now=now, at=at, error=outcome.reason or "retry")
+            await asyncio.to_thread(
+                self.queue.retry_later, pending.id, now=now, at=at, error=outcome.reason or "retry"
+            )
             log.info(
                 "commands.retry",
                 control=command.control.value,
@@ -180,7 +184,14 @@ class CommandRunner:
                 retry_in=round(at - now, 2),
             )
             return
-        self.queue.finish(pending.id, outcome.status, now=now, reason=outcome.reason, reasons=outcome.reasons)
+        await asyncio.to_thread(
+            self.queue.finish,
+            pending.id,
+            outcome.status,
+            now=now,
+            reason=outcome.reason,
+            reasons=outcome.reasons,
+        )
         await self._result(
             pending.id, command, outcome.status, reason=outcome.reason, reasons=outcome.reasons
         )
@@ -282,7 +293,15 @@ class CommandService:
             return
         if command.control is Control.PLANNER_MODE:
             mode: PlannerMode = command.value  # type: ignore[assignment]  # parse() checked the option
-            self._overrides.set(command.device, mode, now=self._clock.now().timestamp())
+            try:  # in a thread, as the runner's writes: it may wait for another connection's lock
+                await asyncio.to_thread(
+                    self._overrides.set, command.device, mode, now=self._clock.now().timestamp()
+                )
+            except sqlite3.Error as exc:
+                log.error("commands.store_failed", control=command.control.value, error=str(exc)[:200])
+                reason = f"could not be stored: {type(exc).__name__}"
+                await self._answer(command.device, command.control.value, "refused", reason, command.value)
+                return
             await self._answer(command.device, command.control.value, "done", None, command.value)
             return
         if command.control is Control.REFRESH:

@@ -17,8 +17,9 @@ Retry policy: each failed attempt schedules ``next_attempt_at`` with jittered ex
 ``expires_at`` are finished as ``refused`` (reason ``expired``) instead of being sent. A newer command for
 the same device and control supersedes an older one still waiting (``refused``, reason ``superseded``).
 
-Calls are small and synchronous (well under a millisecond with WAL); callers on the event loop may call
-them directly.
+Calls are small and synchronous (well under a millisecond with WAL), but a write waits for another
+connection's write lock up to the database's busy timeout (seconds): the event loop makes the writes in a
+worker thread (``asyncio.to_thread``), reads may be made directly.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ State = Literal["accepted", "in_flight", "done", "refused", "invalid"]
 FINAL_STATES: frozenset[str] = frozenset({"done", "refused", "invalid"})
 _STATES: frozenset[str] = frozenset(get_args(State))
 _MODES: frozenset[str] = frozenset(get_args(PlannerMode))
+
 
 @dataclass(frozen=True, slots=True)
 class PendingCommand:

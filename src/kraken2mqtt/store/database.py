@@ -4,11 +4,16 @@ Every table of the daemon lives in this file and every connection to it is opene
 
 * the file is created 0600 in a 0700 directory (its ``-wal``/``-shm`` companions are chmodded too);
 * WAL with ``synchronous=NORMAL``: a power cut may lose the last transaction, never corrupt the file;
-  ``foreign_keys=ON``; ``busy_timeout`` so a second connection (another process, ``kraken2mqtt status``)
-  waits for a writer instead of failing;
+  ``foreign_keys=ON``;
 * autocommit mode (``isolation_level=None``); writes go through :meth:`Database.transaction`
   (``BEGIN IMMEDIATE``, re-entrant), all access under one lock, so the connection can be shared between
   the event loop and ``asyncio.to_thread`` workers;
+* waiting for another connection's write lock (another process, a backup, a second daemon by mistake): a
+  transaction tries for :data:`BUSY_TIMEOUT_MS` by default, in slices of :data:`BUSY_SLICE_MS` (SQLite's own
+  ``busy_timeout``) with this object's lock released between them, so the other threads' reads and writes
+  are held up one slice at most, never the whole wait. ``transaction(wait=0)`` tries once: the event loop's
+  writes that can be done again later use it and never stall the loop for more than a slice (the command
+  queue's writes, which must not be skipped, wait in a worker thread);
 * rows come back as :class:`sqlite3.Row` and are read by column name.
 
 The schema is :data:`MIGRATIONS`, one ordered list for the whole file; ``PRAGMA user_version`` counts how
@@ -23,13 +28,15 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DB_NAME = "kraken2mqtt.db"
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # how long a transaction waits for another connection's write lock, by default
+BUSY_SLICE_MS = 50  # SQLite's busy_timeout: the longest this object's lock is held while waiting for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +132,7 @@ class Database:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_SLICE_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -178,19 +185,35 @@ class Database:
     # -- access ---------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
-        with self._lock:
-            if self._db.in_transaction:
-                yield self._db
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self, *, wait: float | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one.
+
+        ``wait``: seconds to wait for another connection's write lock (default :data:`BUSY_TIMEOUT_MS`;
+        0: one try of :data:`BUSY_SLICE_MS`), then :class:`sqlite3.OperationalError` ("database is
+        locked"). Between tries this object's lock is free for other threads."""
+        deadline = time.monotonic() + (BUSY_TIMEOUT_MS / 1000 if wait is None else wait)
+        pause = 0.001
+        while True:
+            with self._lock:
+                if self._db.in_transaction:
+                    yield self._db
+                    return
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc) or time.monotonic() >= deadline:
+                        raise
+                else:
+                    try:
+                        yield self._db
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                    self._db.execute("COMMIT")
+                    return
+            # Outside the lock: another thread of ours may read or write meanwhile.
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, BUSY_SLICE_MS / 1000)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[sqlite3.Connection]:
@@ -213,3 +236,9 @@ class Database:
         """The value of ``PRAGMA name`` (for checks and tests)."""
         with self._lock:
             return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock (``sqlite_errorcode`` from Python 3.11)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code & 0xFF) == sqlite3.SQLITE_BUSY if isinstance(code, int) else "locked" in str(exc)

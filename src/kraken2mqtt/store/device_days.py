@@ -38,7 +38,9 @@ class SqliteDeviceDays:
         return out
 
     def save_day(self, device: str, record: DeviceDay) -> None:
-        with self.database.transaction() as c:
+        """Called on the event loop: one try (``wait=0``), so a file locked by another connection costs a
+        slice, not the busy timeout; the driver saves again with the next count (or warns)."""
+        with self.database.transaction(wait=0) as c:
             c.execute(
                 "INSERT INTO device_day (device, day, counts, persistent, budget_hit, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(device) DO UPDATE SET day = excluded.day, "

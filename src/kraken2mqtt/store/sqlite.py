@@ -5,12 +5,19 @@ from what is stored (or the stored copy is ``HEARTBEAT`` old, so its age survive
 dispatch row when it differs. Calls are small and synchronous; async callers wrap them in
 ``asyncio.to_thread``. :class:`StateStore` is the :class:`kraken2mqtt.kraken.snapshot_store.SnapshotStore`
 of the poller.
+
+The key-value writes (the daemon's task state, the devices' status line, forecasts, the Kraken token) come
+from the event loop and are all worth as much one pass later: :meth:`StateStore.set` never waits for
+another connection's write lock. When the file is locked the value is kept in memory (``get`` returns it)
+and written by the next ``set``, the next snapshot save or :meth:`StateStore.close`. The snapshot save runs
+in a worker thread and waits for the lock as long as the database's default.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -23,7 +30,7 @@ from pydantic import ValidationError
 from kraken2mqtt.kraken.snapshot import Snapshot, Stream, StreamStatus, TrackedDispatch, comparable
 from kraken2mqtt.kraken.tokens import TokenSet
 from kraken2mqtt.redact import register_secret
-from kraken2mqtt.store.database import DB_NAME, Database
+from kraken2mqtt.store.database import DB_NAME, Database, is_busy
 
 log = structlog.get_logger(__name__)
 
@@ -70,10 +77,16 @@ class StateStore:
         self.writes = 0  # transactions that changed something (for tests and metrics)
         self._written: dict[Stream, str | None] = {}  # comparable form of what was last written
         self._last_write: datetime | None = None  # last heartbeat
+        self._unsaved: dict[str, str | None] = {}  # kv writes that found the file locked (module docstring)
+        self._unsaved_lock = threading.Lock()  # set() on the loop, flush() also from the snapshot's thread
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def close(self) -> None:
+        try:
+            self.flush(wait=None)
+        except sqlite3.Error as exc:
+            log.warning("store.unsaved_at_close", keys=sorted(self._unsaved), error=str(exc)[:200])
         self.database.close()
 
     def __enter__(self) -> StateStore:
@@ -89,25 +102,62 @@ class StateStore:
     # -- key-value ----------------------------------------------------------------------------------
 
     def get(self, key: str) -> str | None:
+        with self._unsaved_lock:
+            if key in self._unsaved:
+                return self._unsaved[key]
         row = self.database.row("SELECT value FROM kv WHERE key = ?", (key,))
         return None if row is None else str(row["value"])
 
     def set(self, key: str, value: str | None) -> None:
-        """Store ``value`` under ``key`` (None deletes). No write when unchanged."""
-        with self.database.transaction() as db:
-            row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-            if (row is None and value is None) or (row is not None and row["value"] == value):
-                return
-            if value is None:
-                db.execute("DELETE FROM kv WHERE key = ?", (key,))
-            else:
-                db.execute(
-                    "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                    "updated_at = excluded.updated_at",
-                    (key, value, datetime.now(UTC).timestamp()),
-                )
-        self.writes += 1
+        """Store ``value`` under ``key`` (None deletes). No write when unchanged. Never waits for another
+        connection's write lock: then the value is written later (module docstring)."""
+        with self._unsaved_lock:
+            self._unsaved[key] = value
+        self.flush()
+
+    @property
+    def unsaved(self) -> int:
+        """How many key-value writes wait for the file's lock."""
+        with self._unsaved_lock:
+            return len(self._unsaved)
+
+    def flush(self, *, wait: float | None = 0) -> bool:
+        """Write the key-value writes kept back; True when none is left. ``wait`` as
+        :meth:`Database.transaction` (0: one try). A locked file is not an error; any other is raised (the
+        values stay, for the next try)."""
+        with self._unsaved_lock:
+            pending = dict(self._unsaved)
+        if not pending:
+            return True
+        todo = {k: v for k, v in pending.items() if self._stored(k) != v}
+        try:
+            if todo:
+                with self.database.transaction(wait=wait) as db:
+                    for key, value in todo.items():
+                        if value is None:
+                            db.execute("DELETE FROM kv WHERE key = ?", (key,))
+                        else:
+                            db.execute(
+                                "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                                "updated_at = excluded.updated_at",
+                                (key, value, datetime.now(UTC).timestamp()),
+                            )
+                self.writes += 1
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            log.debug("store.write_deferred", keys=sorted(todo), reason="the file is locked")
+            return False
+        with self._unsaved_lock:
+            for key, value in pending.items():
+                if key in self._unsaved and self._unsaved[key] == value:
+                    del self._unsaved[key]
+            return not self._unsaved
+
+    def _stored(self, key: str) -> str | None:
+        row = self.database.row("SELECT value FROM kv WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
 
     # -- snapshot -----------------------------------------------------------------------------------
 
@@ -127,6 +177,8 @@ class StateStore:
         )
         # Timestamps of unchanged streams are refreshed at most once per HEARTBEAT, all together.
         heartbeat = self._last_write is None or now - self._last_write >= HEARTBEAT
+        # Read, then write: the write transaction is not nested in the read lock, so that while it waits
+        # for another connection's write lock the loop's own reads and writes go on (database module).
         with self.database.locked() as db:
             stored = _streams(db)
             if (stored["_meta"].data if "_meta" in stored else "") != meta:
@@ -149,33 +201,38 @@ class StateStore:
                     written[stream] = stable
             dispatch_fetched = snapshot.stream(Stream.DISPATCHES).fetched_at
             changed = _dispatch_changes(db, snapshot.dispatches, now)
-            old_d = stored.get(Stream.DISPATCHES.value)
-            if dispatch_fetched is not None and (
-                changed or old_d is None or (heartbeat and old_d.fetched_at != dispatch_fetched.timestamp())
-            ):
-                rows.append((Stream.DISPATCHES.value, dispatch_fetched.timestamp(), "{}"))
-            if not rows and not changed:
-                return False
-            with self.database.transaction():
-                db.executemany(
-                    "INSERT INTO snapshot_stream(name, fetched_at, data) VALUES (?, ?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET fetched_at = excluded.fetched_at, data = excluded.data",
-                    rows,
-                )
-                for start, end, data in changed:
-                    db.execute(
-                        "INSERT INTO dispatch(start, end, data) VALUES (?, ?, ?) "
-                        "ON CONFLICT(start) DO UPDATE SET end = excluded.end, data = excluded.data",
-                        (start, end, data),
-                    )
+        old_d = stored.get(Stream.DISPATCHES.value)
+        if dispatch_fetched is not None and (
+            changed or old_d is None or (heartbeat and old_d.fetched_at != dispatch_fetched.timestamp())
+        ):
+            rows.append((Stream.DISPATCHES.value, dispatch_fetched.timestamp(), "{}"))
+        self._flush_quietly()  # a pass also retries the key-value writes kept back
+        if not rows and not changed:
+            return False
+        with self.database.transaction() as db:
+            db.executemany(
+                "INSERT INTO snapshot_stream(name, fetched_at, data) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET fetched_at = excluded.fetched_at, data = excluded.data",
+                rows,
+            )
+            for start, end, data in changed:
                 db.execute(
-                    "DELETE FROM dispatch WHERE end < ?", ((now - DISPATCH_HISTORY).timestamp(),)
+                    "INSERT INTO dispatch(start, end, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT(start) DO UPDATE SET end = excluded.end, data = excluded.data",
+                    (start, end, data),
                 )
-            self.writes += 1
-            self._written.update(written)
-            if heartbeat or self._last_write is None:
-                self._last_write = now
-            return True
+            db.execute("DELETE FROM dispatch WHERE end < ?", ((now - DISPATCH_HISTORY).timestamp(),))
+        self.writes += 1
+        self._written.update(written)
+        if heartbeat or self._last_write is None:
+            self._last_write = now
+        return True
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except sqlite3.Error as exc:  # the snapshot is what this call is for
+            log.warning("store.kv_unsaved", error=str(exc)[:200])
 
     def load_dispatches(self, since: datetime | None = None) -> list[TrackedDispatch]:
         rows = self.database.rows(
