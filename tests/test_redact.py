@@ -71,13 +71,16 @@ def test_at_most_the_most_recent_tokens_are_kept() -> None:
 def test_the_pattern_is_compiled_only_when_the_set_changes() -> None:
     reg = SecretRegistry(clock=Clock())
     reg.register("secret-one")
+    assert reg.redact_text("secret-one") == MASK
     reg.register("secret-one")
     reg.register("tok-a", expires_at=5.0)
     reg.register("tok-a", expires_at=5.0)  # known already
     reg.register("secret-one", expires_at=5.0)  # now a token: same set of values
     reg.register("abc")  # too short to register
-    assert reg.compilations == 2
+    assert reg.compilations == 1  # at the first redaction; registering alone compiles nothing
     assert reg.redact_text("secret-one tok-a") == f"{MASK} {MASK}"
+    assert reg.redact_text("tok-a") == MASK
+    assert reg.compilations == 2  # once more for tok-a, at the next redaction only
 
 
 def test_a_jwts_own_expiry_is_used() -> None:

@@ -8,7 +8,8 @@ The registry stays small on a daemon that mints a token an hour for years. Crede
 an expiry) are kept for the life of the process. Tokens carry an expiry, given by the caller or read from a
 JWT's ``exp`` claim: one is forgotten :data:`RETAIN_EXPIRED` after it expired, except the
 :data:`KEEP_RECENT` registered last (a simulated clock far from the wall clock still masks its own
-tokens), and at most :data:`MAX_EXPIRING` are kept. The pattern is recompiled only when the set changes.
+tokens), and at most :data:`MAX_EXPIRING` are kept. The pattern is recompiled only when the set has changed,
+at the next redaction (not at each registration).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class SecretRegistry:
         self._permanent: set[str] = set()
         self._expiring: OrderedDict[str, float] = OrderedDict()  # value -> expiry, most recent last
         self._pattern: re.Pattern[str] | None = None
+        self._stale = False  # the set changed since the pattern was compiled
         self.compilations = 0  # how often the pattern was rebuilt
 
     def register(self, value: str | None, *, expires_at: float | None = None) -> None:
@@ -84,9 +86,16 @@ class SecretRegistry:
                 self._permanent.add(value)
             elif not self._add_token(value, expires_at):
                 return
-            ordered = sorted(self._permanent | self._expiring.keys(), key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-            self.compilations += 1
+            self._stale = True  # compiled on the next redaction, not per registration
+
+    def _current_pattern(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._stale:
+                ordered = sorted(self._permanent | self._expiring.keys(), key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+                self._stale = False
+                self.compilations += 1
+            return self._pattern
 
     def _add_token(self, value: str, expires_at: float) -> bool:
         """Keep ``value`` as a token; drop the stale ones. True if the set of secrets changed."""
@@ -105,7 +114,7 @@ class SecretRegistry:
         return bool(dropped) or not known
 
     def redact_text(self, text: str) -> str:
-        pattern = self._pattern
+        pattern = self._current_pattern()
         if pattern is not None:
             text = pattern.sub(MASK, text)
         return _SHAPES.sub(MASK, text)
