@@ -29,9 +29,9 @@ from kraken2mqtt.kraken.errors import (
     AuthBackoffError,
     CredentialsError,
     KrakenError,
+    KrakenValidationError,
     RateLimitedError,
     TransportError,
-    ValidationError,
 )
 from kraken2mqtt.mqtt.holds import describe_links
 from kraken2mqtt.redact import redact_text
@@ -162,7 +162,7 @@ async def check_documents(
 
 
 def _verdict_of_error(name: str, endpoint: str, exc: KrakenError) -> DocumentCheck:
-    if isinstance(exc, ValidationError) and exc.code is None:
+    if isinstance(exc, KrakenValidationError) and exc.code is None:
         if _VARIABLE_ERROR.match(exc.message):
             return DocumentCheck(name, endpoint, True, f"accepted (not run: {exc.message})")
         return DocumentCheck(name, endpoint, False, f"rejected: {exc.message}")

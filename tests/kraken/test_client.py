@@ -30,13 +30,13 @@ from kraken2mqtt.kraken.errors import (
     EdgeBlockedError,
     FieldAuthorizationError,
     KrakenError,
+    KrakenValidationError,
     MissingFirstError,
     ProtocolError,
     QueryTooComplexError,
     RateLimitedError,
     ServerError,
     TransportError,
-    ValidationError,
 )
 from kraken2mqtt.logs import configure_logging
 from kraken2mqtt.sandbox.fake_kraken import BACKEND_PATH, FakeKraken
@@ -272,7 +272,7 @@ async def test_misspelt_field_is_a_validation_error_not_retried(
     client = make_client()
     await accounts(client)
     before = fake.stats.requests["Bad"]
-    with pytest.raises(ValidationError):
+    with pytest.raises(KrakenValidationError):
         await client.execute(documents.parse("query Bad { viewer { acounts { number } } }"))
     assert fake.stats.requests["Bad"] == before + 1
 
@@ -573,10 +573,10 @@ async def test_http_400_with_graphql_errors_is_a_validation_error(
 ) -> None:
     """Live (HAOE issue 972): ``400; {"errors":[{"message":"Cannot query field 'countReset' on type
     'HeatPumpConfiguration'.","locations":[{"line":74,"column":7}]}]}``. That is our document's fault,
-    not the transport's: a ValidationError with the server's message, sent once, the token kept."""
+    not the transport's: a KrakenValidationError with the server's message, sent once, the token kept."""
     client = make_client()
     await accounts(client)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(KrakenValidationError) as info:
         await client.execute(documents.parse("query Bad { viewer { acounts { number } } }"))
     assert not isinstance(info.value, TransportError | ServerError | AuthError)
     assert info.value.message.startswith("Cannot query field 'acounts' on type 'AccountUserType'.")
@@ -605,4 +605,4 @@ async def test_http_400_without_graphql_errors_is_not_a_validation_error(
     fake.faults.inject("raw", operation="Viewer", status=400, body={"detail": "Bad request"})
     with pytest.raises(KrakenError) as info:
         await accounts(client)
-    assert not isinstance(info.value, ValidationError)
+    assert not isinstance(info.value, KrakenValidationError)

@@ -16,11 +16,11 @@ from kraken2mqtt.kraken import errors as e
         ("KT-CT-1135", "VALIDATION", e.CredentialsError),
         ("KT-CT-1199", None, e.RateLimitedError),
         ("KT-CT-1113", None, e.DisabledFieldError),
-        ("KT-CT-4321", None, e.ValidationError),
-        ("KT-CT-9999", "VALIDATION", e.ValidationError),
+        ("KT-CT-4321", None, e.KrakenValidationError),
+        ("KT-CT-9999", "VALIDATION", e.KrakenValidationError),
         ("KT-CT-4301", None, e.NotFoundError),
         ("KT-CT-4357", None, e.CommandRefusedError),
-        (None, None, e.ValidationError),
+        (None, None, e.KrakenValidationError),
         ("KT-XX-0000", None, e.KrakenError),
     ],
 )
@@ -51,7 +51,7 @@ def test_precedence_auth_first() -> None:
 
 def test_malformed_error_entries_still_map() -> None:
     err = e.error_from_graphql({"message": 5, "extensions": "nope"})
-    assert isinstance(err, e.ValidationError)
+    assert isinstance(err, e.KrakenValidationError)
     assert err.message == "Kraken error"
 
 

@@ -30,12 +30,12 @@ from kraken2mqtt.kraken.errors import (
     CommandRefusedError,
     DisabledFieldError,
     KrakenError,
+    KrakenValidationError,
     NotFoundError,
     ProtocolError,
     RateLimitedError,
     ServerError,
     TransportError,
-    ValidationError,
 )
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
@@ -133,9 +133,9 @@ CLASSIFY: list[tuple[Exception, int, MutationCall | None, Outcome]] = [
         LEGACY_SUSPEND,
         Outcome("done", "already in the requested state"),
     ),
-    (ValidationError("bad", code="KT-CT-4321"), 1, None, Outcome("invalid", "KT-CT-4321: bad")),
+    (KrakenValidationError("bad", code="KT-CT-4321"), 1, None, Outcome("invalid", "KT-CT-4321: bad")),
     (
-        ValidationError("bad", code="KT-CT-4321", extensions={"errorDescription": "max 100"}),
+        KrakenValidationError("bad", code="KT-CT-4321", extensions={"errorDescription": "max 100"}),
         1,
         None,
         Outcome("invalid", "KT-CT-4321: bad max 100"),

@@ -23,8 +23,8 @@ from kraken2mqtt.kraken.errors import (
     AuthError,
     CredentialsError,
     KrakenError,
+    KrakenValidationError,
     ProtocolError,
-    ValidationError,
 )
 from kraken2mqtt.kraken.tokens import (
     MemoryTokenStore,
@@ -136,7 +136,7 @@ class TokenManager:
             assert current.refresh_token is not None
             try:
                 return await self._obtain({"refreshToken": current.refresh_token}, "refresh_token")
-            except (AuthError, ValidationError) as exc:
+            except (AuthError, KrakenValidationError) as exc:
                 log.info("kraken.refresh_refused", reason=str(exc), fallback="primary credential")
             except KrakenError:
                 if current.valid_for(now) > 0:
@@ -144,7 +144,7 @@ class TokenManager:
                 raise
         try:
             return await self._obtain(self._credentials.mint_input(), self._credentials.method)
-        except (AuthError, ValidationError) as exc:
+        except (AuthError, KrakenValidationError) as exc:
             delay = self._fail()
             raise CredentialsError(
                 f"Kraken refused the configured credentials ({exc.code or 'no code'}); "

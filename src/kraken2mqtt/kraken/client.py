@@ -26,13 +26,13 @@ from kraken2mqtt.kraken.errors import (
     CredentialsError,
     EdgeBlockedError,
     KrakenError,
+    KrakenValidationError,
     ProtocolError,
     QueryTooComplexError,
     RateLimitedError,
     ServerError,
     TokenExpiredError,
     TransportError,
-    ValidationError,
     error_from_graphql,
     field_authorization,
     most_important,
@@ -546,7 +546,7 @@ def _interpret(doc: documents.Document, payload: Any, status: int, *, allow_part
             or data is None
             or not field_level
             or isinstance(worst, AuthError | RateLimitedError)
-            or (isinstance(worst, ValidationError) and worst.code is None)
+            or (isinstance(worst, KrakenValidationError) and worst.code is None)
         ):
             if data is not None:
                 worst.partial = GraphQLResult(data=data, errors=errors)

@@ -21,8 +21,8 @@ zone mode means climate control on/off here. The heat-pump mutations are account
 heat pump's ``zone_mode`` / ``setpoint`` / ``hot_water_boost`` controls use them too.
 
 Outcomes: ``done``; ``refused`` (:class:`CommandRefusedError`, with its refusal reasons, or a disabled
-field after a few tries); ``invalid`` (:class:`ValidationError`, :class:`NotFoundError`, nothing to send);
-``retry`` (transport, server, protocol, rate limit, auth, not-yet-known account data).
+field after a few tries); ``invalid`` (:class:`KrakenValidationError`, :class:`NotFoundError`, nothing to
+send); ``retry`` (transport, server, protocol, rate limit, auth, not-yet-known account data).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from kraken2mqtt.kraken.errors import (
     CommandRefusedError,
     DisabledFieldError,
     KrakenError,
+    KrakenValidationError,
     NotFoundError,
     RateLimitedError,
-    ValidationError,
 )
 from kraken2mqtt.kraken.snapshot import Device, DeviceKind, Snapshot
 
@@ -307,7 +307,7 @@ def classify(exc: Exception, *, attempt: int, call: MutationCall | None = None) 
         return Outcome("refused", _reason(exc), tuple(exc.reasons))
     if isinstance(exc, UndocumentedFieldError):
         return Outcome("invalid", "not available on this deployment")
-    if isinstance(exc, ValidationError | NotFoundError):
+    if isinstance(exc, KrakenValidationError | NotFoundError):
         return Outcome("invalid", _reason(exc))
     if isinstance(exc, RateLimitedError):
         return Outcome("retry", "rate limited", retry_after=exc.retry_after)

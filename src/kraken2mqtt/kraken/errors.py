@@ -133,11 +133,11 @@ class DisabledFieldError(KrakenError):
     Not retried within a call (a brownout lasts minutes); the poller backs off the affected stream."""
 
 
-class ValidationError(KrakenError):
+class KrakenValidationError(KrakenError):
     """The server rejected our input (or our document)."""
 
 
-class MissingFirstError(ValidationError):
+class MissingFirstError(KrakenValidationError):
     """KT-CT-1201: a connection was queried without ``first:`` (or ``last:``); ``field`` names it."""
 
     @property
@@ -257,7 +257,7 @@ _PRECEDENCE: Sequence[type[KrakenError]] = (
     RateLimitedError,
     QueryTooComplexError,
     DisabledFieldError,
-    ValidationError,
+    KrakenValidationError,
     FieldAuthorizationError,
     NotFoundError,
     CommandRefusedError,
@@ -284,18 +284,18 @@ def error_class_for(code: str | None, error_type: str | None = None) -> type[Kra
     if code in _NOT_FOUND:
         return NotFoundError
     if code in _VALIDATION:
-        return ValidationError
+        return KrakenValidationError
     if code in _REFUSED:
         return CommandRefusedError
     if error_type == "VALIDATION":
-        return ValidationError
+        return KrakenValidationError
     if error_type in {"AUTHORIZATION", "AUTHENTICATION", "PERMISSION"}:
         return AuthError
     if error_type == "NOT_FOUND":
         return NotFoundError
     if code is None:
         # GraphQL-level errors (unknown field, bad variable) have no Kraken code: our document is wrong.
-        return ValidationError
+        return KrakenValidationError
     return KrakenError
 
 

@@ -23,7 +23,7 @@ from kraken2mqtt.kraken.budget import ServerAllowance
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
 from kraken2mqtt.kraken.deployments import BACKEND
 from kraken2mqtt.kraken.dispatches import DispatchTracker, merge_planned
-from kraken2mqtt.kraken.errors import KrakenError, NotFoundError, ValidationError
+from kraken2mqtt.kraken.errors import KrakenError, KrakenValidationError, NotFoundError
 from kraken2mqtt.kraken.snapshot import (
     DevicesData,
     Dispatch,
@@ -450,7 +450,7 @@ class Poller:
                 continue
             try:
                 return await self._execute(doc, variables)
-            except ValidationError as exc:
+            except KrakenValidationError as exc:
                 found = documents.rejection(exc.message) if exc.code is None else None
                 parts = documents.culprits(doc, found) if found is not None else None
                 if found is None or parts is None:
@@ -692,7 +692,7 @@ class Poller:
                 {"accountNumber": self._account_number(), "propertyId": property_id},
                 optional=True,
             )
-        except (DroppedError, ValidationError) as exc:
+        except (DroppedError, KrakenValidationError) as exc:
             log.info("poller.legacy_probe_skipped", error=str(exc)[:200])
             return found
         legacy = parse.devices_data(None, battery=_ok(result, "batteryDevice"))

@@ -85,7 +85,7 @@ _OUTCOME_BY_CLASS: Final = {
     "TransportError": "transport",
     "ServerError": "server",
     "ProtocolError": "protocol",
-    "ValidationError": "rejected",
+    "KrakenValidationError": "rejected",
     "NotFoundError": "rejected",
     "CommandRefusedError": "rejected",
     "DisabledFieldError": "rejected",
