@@ -30,7 +30,7 @@ between) when the full battery then spilled sun to the grid: energy bought that 
 
     .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 ... --days 365 | --years [--only Y]]
         [--export-p 5] [--weight W ...] [--alpha A ...] [--avg-days N] [--today-prior P ...]
-        [--sun-high N ...] [--jobs 2]
+        [--sun-high N ...] [--sun-high-x M ...] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import math
 import multiprocessing
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -193,6 +193,7 @@ class Forecast:
     days: int = 7
     today_prior: float | None = None
     high_days: int = 0  # grid-charge guard: the optimistic sun is each half hour's max of these days
+    high_x: float = 0.0  # or (if > 0) the forecast before ``weight``, times this margin
 
     @property
     def label(self) -> str:
@@ -205,6 +206,8 @@ class Forecast:
             out += f" t{self.today_prior:g}"
         if self.high_days:
             out += f" g{self.high_days}"
+        if self.high_x:
+            out += f" gx{self.high_x:g}"
         return out
 
 
@@ -234,8 +237,14 @@ def sun_forecast(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
 
 def sun_high(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
     """The optimistic sun for the planner's grid-charge guard: every day of the horizon gets each half
-    hour's maximum over the last ``high_days`` complete days (observed sun only)."""
-    if not fc.high_days or fc.kind == "perfect":
+    hour's maximum over the last ``high_days`` complete days (observed sun only); or, with ``high_x``,
+    the forecast before its weight, times ``high_x``."""
+    if fc.kind == "perfect":
+        return ()
+    if fc.high_x > 0:
+        unweighted = replace(fc, weight=1.0, high_x=0.0)
+        return tuple(replace(s, kwh=s.kwh * fc.high_x) for s in sun_forecast(w, k, unweighted))
+    if not fc.high_days:
         return ()
     kd = k - int(w.starts[k] % 86400) // int(SLOT)
     peak = [max(w.solar_kwh[kd - 48 * n + j] for n in range(1, fc.high_days + 1)) for j in range(48)]
@@ -467,6 +476,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[0],
         help="grid-charge guard: optimistic sun = max of the last N days (0: no guard)",
     )
+    ap.add_argument(
+        "--sun-high-x",
+        type=float,
+        nargs="*",
+        default=[],
+        help="grid-charge guard: optimistic sun = the unweighted forecast times M (extra rows)",
+    )
     ap.add_argument("--forecast", choices=["persistence", "perfect", "both"], default="both")
     ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
     ap.add_argument("--jobs", type=int, default=2, help="replays run at once")
@@ -496,6 +512,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for a in args.alpha
             for p in priors
             for g in args.sun_high
+        ]
+        forecasts += [
+            Forecast("persistence", wt, a, args.avg_days, p, 0, x)
+            for wt in args.weight
+            for a in args.alpha
+            for p in priors
+            for x in args.sun_high_x
         ]
     if args.forecast in ("perfect", "both"):
         forecasts.append(Forecast("perfect"))
