@@ -29,7 +29,8 @@ Reported per period: the share of the optimum's savings over no battery that the
 between) when the full battery then spilled sun to the grid: energy bought that the sun would have given.
 
     .venv/bin/python -m benchmarks.solar_replay [--start 2020-01-01 ... --days 365 | --years [--only Y]]
-        [--export-p 5] [--weight W ...] [--alpha A ...] [--avg-days N] [--today-prior P ...] [--jobs 2]
+        [--export-p 5] [--weight W ...] [--alpha A ...] [--avg-days N] [--today-prior P ...]
+        [--sun-high N ...] [--sun-high-x M ...] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import math
 import multiprocessing
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -191,6 +192,8 @@ class Forecast:
     alpha: float = 1.0
     days: int = 7
     today_prior: float | None = None
+    high_days: int = 0  # grid-charge guard: the optimistic sun is each half hour's max of these days
+    high_x: float = 0.0  # or (if > 0) the forecast before ``weight``, times this margin
 
     @property
     def label(self) -> str:
@@ -201,6 +204,10 @@ class Forecast:
             out += f" a{self.alpha:g}/{self.days}d"
         if self.today_prior is not None:
             out += f" t{self.today_prior:g}"
+        if self.high_days:
+            out += f" g{self.high_days}"
+        if self.high_x:
+            out += f" gx{self.high_x:g}"
         return out
 
 
@@ -225,6 +232,29 @@ def sun_forecast(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
             fc.weight * v,
         )
         for v, i in zip(values, horizon, strict=True)
+    )
+
+
+def sun_high(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
+    """The optimistic sun for the planner's grid-charge guard: every day of the horizon gets each half
+    hour's maximum over the last ``high_days`` complete days (observed sun only); or, with ``high_x``,
+    the forecast before its weight, times ``high_x``."""
+    if fc.kind == "perfect":
+        return ()
+    if fc.high_x > 0:
+        unweighted = replace(fc, weight=1.0, high_x=0.0)
+        return tuple(replace(s, kwh=s.kwh * fc.high_x) for s in sun_forecast(w, k, unweighted))
+    if not fc.high_days:
+        return ()
+    kd = k - int(w.starts[k] % 86400) // int(SLOT)
+    peak = [max(w.solar_kwh[kd - 48 * n + j] for n in range(1, fc.high_days + 1)) for j in range(48)]
+    return tuple(
+        SolarSlot(
+            datetime.fromtimestamp(w.starts[i], UTC),
+            datetime.fromtimestamp(w.starts[i] + SLOT, UTC),
+            peak[(i - kd) % 48],
+        )
+        for i in range(k, min(k + 96, len(w.starts)))
     )
 
 
@@ -256,6 +286,7 @@ def replay(w: World, k0: int, k1: int, fc: Forecast) -> Result:
                 devices=(Battery("bat", BAT, BatteryState(soc)),),
                 house_load=w.month_profile[month],
                 solar=sun,
+                solar_high=sun_high(w, k, fc),
                 horizon_h=48.0,
             )
         )
@@ -438,6 +469,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="scale today by the measured sun (kWh prior)",
     )
+    ap.add_argument(
+        "--sun-high",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="grid-charge guard: optimistic sun = max of the last N days (0: no guard)",
+    )
+    ap.add_argument(
+        "--sun-high-x",
+        type=float,
+        nargs="*",
+        default=[],
+        help="grid-charge guard: optimistic sun = the unweighted forecast times M (extra rows)",
+    )
     ap.add_argument("--forecast", choices=["persistence", "perfect", "both"], default="both")
     ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
     ap.add_argument("--jobs", type=int, default=2, help="replays run at once")
@@ -462,10 +507,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.forecast in ("persistence", "both"):
         priors = args.today_prior if args.today_prior is not None else [None]
         forecasts += [
-            Forecast("persistence", wt, a, args.avg_days, p)
+            Forecast("persistence", wt, a, args.avg_days, p, g)
             for wt in args.weight
             for a in args.alpha
             for p in priors
+            for g in args.sun_high
+        ]
+        forecasts += [
+            Forecast("persistence", wt, a, args.avg_days, p, 0, x)
+            for wt in args.weight
+            for a in args.alpha
+            for p in priors
+            for x in args.sun_high_x
         ]
     if args.forecast in ("perfect", "both"):
         forecasts.append(Forecast("perfect"))

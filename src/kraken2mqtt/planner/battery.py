@@ -24,6 +24,7 @@ from .costs import INF, Context, bill
 from .model import Battery
 from .pwl import PWL, from_points, linear, solve_storage, vertices
 from .schedule import Run, Schedule
+from .sun_guard import grid_charge_ceiling
 
 
 def default_stored_value(import_p: list[float] | tuple[float, ...], eff_in: float) -> float:
@@ -62,10 +63,22 @@ def plan_battery(bat: Battery, ctx: Context, stored_value_p: float) -> Schedule:
             )
         )
     terminal = linear(lo, hi, -stored_value_p)
+    ceiling = [hi] * (n + 1)
+    if grid.sun_extra:
+        ceiling = grid_charge_ceiling(
+            s0,
+            lo,
+            hi,
+            [b - grid.sun_extra[i] for i, b in enumerate(ctx.background)],
+            grid.hours,
+            [grid.is_unpriced(i) or grid.import_p[i] <= grid.export_p[i] for i in range(n)],
+            m.max_charge_kw,
+            m.max_discharge_kw,
+            eta_c,
+            eta_d,
+        )
     marg: list[tuple[float, float]] = []
-    res = solve_storage(
-        s0, [1.0] * n, [0.0] * n, costs, [lo] * (n + 1), [hi] * (n + 1), terminal, marginals=marg
-    )
+    res = solve_storage(s0, [1.0] * n, [0.0] * n, costs, [lo] * (n + 1), ceiling, terminal, marginals=marg)
     if res is None:  # cannot happen (idling is always feasible) but never fail a plan over it
         sch = Schedule.idle(n)
         sch.state = [s0] * (n + 1)

@@ -257,6 +257,11 @@ class PlanInputs:
     #: Forecast solar generation: it feeds the house first, the rest goes to the devices or is exported
     #: at the export price (each slot's house load is the base load less the sun).
     solar: tuple[SolarSlot, ...] = ()
+    #: An optimistic estimate of the same sun (e.g. the recent days' maximum, or the forecast times a
+    #: margin). If given, a battery is charged from the grid (above the export price) only for the
+    #: shortfall this much sun would not cover: never with energy the sun would store before it is used
+    #: and then export (planner/sun_guard.py).
+    solar_high: tuple[SolarSlot, ...] = ()
     outdoor: tuple[TemperaturePoint, ...] = ()
     grid: GridLimits = field(default_factory=GridLimits)
     prepay: Prepay | None = None

@@ -56,6 +56,9 @@ class Grid:
     forecast: tuple[bool, ...]
     house_kwh: tuple[float, ...]
     unpriced: tuple[bool, ...] = ()  # per slot: no published or forecast price (costed at the highest)
+    # per slot: kWh more sun than the forecast an optimistic estimate allows (PlanInputs.solar_high;
+    # empty: none given). Only the battery's grid-charge guard (sun_guard.py) reads it.
+    sun_extra: tuple[float, ...] = ()
 
     def is_unpriced(self, i: int) -> bool:
         return bool(self.unpriced) and self.unpriced[i]
@@ -137,6 +140,7 @@ def build_grid(
     fc: list[bool] = []
     unpriced: list[bool] = []
     house: list[float] = []
+    sun_extra: list[float] = []
     for a, b in itertools.pairwise(cuts):  # float epoch seconds
         if b - a < _MIN_SLOT_S:
             continue
@@ -160,7 +164,10 @@ def build_grid(
         disp.append(in_dispatch)
         fc.append(forecast)
         base = profile_kw(profile, mid) * h if profile is not None else 0.0
-        house.append(base - solar_kwh(inputs.solar, a, b) if inputs.solar else base)
+        sun = solar_kwh(inputs.solar, a, b) if inputs.solar else 0.0
+        house.append(base - sun)
+        if inputs.solar_high:
+            sun_extra.append(max(0.0, solar_kwh(inputs.solar_high, a, b) - sun))
     # trailing unpriced slots serve nobody unless a deadline needs them
     keep = len(hours)
     limit = ts(need_until) if need_until is not None else -math.inf
@@ -169,6 +176,7 @@ def build_grid(
     if keep < len(hours):
         t_out, hours, imp, exp = t_out[: keep + 1], hours[:keep], imp[:keep], exp[:keep]
         disp, fc, unpriced, house = disp[:keep], fc[:keep], unpriced[:keep], house[:keep]
+        sun_extra = sun_extra[:keep]
     known = [p for p, u in zip(imp, unpriced, strict=True) if not u]
     if not known:
         return Grid((now,), (), (), (), (), (), (), ())
@@ -183,6 +191,7 @@ def build_grid(
         tuple(fc),
         tuple(house),
         tuple(unpriced),
+        tuple(sun_extra),
     )
 
 
