@@ -31,6 +31,8 @@ GRACE = timedelta(seconds=90)
 #: Actions that a person asked for (planner mode, a change from Home Assistant: mqtt/holds.py) or that keep
 #: a house safe apply at once.
 _IMMEDIATE_PREFIXES = ("planner mode", "failsafe", "held for you")
+#: A setpoint a person set from Home Assistant (mqtt/holds.py) is theirs to the step: no hysteresis.
+_PERSONS_PREFIX = "held for you"
 COMMAND_KINDS = ("change", "keepalive", "release")
 #: A battery's planned power moves by less than this: its rate is left as it is (each rate is a register
 #: write kept by the inverter).
@@ -127,12 +129,10 @@ def stabilise(
 ) -> DeviceAction:
     """The action to apply now, given the (quantised) ``wanted`` one and what is in force; updates ``ctl``
     when the applied action changes."""
-    if _persons_setpoint(ctl.applied, wanted):  # theirs to the step: no hysteresis, no dwell
-        _apply(cfg, ctl, wanted, now, import_p)
-        return wanted
     prev = ctl.applied
     power_band = BATTERY_POWER_HYSTERESIS_KW if cfg.kind is LocalKind.BATTERY else 0.0
-    if prev is not None and same_for_device(prev, wanted, _hysteresis(cfg), power_band):
+    hysteresis = 0.0 if wanted.reason.startswith(_PERSONS_PREFIX) else _hysteresis(cfg)
+    if prev is not None and same_for_device(prev, wanted, hysteresis, power_band):
         if prev.reason != wanted.reason:  # the same for the device; the latest reason for people
             prev = ctl.applied = replace(prev, reason=wanted.reason)
         return prev
@@ -141,16 +141,6 @@ def stabilise(
         return prev
     _apply(cfg, ctl, wanted, now, import_p)
     return wanted
-
-
-def _persons_setpoint(prev: DeviceAction | None, wanted: DeviceAction) -> bool:
-    """A setpoint a person set (``held for you``) that differs from the one in force, by however little."""
-    return (
-        prev is not None
-        and wanted.reason.startswith("held for you")
-        and wanted.setpoint_c is not None
-        and (prev.kind, prev.setpoint_c) != (wanted.kind, wanted.setpoint_c)
-    )
 
 
 def _may_change(
