@@ -35,6 +35,15 @@ async def _cut_off(daemon: Daemon) -> None:
     daemon.queue.close()
 
 
+async def _acknowledged(daemon: Daemon, n: int) -> None:
+    """Until ``n`` messages are acknowledged and paho has written the PUBACKs out (its output queue is empty):
+    seeing a handler's answer does not mean its acknowledgement has left yet."""
+    deliveries = daemon.supervisor._deliveries
+    assert deliveries is not None
+    paho = deliveries._paho
+    await _until(lambda: deliveries.acked >= n and not getattr(paho, "_out_packet", None))
+
+
 def _rows(db: Path) -> list[tuple[str, str]]:
     with contextlib.closing(sqlite3.connect(db)) as c:
         return [(str(r[0]), str(r[1])) for r in c.execute("SELECT state, command FROM pending_command")]
@@ -121,6 +130,7 @@ async def test_every_handled_message_is_acknowledged(
             await ha.subscribe(f"{settings.base_topic}/+/result")
             await ha.send("top_up_amount/set", b"-5")
             assert (await ha.result())["status"] == "invalid"
+            await _acknowledged(daemon, 1)
     finally:
         await _cut_off(daemon)  # no clean stop: what is not acknowledged would come again
     again = build_daemon(settings, make_client(), db)
