@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 
@@ -91,3 +92,16 @@ def test_forecast_rules_use_yesterday_and_a_week_ago() -> None:
         g = build_grid(replace(inp, forecast_rule=rule))
         assert all(g.forecast) and g.import_p[0] == pytest.approx(price), rule
     assert set(expect) <= set(FORECAST_RULES)
+
+
+def test_level_rule_adds_half_of_a_late_rise_and_ignores_a_fall() -> None:
+    # eight days at 10p; on the last published day its last three hours rose to 16p (or fell to 4p)
+    def grid(last: float) -> tuple[float, ...]:
+        values = [10.0] * (48 * 8 - 6) + [last] * 6
+        inp = PlanInputs(now=at(8 * 24), tariff=Tariff(prices(values)), horizon_h=24, tz="UTC")
+        return build_grid(replace(inp, forecast_rule="min_1_7_level")).import_p
+
+    rise = grid(16.0)
+    assert rise[0] == pytest.approx(10.0 + 0.5 * 6.0 * math.exp(-0.25 / 12))  # half the 6p rise, 15 min out
+    assert rise[0] > rise[12] > rise[-1] > 10.0  # fading over 12 h
+    assert all(p == pytest.approx(10.0) for p in grid(4.0)[:42])  # a fall is not followed

@@ -18,7 +18,7 @@ from enum import StrEnum
 from .money import GBP, Currency
 
 #: Defaults shared with the config and the benchmarks.
-DEFAULT_FORECAST_RULE = "min_1_7"
+DEFAULT_FORECAST_RULE = "min_1_7_level"
 DEFAULT_EV_MIN_RUN_MIN = 15.0
 
 # --------------------------------------------------------------------------------------------- snapshot

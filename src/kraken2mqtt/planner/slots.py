@@ -77,6 +77,25 @@ class _PriceIndex:
         rows = sorted((ts(p.start), ts(p.end), p.import_p, p.export_p) for p in prices)
         self.starts = [r[0] for r in rows]
         self.rows = rows
+        self.end = max((r[1] for r in rows), default=-math.inf)
+        self._level: dict[tuple[float, float], float] = {}
+
+    def level_shift(self, hours: float) -> float:
+        """Mean import price over the last ``hours`` of the published prices less the same slots a day
+        earlier (0 when either is missing): how far the latest published day has moved."""
+        key = (self.end, hours)
+        if key not in self._level:
+            now_p: list[float] = []
+            then_p: list[float] = []
+            t = self.end - 900.0
+            while t > self.end - hours * 3600.0:
+                a, b = self.at(t), self.at(t - DAY_S)
+                if a is not None and b is not None:
+                    now_p.append(a[0])
+                    then_p.append(b[0])
+                t -= 1800.0
+            self._level[key] = (sum(now_p) - sum(then_p)) / len(now_p) if now_p else 0.0
+        return self._level[key]
 
     def at(self, t: float) -> tuple[float, float] | None:
         i = bisect_right(self.starts, t) - 1
@@ -87,7 +106,7 @@ class _PriceIndex:
         return None
 
     def last_end(self) -> float:
-        return max((r[1] for r in self.rows), default=-math.inf)
+        return self.end
 
 
 def profile_kw(profile: LoadProfile, t: float) -> float:
@@ -301,6 +320,26 @@ def _forecast_median7_less(index: _PriceIndex, t: float) -> Price | None:
     return None if p is None else (p[0] - 1.0, p[1])
 
 
+def _level_rule(base: ForecastRule, hours: float, tau_h: float, gain: float, up_only: bool) -> ForecastRule:
+    def rule(index: _PriceIndex, t: float) -> Price | None:
+        p = base(index, t)
+        if p is None:
+            return None
+        d = index.level_shift(hours)
+        if up_only and d < 0:
+            d = 0.0
+        w = gain * math.exp(-max(0.0, t - index.end) / (tau_h * 3600.0)) if tau_h > 0 else gain
+        return p[0] + w * d, p[1]
+
+    return rule
+
+
+#: ``min_1_7`` plus half of the rise (never a fall) of the last 3 published hours over the same hours a day
+#: earlier, fading with lead time (12 h): chosen on 2018 and better than ``min_1_7`` on 2019-2021 out of
+#: sample (benchmarks/README.md, "Session 21").
+_forecast_min_1_7_level = _level_rule(_forecast_min_1_7, 3.0, 12.0, 0.5, True)
+
+
 #: Rules for ``PlanInputs.forecast_rule``; benchmarks/planner/replay.py compares them out of sample.
 FORECAST_RULES: dict[str, ForecastRule] = {
     "min_1_7": _forecast_min_1_7,
@@ -311,6 +350,7 @@ FORECAST_RULES: dict[str, ForecastRule] = {
     "mean_1_7": _forecast_mean_1_7,
     "min_1_7_less": _forecast_min_1_7_less,
     "median7_less": _forecast_median7_less,
+    "min_1_7_level": _forecast_min_1_7_level,
 }
 
 
