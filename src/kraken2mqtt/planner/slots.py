@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from .model import DispatchWindow, LoadProfile, PlanInputs, SolarSlot, TariffSlot
@@ -78,24 +78,18 @@ class _PriceIndex:
         self.starts = [r[0] for r in rows]
         self.rows = rows
         self.end = max((r[1] for r in rows), default=-math.inf)
-        self._level: dict[tuple[float, float], float] = {}
 
-    def level_shift(self, hours: float) -> float:
-        """Mean import price over the last ``hours`` of the published prices less the same slots a day
-        earlier (0 when either is missing): how far the latest published day has moved."""
-        key = (self.end, hours)
-        if key not in self._level:
-            now_p: list[float] = []
-            then_p: list[float] = []
-            t = self.end - 900.0
-            while t > self.end - hours * 3600.0:
-                a, b = self.at(t), self.at(t - DAY_S)
-                if a is not None and b is not None:
-                    now_p.append(a[0])
-                    then_p.append(b[0])
-                t -= 1800.0
-            self._level[key] = (sum(now_p) - sum(then_p)) / len(now_p) if now_p else 0.0
-        return self._level[key]
+    @cached_property
+    def late_rise(self) -> float:
+        """How much dearer the last ``LEVEL_HOURS`` of the published prices are than the same slots a day
+        earlier (mean import price; 0 for a fall or when either is missing)."""
+        pairs = [
+            (a[0], b[0])
+            for k in range(int(LEVEL_HOURS * 2))
+            if (a := self.at(self.end - 900.0 - k * 1800.0)) is not None
+            and (b := self.at(self.end - 900.0 - k * 1800.0 - DAY_S)) is not None
+        ]
+        return max(0.0, sum(x - y for x, y in pairs) / len(pairs)) if pairs else 0.0
 
     def at(self, t: float) -> tuple[float, float] | None:
         i = bisect_right(self.starts, t) - 1
@@ -320,24 +314,19 @@ def _forecast_median7_less(index: _PriceIndex, t: float) -> Price | None:
     return None if p is None else (p[0] - 1.0, p[1])
 
 
-def _level_rule(base: ForecastRule, hours: float, tau_h: float, gain: float, up_only: bool) -> ForecastRule:
-    def rule(index: _PriceIndex, t: float) -> Price | None:
-        p = base(index, t)
-        if p is None:
-            return None
-        d = index.level_shift(hours)
-        if up_only and d < 0:
-            d = 0.0
-        w = gain * math.exp(-max(0.0, t - index.end) / (tau_h * 3600.0)) if tau_h > 0 else gain
-        return p[0] + w * d, p[1]
-
-    return rule
+#: ``min_1_7_level``: the share of a late rise of the published prices added to ``min_1_7``, the hours it
+#: is measured over and its fade with lead time; chosen on 2018 (benchmarks/README.md, "Session 21").
+LEVEL_GAIN, LEVEL_HOURS, LEVEL_FADE_H = 0.5, 3.0, 12.0
 
 
-#: ``min_1_7`` plus half of the rise (never a fall) of the last 3 published hours over the same hours a day
-#: earlier, fading with lead time (12 h): chosen on 2018 and better than ``min_1_7`` on 2019-2021 out of
-#: sample (benchmarks/README.md, "Session 21").
-_forecast_min_1_7_level = _level_rule(_forecast_min_1_7, 3.0, 12.0, 0.5, True)
+def _forecast_min_1_7_level(index: _PriceIndex, t: float) -> Price | None:
+    """``min_1_7`` plus half of the rise (never a fall) of the last 3 published hours over the same hours a
+    day earlier, fading with lead time: better than ``min_1_7`` on 2019-2021 out of sample."""
+    p = _forecast_min_1_7(index, t)
+    if p is None:
+        return None
+    fade = math.exp(-max(0.0, t - index.end) / (LEVEL_FADE_H * 3600.0))
+    return p[0] + LEVEL_GAIN * fade * index.late_rise, p[1]
 
 
 #: Rules for ``PlanInputs.forecast_rule``; benchmarks/planner/replay.py compares them out of sample.
