@@ -52,7 +52,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from kraken2mqtt.forecast.measured_sun import blended_day, today_scale
+from kraken2mqtt.forecast.measured_sun import today_scale
+from kraken2mqtt.forecast.sun_history import blended_day
 from kraken2mqtt.planner import (
     Battery,
     BatteryModel,
@@ -194,6 +195,8 @@ class Forecast:
     today_prior: float | None = None
     high_days: int = 0  # grid-charge guard: the optimistic sun is each half hour's max of these days
     high_x: float = 0.0  # or (if > 0) the forecast before ``weight``, times this margin
+    high_m: float = 1.0  # the N-day maximum times this margin
+    high_load: float = 1.0  # the guard counts on this share of the planned house load (the rest as sun)
 
     @property
     def label(self) -> str:
@@ -208,6 +211,10 @@ class Forecast:
             out += f" g{self.high_days}"
         if self.high_x:
             out += f" gx{self.high_x:g}"
+        if self.high_m != 1.0:
+            out += f" m{self.high_m:g}"
+        if self.high_load != 1.0:
+            out += f" l{self.high_load:g}"
         return out
 
 
@@ -248,14 +255,19 @@ def sun_high(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
         return ()
     kd = k - int(w.starts[k] % 86400) // int(SLOT)
     peak = [max(w.solar_kwh[kd - 48 * n + j] for n in range(1, fc.high_days + 1)) for j in range(48)]
-    return tuple(
-        SolarSlot(
-            datetime.fromtimestamp(w.starts[i], UTC),
-            datetime.fromtimestamp(w.starts[i] + SLOT, UTC),
-            peak[(i - kd) % 48],
-        )
-        for i in range(k, min(k + 96, len(w.starts)))
-    )
+    out = []
+    for i in range(k, min(k + 96, len(w.starts))):
+        v = peak[(i - kd) % 48] * fc.high_m
+        if v > 0.0 and fc.high_load != 1.0:  # less house load under the sun: more of it to store
+            local = datetime.fromtimestamp(w.starts[i], LONDON)
+            v += (
+                (1.0 - fc.high_load)
+                * w.month_profile[local.month].kw[local.hour * 2 + local.minute // 30]
+                * 0.5
+            )
+        start = datetime.fromtimestamp(w.starts[i], UTC)
+        out.append(SolarSlot(start, datetime.fromtimestamp(w.starts[i] + SLOT, UTC), v))
+    return tuple(out)
 
 
 @dataclass
@@ -483,6 +495,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="grid-charge guard: optimistic sun = the unweighted forecast times M (extra rows)",
     )
+    ap.add_argument(
+        "--sun-high-m", type=float, nargs="+", default=[1.0], help="grid-charge guard: the N-day max times M"
+    )
+    ap.add_argument(
+        "--guard-load",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="grid-charge guard: the share of the planned house load it counts on",
+    )
     ap.add_argument("--forecast", choices=["persistence", "perfect", "both"], default="both")
     ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
     ap.add_argument("--jobs", type=int, default=2, help="replays run at once")
@@ -507,11 +529,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.forecast in ("persistence", "both"):
         priors = args.today_prior if args.today_prior is not None else [None]
         forecasts += [
-            Forecast("persistence", wt, a, args.avg_days, p, g)
+            Forecast("persistence", wt, a, args.avg_days, p, g, high_m=m, high_load=ld)
             for wt in args.weight
             for a in args.alpha
             for p in priors
             for g in args.sun_high
+            for m in (args.sun_high_m if g else [1.0])
+            for ld in (args.guard_load if g else [1.0])
         ]
         forecasts += [
             Forecast("persistence", wt, a, args.avg_days, p, 0, x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -12,9 +13,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from kraken2mqtt.clock import SystemClock
+from kraken2mqtt.clock import ManualClock, SystemClock
 from kraken2mqtt.daemon import Daemon, KrakenTarget
 from kraken2mqtt.kraken.auth import Credentials
+from kraken2mqtt.planner.model import PlanInputs, Tariff
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.settings import Settings, load_settings
 from tests.brokers import Broker, free_port
@@ -193,3 +195,42 @@ async def test_every_part_is_supervised_and_a_failing_part_is_restarted(
             stop.set()
             await asyncio.wait_for(task, 15)
         assert daemon.tasks.status()["poller"].state == "done"
+
+
+async def test_the_measured_sun_of_the_last_days_feeds_the_plan_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    """No forecast service: the panels' own measured sun is the persistence forecast and the
+    grid-charge guard's optimistic sun, kept in the state store across a restart."""
+    settings = load_settings(
+        None,
+        state_dir=tmp_path / "state",
+        planner={"timezone": "UTC"},
+        forecast={"solar_topic": "house/pv", "solar_unit": "kW"},
+    )
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    clock = ManualClock(t0)
+    target = KrakenTarget("http://127.0.0.1:9", Credentials(api_key=SecretStr(KEY)), "octopus-gb")
+    daemon = Daemon(settings, clock=clock, target=target)
+    assert daemon.sun_meter is not None
+    for _ in range(2 * 24 * 12):  # two days, a sample every 5 minutes: 3 kW from 10:00 to 14:00
+        hour = clock.now().hour
+        daemon.sun_meter.sample(b"3" if 10 <= hour < 14 else b"0")
+        clock.advance(300)
+    now = clock.now() + timedelta(hours=6)  # 06:00 on the third day
+    inputs = PlanInputs(now=now, tariff=Tariff(()), devices=())
+    planned = daemon._with_forecasts(inputs, now)
+    assert sum(s.kwh for s in planned.solar) > 10  # 0.9 x 12 kWh today, and tomorrow's share
+    assert max(s.kwh for s in planned.solar_high) > 1.4  # 1.5 kWh per sunny half hour
+    await daemon.close()
+
+    again = Daemon(settings, clock=clock, target=target)
+    assert again._with_forecasts(inputs, now).solar_high == planned.solar_high
+    await again.close()
+    off = settings.model_copy(
+        update={"forecast": settings.forecast.model_copy(update={"measured_sun_forecast": False})}
+    )
+    third = Daemon(off, clock=clock, target=target)
+    only_guard = third._with_forecasts(inputs, now)
+    assert only_guard.solar == () and only_guard.solar_high == planned.solar_high
+    await third.close()

@@ -15,7 +15,9 @@ import structlog
 from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.clock_sanity import ClockCheck, same_kind
 from kraken2mqtt.daemon import Daemon, describe
+from kraken2mqtt.forecast import sun_meter
 from kraken2mqtt.forecast.model import SolarForecast, WeatherForecast
+from kraken2mqtt.forecast.sun_history import DAYS, SunHistory
 from kraken2mqtt.kraken.client import KrakenClient
 from kraken2mqtt.kraken.signals import of as signals_of
 from kraken2mqtt.settings import Settings
@@ -103,6 +105,17 @@ async def run_daemon(
     return 0
 
 
+def _measured_sun_status(raw: dict[str, Any], now: datetime) -> str:
+    try:
+        history = SunHistory.from_json(raw, str(raw.get("tz")))
+    except (KeyError, TypeError, ValueError):
+        return "unreadable"
+    today = history.day_kwh(now)
+    days = len(history.past_days(now))
+    shown = f"{today:.1f} kWh today" if today is not None else "nothing today"
+    return f"{shown}; {days} complete day(s) of the last {DAYS} for the forecast and the grid-charge guard"
+
+
 def forecast_status(store: SqliteForecastStore, now: datetime) -> dict[str, str]:
     """One line per stored forecast: when it was fetched and what it says (kraken2mqtt.forecast)."""
     out: dict[str, str] = {}
@@ -124,6 +137,9 @@ def forecast_status(store: SqliteForecastStore, now: datetime) -> dict[str, str]
             out["weather"] = f"{shown} (fetched {weather.fetched_at:%Y-%m-%d %H:%M} UTC)"
         except (KeyError, TypeError, ValueError):
             out["weather"] = "unreadable"
+    raw = store.load_forecast(sun_meter.KEY)
+    if raw is not None:
+        out["measured sun"] = _measured_sun_status(raw, now)
     if store.load_forecast("load_profile") is not None:
         out["house load"] = "learning from the load sensor (forecast.load_topic)"
     return out

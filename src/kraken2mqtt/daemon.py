@@ -25,10 +25,11 @@ from kraken2mqtt.devices.base import LocalKind, Message, ReportedState
 from kraken2mqtt.devices.driver import DeviceDriver
 from kraken2mqtt.devices.reconcile import price_now, wanted_actions
 from kraken2mqtt.forecast.load_meter import LoadMeter
-from kraken2mqtt.forecast.load_profile import read_power
-from kraken2mqtt.forecast.measured_sun import MeasuredSun
+from kraken2mqtt.forecast.model import SolarForecast
 from kraken2mqtt.forecast.planning import outdoor_points, planned_solar
 from kraken2mqtt.forecast.service import ForecastService
+from kraken2mqtt.forecast.sun_history import persistence, sun_high
+from kraken2mqtt.forecast.sun_meter import SunMeter
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
@@ -148,8 +149,12 @@ class Daemon:
             if fs.load_topic
             else None
         )
-        # Today's sun as the panels measure it (not kept across a restart: the day's count starts again).
-        self.measured_sun = MeasuredSun(settings.planner.timezone) if fs.solar_topic else None
+        # The sun as the panels measure it, per half hour of the last days (kept across a restart).
+        self.sun_meter = (
+            SunMeter(fs, SqliteForecastStore(self.store), settings.planner.timezone, clock.now)
+            if fs.solar_topic
+            else None
+        )
         self.overrides = PlannerOverrides(self.queue)
         self.poller = Poller(
             self.client,
@@ -231,7 +236,7 @@ class Daemon:
         if self.load_meter is not None and topic:
             self.mqtt.subscribe(topic, self._on_load_sample)
         sun_topic = self.settings.forecast.solar_topic
-        if self.measured_sun is not None and sun_topic:
+        if self.sun_meter is not None and sun_topic:
             self.mqtt.subscribe(sun_topic, self._on_solar_sample)
         self.driver.install(lambda topic, handler: self.mqtt.subscribe(topic, handler))
         self.mqtt.on_connected += [self._on_mqtt_connected, self.driver.on_connected]
@@ -299,6 +304,8 @@ class Daemon:
     async def close(self) -> None:
         if self.load_meter is not None:
             self.load_meter.save()
+        if self.sun_meter is not None:
+            self.sun_meter.save()
         await self.client.aclose()
         if self.forecast is not None:
             await self.forecast.client.aclose()
@@ -335,12 +342,12 @@ class Daemon:
     def _forecast_shown(self, now: datetime) -> ForecastShown | None:
         """The forecasts and the house load as Home Assistant shows them (None: no forecast configured)."""
         fc, meter = self.forecast, self.load_meter
-        if fc is None and meter is None:
+        if fc is None and meter is None and self.sun_meter is None:
             return None
         tz = ZoneInfo(self.settings.planner.timezone)
         midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
         shown = ForecastShown()
-        solar = fc.solar_now() if fc is not None else None
+        solar = self._solar_forecast(now, 48.0)
         if solar is not None:
             slot = solar.half_hours(now, now + timedelta(minutes=1))
             shown = replace(
@@ -513,35 +520,43 @@ class Daemon:
         self.load_meter.sample(bytes(message.payload), planned)
 
     async def _on_solar_sample(self, message: aiomqtt.Message) -> None:
-        if self.measured_sun is None or not isinstance(message.payload, bytes | bytearray):
-            return
-        fs = self.settings.forecast
-        kw = read_power(bytes(message.payload), fs.solar_json_path, unit=fs.solar_unit)
-        if kw is not None:
-            self.measured_sun.sample(self.clock.now(), kw)
+        if self.sun_meter is not None and isinstance(message.payload, bytes | bytearray):
+            self.sun_meter.sample(bytes(message.payload))
 
     def _with_forecasts(self, inputs: PlanInputs, now: datetime) -> PlanInputs:
         """The learned house load (once there is a week of it); the solar forecast as negative house
-        load; the weather forecast for the heat-pump model, shifted by the pump's own outdoor reading."""
+        load (the measured sun's own persistence forecast when no service answers); the optimistic sun
+        of the grid-charge guard from the measured sun of the last days; the weather forecast for the
+        heat-pump model, shifted by the pump's own outdoor reading."""
+        fs = self.settings.forecast
         learned = self.load_meter.daily_kw() if self.load_meter is not None else None
         if learned is not None:
             inputs = replace(inputs, house_load=LoadProfile(learned, self.settings.planner.timezone))
         fc = self.forecast
-        if fc is None:
-            return inputs
-        outdoor = outdoor_points(fc.weather_now(), self._measured_outdoor_c(), now)
-        return replace(
-            inputs,
-            solar=planned_solar(
-                fc.solar_now(),
-                now,
-                inputs.horizon_h,
-                self.settings.forecast.solar_weight,
-                self.measured_sun,
-                self.settings.forecast.measured_sun_prior_kwh,
-            ),
-            outdoor=outdoor if outdoor is not None else inputs.outdoor,
-        )
+        measured = self.sun_meter.measured if self.sun_meter is not None else None
+        if measured is not None:
+            inputs = replace(inputs, solar_high=sun_high(measured.history, now, inputs.horizon_h))
+        solar = self._solar_forecast(now, inputs.horizon_h)
+        if solar is not None:
+            inputs = replace(
+                inputs,
+                solar=planned_solar(
+                    solar, now, inputs.horizon_h, fs.solar_weight, measured, fs.measured_sun_prior_kwh
+                ),
+            )
+        if fc is not None:
+            outdoor = outdoor_points(fc.weather_now(), self._measured_outdoor_c(), now)
+            if outdoor is not None:
+                inputs = replace(inputs, outdoor=outdoor)
+        return inputs
+
+    def _solar_forecast(self, now: datetime, horizon_h: float) -> SolarForecast | None:
+        """The service's solar forecast; without one (none set up, or too old), the measured sun's own
+        persistence forecast (``forecast.measured_sun_forecast``); None: no sun."""
+        solar = self.forecast.solar_now() if self.forecast is not None else None
+        if solar is None and self.sun_meter is not None and self.settings.forecast.measured_sun_forecast:
+            solar = persistence(self.sun_meter.measured.history, now, horizon_h)
+        return solar
 
     def _measured_outdoor_c(self) -> float | None:
         heat_pumps = self.poller.snapshot.heat_pumps

@@ -8,12 +8,12 @@ from kraken2mqtt.forecast.measured_sun import (
     HIGH,
     LOW,
     MeasuredSun,
-    blended_day,
     scale_rest_of_today,
     today_scale,
 )
 from kraken2mqtt.forecast.model import EnergySlot, SolarForecast
 from kraken2mqtt.forecast.planning import measured_scale, plan_forecast, planned_solar
+from kraken2mqtt.forecast.sun_history import blended_day
 from kraken2mqtt.planner import make_plan
 from kraken2mqtt.planner.model import (
     LoadProfile,
@@ -61,7 +61,7 @@ def test_measured_sun_integrates_samples_and_restarts_each_day() -> None:
     assert m.today_kwh(T0 + 11 * H) == pytest.approx(2.0)
     m.sample(T0 + 24 * H + 5 * H, 1.0)
     assert m.today_kwh(T0 + 29 * H) == 0.0
-    assert m.today_kwh(T0 + 9 * H) is None  # yesterday's count is gone
+    assert m.today_kwh(T0 + 9 * H) == pytest.approx(2.0)  # yesterday's count is kept in the history
 
 
 def test_planned_solar_scales_today_by_what_the_panels_gave() -> None:

@@ -70,3 +70,21 @@ def test_the_guard_is_off_below_the_export_price() -> None:
 
 def test_without_an_optimistic_sun_nothing_changes() -> None:
     assert night_grid_charge(PRICES, ()) == pytest.approx(night_grid_charge(PRICES, sun(1.0)), rel=1e-9)
+
+
+def test_the_reasons_say_room_is_kept_for_the_sun() -> None:
+    base = replace(
+        inputs(PRICES, [BATTERY], export=5.0),
+        house_load=LoadProfile((0.5,), tz="UTC"),
+        solar=sun(1.0),
+        solar_high=sun(3.0),
+    )
+    plan = make_plan(base).device("batt")
+    night = [i for i in plan.intervals if i.start < T0 + timedelta(hours=5)]
+    reasons = {i.action.reason for i in night}
+    assert any("room kept for up to" in r and "kWh of sun" in r for r in reasons), reasons
+    assert any(r.startswith("not charging from the grid above") for r in reasons) or any(
+        "stopping at" in r for r in reasons
+    ), reasons
+    unguarded = make_plan(replace(base, solar_high=())).device("batt")
+    assert not any("room kept" in i.action.reason for i in unguarded.intervals)

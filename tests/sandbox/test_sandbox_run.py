@@ -8,12 +8,13 @@ import json
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiomqtt
 import httpx
 import pytest
 
-from kraken2mqtt.sandbox.run import run_sandbox
+from kraken2mqtt.sandbox.run import run_sandbox, sandbox_settings
 from kraken2mqtt.sandbox.simulation import Simulation
 from kraken2mqtt.settings import load_settings
 from tests.brokers import Broker, free_port
@@ -172,3 +173,15 @@ async def test_the_sandbox_survives_broker_restarts() -> None:
     assert text.count("MQTT: back: connected to") >= 5
     assert "world: simulated devices: broker gone, reconnecting in 2 s" in text, text
     assert "Kraken: blocked by the API's CDN (edge rate limit), backing off" in text
+
+
+def test_the_sandbox_measures_its_sun_on_givtcps_pv_power(tmp_path: Path) -> None:
+    sim = Simulation.create(speed=60.0, start=START, seed=3)
+    sim.start()
+    try:
+        settings = sandbox_settings(load_settings(None), sim, tmp_path, "127.0.0.1", 1883)
+        assert settings.forecast.solar_topic == "GivEnergy/SA0000SIM1/Power/Power/PV_Power"
+        own = load_settings(None, forecast={"solar_topic": "home/pv"})
+        assert sandbox_settings(own, sim, tmp_path, "127.0.0.1", 1883).forecast.solar_topic == "home/pv"
+    finally:
+        sim.stop()

@@ -343,3 +343,22 @@ def test_sim_openevse_claims_are_ram_only_and_auto_released(world: SimWorld) -> 
     world.ev.plugged_in = False  # the session ends
     ev.tick(world.now)
     assert ev.claim == {} and world.ev.local_limit_kw is None
+
+
+def test_givtcp_publishes_the_panels_and_the_houses_own_use() -> None:
+    # GivTCP's PV_Power and Load_Power (device-mqtt-apis.md §4): Load_Power is the house's use, the panels
+    # included, the battery not.
+    noon = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+    world = SimWorld(SimAccount.demo(noon), ManualClock(noon), rng_seed=1)
+    dev = SimGivTcp(world)
+    world.advance(noon + timedelta(minutes=5))
+    state = {o.topic: o.payload for o in dev.tick(world.now, full=True)}
+    pv, load = int(state[dev.pv_topic]), int(state["GivEnergy/SA0000SIM1/Power/Power/Load_Power"])
+    grid, battery = (
+        int(state[f"GivEnergy/SA0000SIM1/Power/Power/{k}"]) for k in ("Grid_Power", "Battery_Power")
+    )
+    assert dev.pv_topic == "GivEnergy/SA0000SIM1/Power/Power/PV_Power"
+    assert pv == round(world.solar_kw * 1000) and pv > 500  # a June noon under the simulated sky
+    assert (
+        load > 0 and abs(load - (-grid + pv + battery)) <= 2
+    )  # import + sun + discharge = what the house uses

@@ -71,6 +71,10 @@ class ForecastSettings(_Section):
     solar_json_path: str | None = None
     solar_unit: Literal["W", "kW"] = "W"
     measured_sun_prior_kwh: Annotated[float, Field(ge=0, le=50)] = 1.0
+    #: With ``solar_topic`` and no forecast service answering (none set up, or its forecast too old), the
+    #: plan counts on the measured sun of the last days (forecast/sun_history.py: 25 % yesterday, 75 % the
+    #: 7-day mean, as the solar replay measures it) rather than on no sun at all.
+    measured_sun_forecast: bool = True
     load_half_life_days: Annotated[float, Field(gt=0, le=365)] = 14.0
     load_min_days: Annotated[float, Field(ge=0, le=60)] = 7.0
 

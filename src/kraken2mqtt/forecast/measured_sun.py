@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from kraken2mqtt.forecast.sun_history import DARK_KW, SunHistory
 from kraken2mqtt.planner.model import SolarSlot
 
 LOW, HIGH = 0.2, 2.0
@@ -26,16 +28,6 @@ def today_scale(measured_kwh: float, forecast_kwh: float, prior_kwh: float = 1.0
     if measured_kwh + forecast_kwh < MIN_EVIDENCE_KWH:
         return 1.0
     return min(HIGH, max(LOW, (measured_kwh + prior_kwh) / (forecast_kwh + prior_kwh)))
-
-
-def blended_day(days: Sequence[Sequence[float]], alpha: float) -> list[float]:
-    """A day's sun per slot from the days observed before it, most recent first: ``alpha`` × yesterday
-    + (1 − ``alpha``) × the mean of all of ``days`` (persistence blended with the recent climate; the
-    benchmark's choice of ``alpha`` and the number of days is in benchmarks/README.md)."""
-    if not days:
-        return []
-    mean = [sum(col) / len(days) for col in zip(*days, strict=True)]
-    return [alpha * y + (1.0 - alpha) * m for y, m in zip(days[0], mean, strict=True)]
 
 
 def scale_rest_of_today(
@@ -52,28 +44,53 @@ def scale_rest_of_today(
 
 @dataclass
 class MeasuredSun:
-    """Today's measured generation, integrated from power samples (kW) of the inverter or a PV meter."""
+    """The panels' measured generation, integrated from power samples (kW) of the inverter or a PV meter
+    into the per-half-hour :class:`~.sun_history.SunHistory` (kept across restarts by the daemon)."""
 
     tz: str
-    day: str | None = None
-    kwh: float = 0.0
+    history: SunHistory = field(default_factory=lambda: SunHistory("UTC"))
     _last: tuple[datetime, float] | None = field(default=None, repr=False)
     #: A gap longer than this between two samples is not integrated (the sensor was away).
     max_gap: timedelta = timedelta(minutes=15)
 
+    def __post_init__(self) -> None:
+        if self.history.tz != self.tz:
+            self.history = SunHistory(self.tz)
+
     def sample(self, at: datetime, kw: float) -> None:
-        day = at.astimezone(ZoneInfo(self.tz)).date().isoformat()
-        if day != self.day:
-            self.day, self.kwh, self._last = day, 0.0, None
         kw = max(0.0, kw)
-        if self._last is not None:
-            t0, kw0 = self._last
-            dt = at - t0
-            if timedelta(0) < dt <= self.max_gap:
-                self.kwh += (kw0 + kw) / 2 * dt.total_seconds() / 3600
+        self.history.seen(at)
+        last = self._last
+        dt = at - last[0] if last is not None else None
+        if last is not None and dt is not None and timedelta(0) < dt <= self.max_gap:
+            self.history.add(last[0], at, (last[1] + kw) / 2 * dt.total_seconds() / 3600)
+        elif dt is None or dt > self.max_gap:
+            # a gap: sun was lost if the panels were generating at either end of it
+            if kw > DARK_KW:
+                self.history.mark_gap(at)
+            if last is not None and last[1] > DARK_KW:
+                self.history.mark_gap(last[0])
         self._last = (at, kw)
 
     def today_kwh(self, now: datetime) -> float | None:
-        """kWh measured today (None: no sample today, so nothing to scale by)."""
-        day = now.astimezone(ZoneInfo(self.tz)).date().isoformat()
-        return self.kwh if day == self.day else None
+        """kWh measured on the local day of ``now`` (None: no sample that day, so nothing to scale by)."""
+        return self.history.day_kwh(now)
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.history.to_json()
+        if self._last is not None:
+            out["last"] = [self._last[0].isoformat(), self._last[1]]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], tz: str) -> MeasuredSun:
+        """A stored measurement (raises ValueError/KeyError/TypeError when malformed). The last sample
+        comes back too, so a restart's gap is judged like any other."""
+        sun = cls(tz, SunHistory.from_json(data, tz))
+        last = data.get("last")
+        if last is not None and sun.history.days:
+            at = datetime.fromisoformat(str(last[0]))
+            if at.tzinfo is None:
+                raise ValueError("the last sample's time has no timezone")
+            sun._last = (at, max(0.0, float(last[1])))
+        return sun

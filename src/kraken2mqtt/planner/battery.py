@@ -87,6 +87,8 @@ def plan_battery(bat: Battery, ctx: Context, stored_value_p: float) -> Schedule:
     xs, states = res
     sch = Schedule([0.0] * n, [[] for _ in range(n)], states)
     sch.shadow = marg
+    if grid.sun_extra:
+        sch.ceiling = ceiling
     for i, x in enumerate(xs):
         sch.grid_kwh[i], sch.runs[i] = _realise(ctx, i, x, costs[i], eta_c, eta_d, m.cycle_cost_p)
     if n:

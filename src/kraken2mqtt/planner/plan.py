@@ -35,6 +35,7 @@ from .reasons import (
     span,
     store_block_reason,
     sun_ahead_reasons,
+    sun_room_reasons,
     time_shared_reason,
 )
 from .schedule import Schedule
@@ -306,15 +307,23 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
     avg_c = _avg_over(ctx, sch, charge_bl)
     avg_d = _avg_over(ctx, sch, dis_bl)
     reason = [""] * grid.n
+    cap = bat.model.capacity_kwh
+    hi = cap * bat.model.max_soc_pct / 100.0
+    room = sun_room_reasons(ctx, sch, hi, ts(inputs.now), tz)
+
+    def pct(i: int) -> str:
+        return f"{sch.state[i] / cap * 100.0:.0f}%"
+
     for b in charge_bl:
         r = store_block_reason(grid, ctx, sch, b, True, avg_d, tz, inputs.currency)
+        if room[b[1]] is not None:
+            r = f"{r}; stopping at {pct(b[1] + 1)}: {room[b[1]]}"
         for i in range(b[0], b[1] + 1):
             reason[i] = r
     for b in dis_bl:
         r = store_block_reason(grid, ctx, sch, b, False, avg_c, tz, inputs.currency)
         for i in range(b[0], b[1] + 1):
             reason[i] = r
-    cap = bat.model.capacity_kwh
 
     def act(i: int, kw: float) -> DeviceAction:
         if len(sch.runs[i]) > 1 and (kw >= 0) != (sch.grid_kwh[i] >= 0):
@@ -335,8 +344,10 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
 
     def idle(i: int) -> DeviceAction:
         why = _hold_reason(bat, sch, ctx, i, cheapest[i], inputs.currency)
-        room = i < len(sch.state) and sch.state[i] < cap * bat.model.max_soc_pct / 100.0 - 0.1
-        if why.startswith("holding: cycling") and room and sun[i] is not None:
+        space = i < len(sch.state) and sch.state[i] < hi - 0.1
+        if room[i] is not None and not grid.is_unpriced(i):
+            why = f"not charging from the grid above {pct(i + 1)}: {room[i]}"
+        elif why.startswith("holding: cycling") and space and sun[i] is not None:
             why = sun[i] or why
         return DeviceAction(ActionKind.HOLD, 0.0, None, why)
 

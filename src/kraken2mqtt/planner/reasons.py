@@ -115,6 +115,32 @@ def _day_word(t: float, now: float, tz: str) -> str:
     return day.strftime("%a")
 
 
+def sun_room_reasons(ctx: Context, sch: Schedule, hi: float, now: float, tz: str) -> list[str | None]:
+    """Per slot, why a battery stops charging from the grid short of ``hi`` (kWh): the grid-charge guard
+    (sun_guard.py) keeps room for the sun an optimistic estimate (``PlanInputs.solar_high``) would bring.
+    "room kept for up to 7.5 kWh of sun tomorrow 09:00–15:00 (the sunniest of the last days)" where the
+    stored energy after the slot is at a guard bound below ``hi``; None elsewhere."""
+    grid = ctx.grid
+    n = grid.n
+    if not grid.sun_extra or len(sch.ceiling) != n + 1 or len(sch.state) != n + 1:
+        return [None] * n
+    surplus = [max(0.0, grid.sun_extra[i] - ctx.background[i]) for i in range(n)]
+    spare = blocks([s > 1e-3 for s in surplus])
+    out: list[str | None] = [None] * n
+    for i in range(n):
+        bound = sch.ceiling[i + 1]
+        if bound >= hi - 0.1 or sch.state[i + 1] < bound - 0.05:
+            continue
+        ahead = next(((a, b) for a, b in spare if a > i), None)
+        if ahead is None:
+            continue
+        a, b = ahead
+        kwh = sum(surplus[a : b + 1])
+        when = f"{_day_word(grid.t[a], now, tz)} {span(grid, ahead, tz)}"
+        out[i] = f"room kept for up to {kwh:.1f} kWh of sun {when} (the sunniest of the last days)"
+    return out
+
+
 def sun_ahead_reasons(grid: Grid, sch: Schedule, now: float, tz: str) -> list[str | None]:
     """Per slot, why a store is not charged from the grid though it has room: the sun will fill it.
     "not charging from the grid: 6.2 kWh of sun expected tomorrow 09:00–15:00" for the slots before each

@@ -19,6 +19,9 @@ class Schedule:
     info: dict[str, float] = field(default_factory=dict)  # end state etc. for the summary
     notes: list[str] = field(default_factory=list)  # reason fragments for the summary
     shadow: list[tuple[float, float]] = field(default_factory=list)  # stores: cost-to-go slopes after slot
+    ceiling: list[float] = field(
+        default_factory=list
+    )  # batteries: the sun guard's bound per boundary
 
     @staticmethod
     def idle(n: int) -> Schedule:

@@ -19,6 +19,7 @@ from kraken2mqtt.daemon import Daemon, KrakenTarget, describe
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.deployments import BACKEND, MAIN
 from kraken2mqtt.sandbox.broker import BrokerUnavailable, ensure_broker
+from kraken2mqtt.sandbox.sim_devices import SimGivTcp
 from kraken2mqtt.sandbox.sim_weather import KWP, LATITUDE, LONGITUDE
 from kraken2mqtt.sandbox.simulation import SANDBOX_API_KEY, Simulation
 from kraken2mqtt.sandbox.world import WorldEvent
@@ -76,6 +77,10 @@ def sandbox_settings(settings: Settings, sim: Simulation, state_dir: Path, host:
             "planes": [{"name": "roof", "tilt_deg": 0, "azimuth_deg": 0, "kwp": KWP, "losses_pct": 14}],
             "open_meteo_url": sim.weather.url,
         }
+    if settings.forecast.solar_topic is None:
+        # GivTCP's PV_Power: the measured sun scales today's forecast and keeps room for the sunniest days.
+        pv = next((d.pv_topic for d in sim.devices if isinstance(d, SimGivTcp)), None)
+        data["forecast"] = {**data["forecast"], "solar_topic": pv}
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -13,8 +13,9 @@ SimOpenEVSE        ``<base>/claim/set`` JSON | release  ``<base>/{amp (mA), volt
                                                        ``<base>/claim`` echo, ``openevse/announce/<id>``
 SimGivTcp          ``<root>/control/<SN>/<command>``   ``<root>/<SN>/Power/Power/{SOC, Battery_Power,
                    forceCharge/forceExport/             Charge_Power, Discharge_Power, Load_Power,
-                   tempPauseDischarge N|Cancel,         Grid_Power}``, ``<root>/<SN>/Control/{Force_Charge,
-                   setChargeRate/setDischargeRate W,    Force_Export, Temp_Pause_Discharge}`` Running|Normal
+                   tempPauseDischarge N|Cancel,         Grid_Power, PV_Power}``,
+                   setChargeRate/setDischargeRate W,    ``<root>/<SN>/Control/{Force_Charge, Force_Export,
+                                                        Temp_Pause_Discharge}`` Running|Normal
                    setBatteryMode Eco
 SimTasmota         ``cmnd/<topic>/POWER[1]`` ON|OFF|    ``stat/<topic>/RESULT`` {"POWER":..},
                    TOGGLE|1|0|"" (query),               ``stat/<topic>/POWER``, ``tele/<topic>/STATE``,
@@ -249,6 +250,11 @@ class SimGivTcp(SimMqttDevice):
     def subscriptions(self) -> list[str]:
         return [f"{self.root}/control/{self.serial}/#"]
 
+    @property
+    def pv_topic(self) -> str:
+        """Where the panels' output is published (W), for the daemon's measured sun."""
+        return f"{self.root}/{self.serial}/Power/Power/PV_Power"
+
     def config_entry(self) -> dict[str, Any]:
         return {
             "id": "sandbox_battery",
@@ -342,7 +348,9 @@ class SimGivTcp(SimMqttDevice):
             Out(f"{base}/Power/Power/Charge_Power", str(max(0, -watts))),
             Out(f"{base}/Power/Power/Discharge_Power", str(max(0, watts))),
             Out(f"{base}/Power/Power/Grid_Power", str(round(-w.grid_kw * 1000))),
-            Out(f"{base}/Power/Power/Load_Power", str(round((w.grid_kw - b.power_kw) * 1000))),
+            Out(self.pv_topic, str(round(w.solar_kw * 1000))),
+            # the house's own use: what comes from the grid and the panels, less what the battery takes
+            Out(f"{base}/Power/Power/Load_Power", str(round((w.grid_kw - b.power_kw + w.solar_kw) * 1000))),
             Out(f"{base}/Control/Battery_Charge_Rate", str(self.charge_rate_w)),
             Out(f"{base}/Control/Battery_Discharge_Rate", str(self.discharge_rate_w)),
         ]

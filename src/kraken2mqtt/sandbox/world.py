@@ -118,6 +118,7 @@ class SimWorld:
         self.sky = SimSky(rng_seed)  # sun on the house's panels (sandbox/sim_weather.py)
         self.now: datetime = (start or _require(clock).now()).astimezone(UTC)
         self.grid_kw = 0.0
+        self.solar_kw = 0.0  # the panels' output now (GivTCP's PV_Power)
         self._pending: list[WorldEvent] = []
         self._published_until: datetime | None = None
         self._hp_seen: tuple[float, bool] | None = None
@@ -279,7 +280,7 @@ class SimWorld:
         load = house_load_kw(t0)
         hp_kw = self.heat_pump.step(seconds, outdoor_temperature(t0))
         hw_kw = self.hot_water.step(t0, seconds)
-        solar_kw = self.sky.pv_kw(t0)
+        solar_kw = self.solar_kw = self.sky.pv_kw(t0)
         house = load + hp_kw + hw_kw + self.ev.power_kw - solar_kw
         bat_kw = self.battery.step(t0, seconds, house)
         self.grid_kw = house + bat_kw
@@ -384,8 +385,8 @@ class SimWorld:
                 tel.battery_power_kw = round(-b.power_kw, 3)  # API: negative = charging
                 tel.inverter_power_kw = round(-b.power_kw, 3)
                 tel.grid_power_kw = round(-self.grid_kw, 3)  # API: negative = importing
-                tel.solar_power_kw = 0.0
-                tel.site_consumption_kw = round(self.grid_kw - b.power_kw, 3)
+                tel.solar_power_kw = round(self.solar_kw, 3)
+                tel.site_consumption_kw = round(self.grid_kw - b.power_kw + self.solar_kw, 3)
                 tel.site_export_kw = round(max(0.0, -self.grid_kw), 3)
             if dev.kind == "heat_pump":
                 dev.hp_zone_temperatures = {
