@@ -48,5 +48,15 @@ def test_status_says_what_the_stored_forecasts_say(tmp_path: object) -> None:
         lines = forecast_status(kv, T0)
         assert lines["solar"] == "2.5 kWh in the next 24 h (open-meteo, fetched 2026-06-01 10:00 UTC)"
         assert lines["weather"] == "3.0 °C now (fetched 2026-06-01 10:00 UTC)"
+        from kraken2mqtt.forecast.sun_history import SunHistory
+
+        sun = SunHistory("UTC")
+        for day in (1, 2):  # two complete days before T0's, 1 kWh at noon each
+            sun.add(T0 - timedelta(days=day, hours=-2), T0 - timedelta(days=day, hours=-2, minutes=-30), 1.0)
+        sun.add(T0 - timedelta(hours=1), T0 - timedelta(minutes=30), 0.4)
+        kv.save_forecast("measured_sun", sun.to_json())
+        assert forecast_status(kv, T0)["measured sun"] == (
+            "0.4 kWh today; 2 complete day(s) of the last 7 for the forecast and the grid-charge guard"
+        )
     finally:
         store.close()
