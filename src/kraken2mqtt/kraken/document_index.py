@@ -5,9 +5,10 @@ For each file (by its path under ``graphql/``): its top-level definitions (kind,
 on, the text span of each, and of each root selection with its response key, field or spread), every named
 fragment spread and every variable reference with its span, the names it uses (fragment spreads aside, the
 names rejected fields and types are matched against), its ``# optional: <feature>`` marker, and the SHA-256
-of its text (a stale entry is not used). :mod:`kraken2mqtt.kraken.documents` assembles a document, leaves out
-an optional fragment and cuts a document into its root selections by slicing the text at these spans, and
-reads text that is not a packaged file (tests, the fake server) with :func:`analyse` then and there.
+of its text (a stale entry is not used). At run time :mod:`kraken2mqtt.kraken.document_assembly` puts a
+document together, leaves out an optional fragment and cuts it into its root selections by slicing the text
+at these spans; :mod:`kraken2mqtt.kraken.documents` reads text that is not a packaged file (tests, the fake
+server) with :func:`analyse` then and there.
 
 After editing a document:  python -m kraken2mqtt.kraken.document_index   (a test fails while it is stale)
 """

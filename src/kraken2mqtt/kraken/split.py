@@ -7,9 +7,9 @@ spread of a fragment on the root type) becomes its own operation, declaring only
 carrying only the fragments it spreads, so each part is valid on its own (GraphQL rejects unused variables
 and fragments).
 
-The parts are put together from the document's :class:`~kraken2mqtt.kraken.documents.Layout` (read from
-the index graphql-core wrote at development time; a test checks every part of every packaged document
-against the SDL with graphql-core).
+The parts are put together from the document's :class:`~kraken2mqtt.kraken.document_assembly.Layout`
+(read from the index graphql-core wrote at development time; a test checks every part of every packaged
+document against the SDL with graphql-core).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import functools
 from dataclasses import dataclass
 
 from kraken2mqtt.kraken import documents
+from kraken2mqtt.kraken.document_assembly import Layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def split(doc: documents.Document) -> list[Part]:
             kind=doc.kind,
             source=text,
             root_fields=selection.root_fields,
-            layout=documents.Layout(defs, (selection,), fragments),
+            layout=Layout(defs, (selection,), fragments),
         )
         out.append(Part(key, part, is_field=selection.is_field))
     return out
