@@ -1,6 +1,7 @@
-"""The daemon reads its documents with a small scanner (``kraken/documents.py``: no graphql-core at run
-time, and ``kraken/split.py`` scans the parts it builds); at development time graphql-core's parser checks
-that the scanner reads every packaged document, and every part it can be cut into, the way GraphQL does."""
+"""The daemon reads its documents from the index graphql-core wrote at development time
+(``kraken/document_index.py``; no graphql-core at run time), and text that is not a packaged file with the
+same reading; graphql-core's own walk of the syntax tree checks that every packaged document, and every
+variant without an optional part, is read the way GraphQL reads it."""
 
 from __future__ import annotations
 

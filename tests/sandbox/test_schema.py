@@ -213,7 +213,7 @@ def test_every_document_validates_on_its_deployments(name: str, source: str) -> 
 
 @pytest.mark.parametrize("name", documents.names())
 def test_the_clients_root_field_scanner_agrees_with_graphql_core(name: str) -> None:
-    """The daemon finds root fields with a small scanner (it never imports graphql-core); on every
+    """The daemon finds root fields in the document index (it never imports graphql-core); on every
     document it sends, that must match graphql-core's parse, fragments included."""
     doc = documents.load(name)
     assert doc.root_fields == root_fields_of(doc.source)
