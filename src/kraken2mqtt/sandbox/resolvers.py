@@ -18,6 +18,7 @@ AUTHORIZATION / APPLICATION elsewhere are ASSUMED names.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +29,15 @@ from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from kraken2mqtt.clock import Clock
 from kraken2mqtt.sandbox import serialize as ser
+from kraken2mqtt.sandbox.default_resolver import Of, dec, install, iso
 from kraken2mqtt.sandbox.sim_account import (
     SimAccount,
     SimDevice,
+    SimHeatPumpController,
     SimPaymentSchedule,
     SimPreferences,
+    SimProduct,
+    SimProperty,
     SimSchedule,
 )
 from kraken2mqtt.sandbox.sim_auth import MintMethod, PointsBudget, TokenIssuer, TokenState
@@ -66,6 +71,8 @@ class RequestContext:
     forced: tuple[str, str, bool] | None = None  # (errorCode, message, applies to no-auth fields too)
     brownout_all: bool = False
     brownout_fields: frozenset[str] = field(default_factory=frozenset)
+    #: The time of the root field being resolved (its fields below read it).
+    now: datetime | None = None
 
 
 def kraken_error(
@@ -115,7 +122,9 @@ Resolver = Callable[[dict[str, Any]], Any]
 
 def attach(schema: GraphQLSchema) -> None:
     """Point every root field of ``schema`` at the :class:`Resolvers` carried by the request context, so one
-    schema object can serve any number of servers."""
+    schema object can serve any number of servers; the fields below resolve from the simulated objects
+    (:mod:`default_resolver`, :mod:`serialize`)."""
+    install(schema, ser.FIELDS, ser.TYPES)
     for root in (schema.query_type, schema.mutation_type):
         if root is None:
             continue
@@ -127,7 +136,7 @@ def _root_resolver(name: str) -> Callable[..., Any]:
     def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         ctx: RequestContext = info.context
         _gate(ctx.resolvers.b, ctx, name)
-        return ctx.resolvers.call(name, args)
+        return ctx.resolvers.call(name, args, ctx)
 
     return resolve
 
@@ -140,14 +149,17 @@ class Resolvers:
         self._table = self.table()
 
     # -- plumbing ------------------------------------------------------------------------------------------
-    def call(self, name: str, args: dict[str, Any]) -> Any:
+    def call(self, name: str, args: dict[str, Any], ctx: RequestContext) -> Any:
+        """Run the root resolver with the account lock held; graphql-core resolves the fields below from a
+        deep copy of its result (and this time), after the lock is released."""
         resolver = self._table.get(name)
         if resolver is None:  # in the SDL (a live client's field) but not simulated
             raise kraken_error(
                 "KT-CT-1113", "Disabled GraphQL field requested.", f"'{name}' is not simulated."
             )
         with self.b.lock:
-            return resolver(args)
+            ctx.now = self.now
+            return copy.deepcopy(resolver(args))
 
     @property
     def acc(self) -> SimAccount:
@@ -195,7 +207,7 @@ class Resolvers:
             "rateLimitInfo": self.rate_limit_info,
             "krakenVersion": lambda a: {"number": "sandbox", "SHA": "0" * 40},
             "viewer": self.viewer,
-            "account": lambda a: ser.account(self._check_account(a["accountNumber"]), self.now),
+            "account": lambda a: self._check_account(a["accountNumber"]),
             "properties": self.properties,
             "property": self.property,
             "applicableRates": self.applicable_rates,
@@ -286,14 +298,14 @@ class Resolvers:
             "familyName": acc.family_name,
             "preferredName": acc.given_name,
             "liveSecretKey": None,
-            "accounts": [ser.account(acc, self.now)],
+            "accounts": [acc],
         }
 
-    def properties(self, args: Json) -> list[Json]:
-        return ser.properties(self._check_account(args["accountNumber"]), self.now)
+    def properties(self, args: Json) -> list[SimProperty]:
+        return self._check_account(args["accountNumber"]).properties
 
-    def property(self, args: Json) -> Json | None:
-        return next((p for p in ser.properties(self.acc, self.now) if p["id"] == str(args["id"])), None)
+    def property(self, args: Json) -> SimProperty | None:
+        return next((p for p in self.acc.properties if p.id == str(args["id"])), None)
 
     def applicable_rates(self, args: Json) -> Json:
         acc = self._check_account(args["accountNumber"])
@@ -305,25 +317,24 @@ class Resolvers:
         nodes = ser.applicable_rates(mp, ser.parse_dt(args["startAt"]), ser.parse_dt(args["endAt"]))
         return ser.connection(nodes, args)
 
-    def agreement(self, args: Json) -> Json:
+    def agreement(self, args: Json) -> Of:
+        """DE's Agreement or AU's CommonAgreementType (the deployment's schema says which)."""
         acc = self.acc
         found = next((a for a in acc.market_agreements if str(a.id) == str(args["id"])), None)
         if found is None:
             raise kraken_error("KT-CT-1501", "Agreement not found.", error_type="VALIDATION")
-        if self.b.deployment == "red-energy-au":
-            return ser.common_agreement(found, acc, self.now)
-        return ser.de_agreement(found, acc, self.now)
+        return Of(found, acc.products)
 
-    def product(self, args: Json) -> Json:
+    def product(self, args: Json) -> SimProduct:
         p = self.acc.products.get(args["code"])
         if p is None:
             raise kraken_error(
                 "KT-AU-9510", "No product found for the inputed code.", error_type="VALIDATION"
             )
-        return ser.product(p)
+        return p
 
     # -- devices ---------------------------------------------------------------------------------------
-    def devices(self, args: Json) -> list[Json]:
+    def devices(self, args: Json) -> list[SimDevice]:
         acc = self._check_account(args["accountNumber"])
         out = []
         for d in acc.devices:
@@ -336,13 +347,12 @@ class Resolvers:
                 and d.integration_device_id != args["integrationDeviceId"]
             ):
                 continue
-            out.append(ser.device(d, self.now))
+            out.append(d)
         return out
 
-    def registered_krakenflex_device(self, args: Json) -> Json | None:
+    def registered_krakenflex_device(self, args: Json) -> SimDevice | None:
         self._check_account(args["accountNumber"])
-        d = self.acc.legacy_device()
-        return None if d is None else ser.legacy_device(d, self.now)
+        return self.acc.legacy_device()
 
     def vehicle_charging_preferences(self, args: Json) -> Json:
         self._check_account(args["accountNumber"])
@@ -372,7 +382,7 @@ class Resolvers:
         if d is None:
             return None
         t = d.telemetry
-        now = ser.iso(self.now)
+        now = iso(self.now)
         return {
             "krakenflexDeviceId": d.id,
             "deviceType": d.device_type,
@@ -419,12 +429,12 @@ class Resolvers:
             "isConnected": hp.connected,
             "climateControlStatus": {
                 "climateControlEnabled": hp.climate_enabled,
-                "currentClimateControlTemperature": ser.dec(hp.current_climate_c),
-                "targetClimateControlTemperature": ser.dec(hp.target_climate_c),
+                "currentClimateControlTemperature": dec(hp.current_climate_c),
+                "targetClimateControlTemperature": dec(hp.target_climate_c),
             },
             "waterTemperatureStatus": {
                 "waterTemperatureEnabled": hp.water_enabled,
-                "currentWaterTemperature": ser.dec(hp.current_water_c),
+                "currentWaterTemperature": dec(hp.current_water_c),
             },
         }
 
@@ -432,13 +442,11 @@ class Resolvers:
         acc = self._check_account(args.get("accountNumber"))
         return [c.euid for c in acc.heat_pump_controllers]
 
-    def controller_status(self, args: Json) -> Json | None:
-        c = self._check_account(args["accountNumber"]).controller(str(args["euid"]))
-        return None if c is None else ser.controller_status(c, self.now)
+    def controller_status(self, args: Json) -> SimHeatPumpController | None:
+        return self._check_account(args["accountNumber"]).controller(str(args["euid"]))
 
-    def controller_configuration(self, args: Json) -> Json | None:
-        c = self._check_account(args["accountNumber"]).controller(str(args["euid"]))
-        return None if c is None else ser.controller_configuration(c, self.now)
+    def controller_configuration(self, args: Json) -> SimHeatPumpController | None:
+        return self._check_account(args["accountNumber"]).controller(str(args["euid"]))
 
     def controllers_at_location(self, args: Json) -> list[Json]:
         """``heatPumpControllersAtLocation(accountNumber, propertyId) { controller { euid } }``: the
@@ -455,11 +463,10 @@ class Resolvers:
             if (c.property_id or first) == prop
         ]
 
-    def live_performance(self, args: Json) -> Json | None:
+    def live_performance(self, args: Json) -> SimHeatPumpController | None:
         if "accountNumber" in args:  # heatPumpLivePerformance (backend); the octoHeatPump* one has none
             self._check_account(args["accountNumber"])
-        c = self.acc.controller(str(args["euid"]))
-        return None if c is None else ser.live_performance(c, self.now)
+        return self.acc.controller(str(args["euid"]))
 
     # -- dispatches and events ---------------------------------------------------------------------------
     def dispatches(self, args: Json, *, planned: bool) -> list[Json]:
@@ -471,15 +478,15 @@ class Resolvers:
         )
         return [
             {
-                "start": ser.iso(d.start),
-                "end": ser.iso(d.end),
-                "delta": ser.dec(d.delta_kwh),
+                "start": iso(d.start),
+                "end": iso(d.end),
+                "delta": dec(d.delta_kwh),
                 "meta": {
                     "source": d.source if planned else None,
                     "location": None if planned else d.location,
                 },
-                "startDt": ser.iso(d.start),
-                "endDt": ser.iso(d.end),
+                "startDt": iso(d.start),
+                "endDt": iso(d.end),
                 "deltaKwh": round(d.delta_kwh),
             }
             for d in items
@@ -500,10 +507,10 @@ class Resolvers:
         types = {"bump-charge": "BOOST", "test-charge": "TEST"}
         return [
             {
-                "start": ser.iso(d.start),
-                "end": ser.iso(d.end),
+                "start": iso(d.start),
+                "end": iso(d.end),
                 "type": types.get(d.source or "", "SMART"),
-                "energyAddedKwh": ser.dec(-d.delta_kwh),
+                "energyAddedKwh": dec(-d.delta_kwh),
             }
             for d in sorted(mine, key=lambda d: d.start)
         ]
@@ -514,8 +521,8 @@ class Resolvers:
             {
                 "id": e.id,
                 "code": e.code,
-                "startAt": ser.iso(e.start),
-                "endAt": ser.iso(e.end),
+                "startAt": iso(e.start),
+                "endAt": iso(e.end),
                 "status": e.status,
                 "rewardPerKwhInOctoPoints": e.reward_per_kwh_points,
                 "totalParticipants": 0,
@@ -532,8 +539,8 @@ class Resolvers:
                 "joinedEvents": [
                     {
                         "eventId": e.id,
-                        "startAt": ser.iso(e.start),
-                        "endAt": ser.iso(e.end),
+                        "startAt": iso(e.start),
+                        "endAt": iso(e.end),
                         "rewardGivenInOctoPoints": None,
                     }
                     for e in acc.saving_events
@@ -563,8 +570,8 @@ class Resolvers:
                 "accountNumber": acc.number,
                 "deviceId": c.device_id,
                 "topupAmount": c.topup_amount,
-                "effectiveFrom": ser.iso(c.effective_from),
-                "effectiveTo": ser.iso(c.effective_to),
+                "effectiveFrom": iso(c.effective_from),
+                "effectiveTo": iso(c.effective_to),
             }
             for c in configs
         ]
@@ -594,12 +601,12 @@ class Resolvers:
             {
                 "id": t.id,
                 "autoTopupConfigId": t.config_id,
-                "triggeredAt": ser.iso(t.triggered_at),
+                "triggeredAt": iso(t.triggered_at),
                 "status": t.status,
                 "source": t.source,
                 "failureReason": t.failure_reason,
-                "createdAt": ser.iso(t.triggered_at),
-                "updatedAt": ser.iso(t.triggered_at),
+                "createdAt": iso(t.triggered_at),
+                "updatedAt": iso(t.triggered_at),
             }
             for t in triggers
         ]
@@ -613,15 +620,15 @@ class Resolvers:
             "creditInPence": bal.credit_pence,
             "debtInPence": bal.debt_pence,
             "emergencyCreditInPence": bal.emergency_credit_pence,
-            "asAt": ser.iso(bal.as_at or self.now),
+            "asAt": iso(bal.as_at or self.now),
         }
 
     # -- signals -----------------------------------------------------------------------------------------
     def greenness_forecast(self, args: Json) -> list[Json]:
         return [
             {
-                "validFrom": ser.iso(g.valid_from),
-                "validTo": ser.iso(g.valid_to),
+                "validFrom": iso(g.valid_from),
+                "validTo": iso(g.valid_to),
                 "greennessScore": g.score,
                 "greennessIndex": g.index,
                 "highlightFlag": g.highlight,
@@ -669,7 +676,7 @@ class Resolvers:
             )
         d.boosting = True
 
-    def update_boost_charge(self, args: Json) -> Json:
+    def update_boost_charge(self, args: Json) -> SimDevice:
         inp = args.get("input") or {}
         d = self._device(inp.get("deviceId", ""))
         if inp.get("action") == "BOOST":
@@ -677,18 +684,18 @@ class Resolvers:
         else:
             d.boosting = False
         self._applied("updateBoostCharge", args)
-        return ser.device(d, self.now)
+        return d
 
-    def update_device_smart_control(self, args: Json) -> Json:
+    def update_device_smart_control(self, args: Json) -> SimDevice:
         inp = args["input"]
         d = self._device(inp["deviceId"])
         d.suspended = inp["action"] == "SUSPEND"
         if d.suspended:
             d.boosting = False
         self._applied("updateDeviceSmartControl", args)
-        return ser.device(d, self.now)
+        return d
 
-    def update_device_grid_export(self, args: Json) -> Json:
+    def update_device_grid_export(self, args: Json) -> SimDevice:
         inp = args.get("input") or {}
         d = self._device(inp.get("deviceId", ""))
         if d.kind not in ("battery", "inverter"):
@@ -697,9 +704,9 @@ class Resolvers:
             )
         d.grid_export_enabled = bool(inp.get("enabled"))
         self._applied("updateDeviceGridExport", args)
-        return ser.device(d, self.now)
+        return d
 
-    def set_device_preferences(self, args: Json) -> Json:
+    def set_device_preferences(self, args: Json) -> SimDevice:
         inp = args["input"]
         d = self._device(inp["deviceId"])
         problems = validate_preferences(d, inp)
@@ -727,12 +734,12 @@ class Resolvers:
             ],
         )
         self._applied("setDevicePreferences", args)
-        return ser.device(d, self.now)
+        return d
 
     # -- legacy KrakenFlex mutations ---------------------------------------------------------------------
     def _legacy_payload(self, name: str, args: Json, d: SimDevice) -> Json:
         self._applied(name, args)
-        return {"krakenflexDevice": ser.legacy_device(d, self.now), "possibleErrors": []}
+        return {"krakenflexDevice": d, "possibleErrors": []}
 
     def trigger_boost_charge(self, args: Json) -> Json:
         d = self._legacy(args)
@@ -849,7 +856,7 @@ class Resolvers:
         new = SimPaymentSchedule(str(len(acc.payment_schedules) + 1), int(inp["amount"]), today)
         acc.payment_schedules.append(new)
         self._applied("updateAutoTopUpAmount", args)
-        return {"schedule": ser.payment_schedule(new), "possibleErrors": []}
+        return {"schedule": new, "possibleErrors": []}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
