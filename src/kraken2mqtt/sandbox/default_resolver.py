@@ -83,6 +83,11 @@ def hhmmss(t: str | None) -> str | None:
     return f"{int(parts[0]):02d}:{int(parts[1]):02d}:00"
 
 
+def parse_dt(value: Any) -> datetime:
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # "If no UTC offset is included, UTC is assumed."
+
+
 def _decimal(v: Any) -> Any:
     return dec(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
 

@@ -29,7 +29,8 @@ from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from kraken2mqtt.clock import Clock
 from kraken2mqtt.sandbox import serialize as ser
-from kraken2mqtt.sandbox.default_resolver import Of, dec, install, iso
+from kraken2mqtt.sandbox.connections import connection
+from kraken2mqtt.sandbox.default_resolver import Of, dec, install, iso, parse_dt
 from kraken2mqtt.sandbox.sim_account import (
     SimAccount,
     SimDevice,
@@ -41,6 +42,8 @@ from kraken2mqtt.sandbox.sim_account import (
     SimSchedule,
 )
 from kraken2mqtt.sandbox.sim_auth import MintMethod, PointsBudget, TokenIssuer, TokenState
+from kraken2mqtt.sandbox.sim_readings import greener_nights, telemetry
+from kraken2mqtt.sandbox.tariff_rates import applicable_rates
 
 Json = dict[str, Any]
 NO_AUTH_FIELDS = frozenset({"obtainKrakenToken", "krakenVersion"})
@@ -229,7 +232,7 @@ class Resolvers:
             # GB backend endpoint only
             "heatPumpControllersAtLocation": self.controllers_at_location,
             "heatPumpLivePerformance": self.live_performance,
-            "greenerNightsForecast": lambda a: ser.greener_nights(self.acc.greenness),
+            "greenerNightsForecast": lambda a: greener_nights(self.acc.greenness),
             "plannedDispatches": lambda a: self.dispatches(a, planned=True),
             "completedDispatches": lambda a: self.dispatches(a, planned=False),
             "flexPlannedDispatches": self.flex_planned_dispatches,
@@ -285,7 +288,7 @@ class Resolvers:
         snap = self.b.budget.snapshot()
         return {
             "pointsAllowanceRateLimit": snap,
-            "fieldSpecificRateLimits": lambda _info, **a: ser.connection([], a),
+            "fieldSpecificRateLimits": lambda _info, **a: connection([], a),
         }
 
     # -- accounts and tariffs --------------------------------------------------------------------------
@@ -314,8 +317,8 @@ class Resolvers:
             raise kraken_error(
                 "KT-CT-4301", "Meter point not found on this account.", error_type="VALIDATION"
             )
-        nodes = ser.applicable_rates(mp, ser.parse_dt(args["startAt"]), ser.parse_dt(args["endAt"]))
-        return ser.connection(nodes, args)
+        nodes = applicable_rates(mp, parse_dt(args["startAt"]), parse_dt(args["endAt"]))
+        return connection(nodes, args)
 
     def agreement(self, args: Json) -> Of:
         """DE's Agreement or AU's CommonAgreementType (the deployment's schema says which)."""
@@ -554,7 +557,7 @@ class Resolvers:
     # -- prepay --------------------------------------------------------------------------------------------
     def auto_topup_configs(self, args: Json) -> Json:
         acc = self._check_account(args["accountNumber"])
-        since = ser.parse_dt(args["effectiveFrom"]) if args.get("effectiveFrom") else None
+        since = parse_dt(args["effectiveFrom"]) if args.get("effectiveFrom") else None
         configs = sorted(
             (
                 c
@@ -575,10 +578,10 @@ class Resolvers:
             }
             for c in configs
         ]
-        return ser.connection(nodes, args, totals=False)
+        return connection(nodes, args, totals=False)
 
     def auto_topup_triggers(self, args: Json) -> Json:
-        since = ser.parse_dt(args["triggersFrom"]) if args.get("triggersFrom") else None
+        since = parse_dt(args["triggersFrom"]) if args.get("triggersFrom") else None
         triggers = sorted(
             (
                 t
@@ -610,7 +613,7 @@ class Resolvers:
             }
             for t in triggers
         ]
-        return ser.connection(nodes, args, totals=False)
+        return connection(nodes, args, totals=False)
 
     def prepay_balance_snapshot(self, args: Json) -> Json | None:
         bal = self.acc.prepay_balances.get(args["deviceId"])
@@ -645,9 +648,9 @@ class Resolvers:
         }
         if args["deviceId"] not in known:
             return None
-        start = ser.parse_dt(args["start"]) if args.get("start") else None
-        end = ser.parse_dt(args["end"]) if args.get("end") else None
-        return ser.telemetry(self.acc, self.now, start, end, args.get("grouping"))
+        start = parse_dt(args["start"]) if args.get("start") else None
+        end = parse_dt(args["end"]) if args.get("end") else None
+        return telemetry(self.acc, self.now, start, end, args.get("grouping"))
 
     # -- SmartFlex mutations -------------------------------------------------------------------------------
     def _boost_refusals(self, d: SimDevice) -> list[str]:

@@ -11,29 +11,15 @@ from a snapshot after the lock is released.
 
 from __future__ import annotations
 
-import base64
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from graphql import GraphQLError
-
+from kraken2mqtt.sandbox.connections import connection, page_info
 from kraken2mqtt.sandbox.default_resolver import Call, Of, attr, dec, iso
-from kraken2mqtt.sandbox.sim_account import (
-    UK,
-    VAT,
-    SimAccount,
-    SimAgreement,
-    SimDevice,
-    SimGreenness,
-    SimMarketAgreement,
-    SimMeterPoint,
-    SimRate,
-    SimSmartMeter,
-    SimTariff,
-)
+from kraken2mqtt.sandbox.sim_account import VAT, SimDevice, SimMarketAgreement, SimMeterPoint, SimSmartMeter
+from kraken2mqtt.sandbox.tariff_rates import active_agreements
 
 Json = dict[str, Any]
 
@@ -59,11 +45,6 @@ TARIFF_TYPENAMES = {
     "PREPAY": "PrepayTariff",
 }
 DE_VAT = 1.19
-
-
-def parse_dt(value: Any) -> datetime:
-    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # "If no UTC offset is included, UTC is assumed."
 
 
 @dataclass(frozen=True)
@@ -103,90 +84,15 @@ def _active(a: SimMarketAgreement, now: datetime) -> bool:
     return a.valid_from <= now and (a.valid_to is None or now < a.valid_to)
 
 
-# -- connections --------------------------------------------------------------------------------------------
-def _cursor(i: int) -> str:
-    return base64.b64encode(f"arrayconnection:{i}".encode()).decode()
-
-
-def _uncursor(cursor: str) -> int:
-    try:
-        return int(base64.b64decode(cursor).decode().split(":", 1)[1])
-    except (ValueError, IndexError) as exc:
-        raise GraphQLError(f"Invalid cursor {cursor!r}.") from exc
-
-
-def connection(nodes: Sequence[Any], args: Mapping[str, Any], *, totals: bool = True) -> Json:
-    """A Relay connection over ``nodes`` honouring first/last/before/after."""
-    n = len(nodes)
-    start, end = 0, n
-    if args.get("after"):
-        start = _uncursor(args["after"]) + 1
-    if args.get("before"):
-        end = min(end, _uncursor(args["before"]))
-    if args.get("first") is not None:
-        end = min(end, start + max(0, int(args["first"])))
-    if args.get("last") is not None:
-        start = max(start, end - max(0, int(args["last"])))
-    edges = [{"cursor": _cursor(i), "node": nodes[i]} for i in range(start, end)]
-    out: Json = {"edges": edges, "pageInfo": _page_info(edges, end < n, start > 0)}
-    if totals:
-        out["totalCount"] = n
-        out["edgeCount"] = len(edges)
-    return out
-
-
-def _page_info(edges: list[Json], has_next: bool, has_previous: bool) -> Json:
-    return {
-        "startCursor": edges[0]["cursor"] if edges else None,
-        "endCursor": edges[-1]["cursor"] if edges else None,
-        "hasNextPage": has_next,
-        "hasPreviousPage": has_previous,
-    }
-
-
 def charging_sessions(d: SimDevice, c: Call) -> Json:
     """Newest first, cursors are the session starts; only ``first`` is honoured."""
     sessions = sorted(d.charging_sessions, key=lambda s: s.start, reverse=True)
     first = c.args.get("first")
     edges = [{"cursor": iso(s.start), "node": s} for s in (sessions if first is None else sessions[:first])]
-    return {"edges": edges, "pageInfo": _page_info(edges, len(edges) < len(sessions), False)}
+    return {"edges": edges, "pageInfo": page_info(edges, len(edges) < len(sessions), False)}
 
 
 # -- tariffs and agreements ---------------------------------------------------------------------------------
-def rate_at(t: SimTariff, slot: datetime) -> float | None:
-    """The unit rate in force for the half-hour starting at ``slot`` (sandbox rule for multi-rate tariffs:
-    night = 00:00-07:00 UK local; three-rate off-peak = 13:00-16:00 UK local)."""
-    if t.kind == "HALF_HOURLY":
-        return next((r.value for r in t.unit_rates if r.valid_from <= slot < r.valid_to), None)
-    if t.kind in ("STANDARD", "PREPAY"):
-        return t.unit_rate
-    hour = slot.astimezone(UK).hour
-    if t.kind == "THREE_RATE" and 13 <= hour < 16:
-        return t.off_peak_rate
-    return t.night_rate if hour < 7 else t.day_rate
-
-
-def active_agreements(mp: SimMeterPoint, now: datetime) -> list[SimAgreement]:
-    """'Filters out expired agreements by default.'"""
-    return [a for a in mp.agreements if a.valid_to is None or a.valid_to > now]
-
-
-def applicable_rates(mp: SimMeterPoint, start: datetime, end: datetime) -> list[SimRate]:
-    nodes: list[SimRate] = []
-    slot = start.replace(minute=0 if start.minute < 30 else 30, second=0, microsecond=0)
-    while slot < end:
-        nxt = slot + timedelta(minutes=30)
-        agreement = next(
-            (a for a in mp.agreements if a.valid_from <= slot and (a.valid_to is None or slot < a.valid_to)),
-            None,
-        )
-        value = rate_at(agreement.tariff, slot) if agreement else None
-        if value is not None:
-            nodes.append(SimRate(max(slot, start), min(nxt, end), value))
-        slot = nxt
-    return nodes
-
-
 def smart_devices(mp: SimMeterPoint) -> list[SimSmartMeter]:
     return ([mp.smart_meter] if mp.smart_meter else []) + mp.other_smart_devices
 
@@ -527,63 +433,3 @@ TYPES: Mapping[str, Callable[[Any], str]] = {
         "TimeOfUseProductUnitRateInformation" if a.tou_rates else "SimpleProductUnitRateInformation"
     ),
 }
-
-
-# -- computed lists ----------------------------------------------------------------------------------------
-#: A greener night runs 23:00 to 06:00 UK time (HAOE bafdb0d maps ``date`` to that window).
-GREENER_NIGHT_HOURS = (23, 6)
-
-
-def greener_nights(periods: Sequence[SimGreenness]) -> list[Json]:
-    """``greenerNightsForecast`` (GB backend; HAOE greener_night_forecast_query): one entry per night, the
-    mean greenness score of the hours from 23:00 to 06:00 UK time that the forecast covers; a night is
-    greener when its index is HIGH."""
-    nights: dict[str, list[SimGreenness]] = {}
-    start_h, end_h = GREENER_NIGHT_HOURS
-    for g in periods:
-        local = g.valid_from.astimezone(UK)
-        if local.hour >= start_h:
-            nights.setdefault(local.date().isoformat(), []).append(g)
-        elif local.hour < end_h:
-            nights.setdefault((local.date() - timedelta(days=1)).isoformat(), []).append(g)
-    out = []
-    for day, hours in sorted(nights.items()):
-        score = round(sum(h.score for h in hours) / len(hours))
-        index = "HIGH" if score >= 67 else "MEDIUM" if score >= 34 else "LOW"
-        out.append(
-            {"date": day, "isGreenerNight": index == "HIGH", "greennessScore": score, "greennessIndex": index}
-        )
-    return out
-
-
-def telemetry(
-    acc: SimAccount, now: datetime, start: datetime | None, end: datetime | None, grouping: str | None
-) -> list[Json]:
-    """Sandbox smart-meter telemetry: demand from ``acc.site_demand_w`` with a gentle ripple."""
-    step = {"TEN_SECONDS": 10, "ONE_MINUTE": 60, "THIRTY_MINUTES": 1800}.get(grouping or "TEN_SECONDS", 10)
-    if start is None and end is None:
-        times = [now.replace(microsecond=0) - timedelta(seconds=now.second % 10)]
-    else:
-        t0 = start or (now - timedelta(hours=1))
-        t1 = min(end or now, now)
-        times = []
-        t = t0
-        while t < t1 and len(times) < 2000:
-            times.append(t)
-            t += timedelta(seconds=step)
-    out = []
-    for t in times:
-        demand = acc.site_demand_w * (1 + 0.1 * math.sin(t.timestamp() / 600))
-        delta_wh = demand * step / 3600
-        out.append(
-            {
-                "readAt": iso(t),
-                "demand": dec(round(demand, 1)),
-                "consumption": dec(round(1_000_000 + t.timestamp() / 10, 1)),
-                "export": dec(0.0),
-                "consumptionDelta": dec(round(delta_wh, 3)),
-                "costDelta": dec(round(delta_wh / 1000 * 20 / VAT, 4)),
-                "costDeltaWithTax": dec(round(delta_wh / 1000 * 20, 4)),
-            }
-        )
-    return out
