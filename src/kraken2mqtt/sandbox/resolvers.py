@@ -34,9 +34,12 @@ from kraken2mqtt.sandbox.default_resolver import Of, dec, install, iso, parse_dt
 from kraken2mqtt.sandbox.sim_account import (
     SimAccount,
     SimDevice,
+    SimGreenness,
     SimHeatPumpController,
+    SimLegacyHeatPump,
     SimPaymentSchedule,
     SimPreferences,
+    SimPrepayBalance,
     SimProduct,
     SimProperty,
     SimSchedule,
@@ -292,17 +295,8 @@ class Resolvers:
         }
 
     # -- accounts and tariffs --------------------------------------------------------------------------
-    def viewer(self, args: Json) -> Json:
-        acc = self.acc
-        return {
-            "id": acc.user_id,
-            "email": acc.email,
-            "givenName": acc.given_name,
-            "familyName": acc.family_name,
-            "preferredName": acc.given_name,
-            "liveSecretKey": None,
-            "accounts": [acc],
-        }
+    def viewer(self, args: Json) -> SimAccount:
+        return self.acc
 
     def properties(self, args: Json) -> list[SimProperty]:
         return self._check_account(args["accountNumber"]).properties
@@ -357,24 +351,16 @@ class Resolvers:
         self._check_account(args["accountNumber"])
         return self.acc.legacy_device()
 
-    def vehicle_charging_preferences(self, args: Json) -> Json:
+    def vehicle_charging_preferences(self, args: Json) -> SimDevice:
         self._check_account(args["accountNumber"])
         d = self.acc.legacy_device()
         if d is None:
             raise kraken_error("KT-CT-4339", "Your device charging preferences could not be fetched.")
-        setting = d.preference_setting
-        return {
-            "weekdayTargetTime": d.weekday_target_time,
-            "weekdayTargetSoc": d.weekday_target_soc,
-            "weekendTargetTime": d.weekend_target_time,
-            "weekendTargetSoc": d.weekend_target_soc,
-            "minimumSocPercentage": None if setting is None or setting.min is None else int(setting.min),
-            "maximumSocPercentage": None if setting is None or setting.max is None else int(setting.max),
-        }
+        return d
 
-    def battery_device(self, args: Json) -> Json | None:
+    def battery_device(self, args: Json) -> SimDevice | None:
         acc = self._check_account(args["accountNumber"])
-        d = next(
+        return next(
             (
                 d
                 for d in acc.devices
@@ -382,64 +368,14 @@ class Resolvers:
             ),
             None,
         )
-        if d is None:
-            return None
-        t = d.telemetry
-        now = iso(self.now)
-        return {
-            "krakenflexDeviceId": d.id,
-            "deviceType": d.device_type,
-            "provider": d.provider,
-            "params": {"variantId": "1"},
-            "chargingPreferences": {"minimumSocPercentage": 10, "maximumSocPercentage": 100},
-            "deviceStatus": {
-                "suspended": d.suspended,
-                "pluggedIn": True,
-                "maxImportInKw": 5.0,
-                "maxExportInKw": 5.0,
-                "status": "LIVE",
-                "readings": None
-                if t is None
-                else {
-                    "socPercentage": {"value": t.battery_soc, "timestamp": now},
-                    "activePowerInKw": {"value": t.battery_power_kw, "timestamp": now},
-                    "energyInKwh": None,
-                },
-            },
-        }
 
-    def _legacy_heat_pump_device(self) -> Json | None:
-        hp = self.acc.legacy_heat_pump
-        if hp is None:
-            return None
-        return {
-            "krakenflexDeviceId": hp.krakenflex_device_id,
-            "provider": hp.provider,
-            "params": {"heatPumpId": hp.heat_pump_id},
-            "deviceType": "HEAT_PUMPS",
-        }
-
-    def heat_pump_device(self, args: Json) -> Json | None:
+    def heat_pump_device(self, args: Json) -> SimLegacyHeatPump | None:
         self._check_account(args["accountNumber"])
-        return self._legacy_heat_pump_device()
+        return self.acc.legacy_heat_pump
 
-    def heat_pump_status(self, args: Json) -> Json | None:
+    def heat_pump_status(self, args: Json) -> SimLegacyHeatPump | None:
         self._check_account(args["accountNumber"])
-        hp = self.acc.legacy_heat_pump
-        if hp is None:
-            return None
-        return {
-            "isConnected": hp.connected,
-            "climateControlStatus": {
-                "climateControlEnabled": hp.climate_enabled,
-                "currentClimateControlTemperature": dec(hp.current_climate_c),
-                "targetClimateControlTemperature": dec(hp.target_climate_c),
-            },
-            "waterTemperatureStatus": {
-                "waterTemperatureEnabled": hp.water_enabled,
-                "currentWaterTemperature": dec(hp.current_water_c),
-            },
-        }
+        return self.acc.legacy_heat_pump
 
     def controller_euids(self, args: Json) -> list[str]:
         acc = self._check_account(args.get("accountNumber"))
@@ -472,28 +408,14 @@ class Resolvers:
         return self.acc.controller(str(args["euid"]))
 
     # -- dispatches and events ---------------------------------------------------------------------------
-    def dispatches(self, args: Json, *, planned: bool) -> list[Json]:
+    def dispatches(self, args: Json, *, planned: bool) -> list[Of]:
         acc = self._check_account(args["accountNumber"])
         items = sorted(
             acc.planned_dispatches if planned else acc.completed_dispatches,
             key=lambda d: d.start,
             reverse=not planned,
         )
-        return [
-            {
-                "start": iso(d.start),
-                "end": iso(d.end),
-                "delta": dec(d.delta_kwh),
-                "meta": {
-                    "source": d.source if planned else None,
-                    "location": None if planned else d.location,
-                },
-                "startDt": iso(d.start),
-                "endDt": iso(d.end),
-                "deltaKwh": round(d.delta_kwh),
-            }
-            for d in items
-        ]
+        return [Of(d, "planned" if planned else "completed") for d in items]
 
     def flex_planned_dispatches(self, args: Json) -> list[Json]:
         """One device's planned dispatches (``start end type energyAddedKwh``, HAOE's shape). A device that
@@ -518,41 +440,8 @@ class Resolvers:
             for d in sorted(mine, key=lambda d: d.start)
         ]
 
-    def saving_sessions(self, args: Json) -> Json:
-        acc = self._check_account(args.get("accountNumber"))
-        events = [
-            {
-                "id": e.id,
-                "code": e.code,
-                "startAt": iso(e.start),
-                "endAt": iso(e.end),
-                "status": e.status,
-                "rewardPerKwhInOctoPoints": e.reward_per_kwh_points,
-                "totalParticipants": 0,
-                "devEvent": False,
-            }
-            for e in acc.saving_events
-        ]
-        return {
-            "account": {
-                "hasJoinedCampaign": True,
-                "canJoinCampaign": True,
-                "isBusinessAccount": False,
-                "isTesterAccount": False,
-                "joinedEvents": [
-                    {
-                        "eventId": e.id,
-                        "startAt": iso(e.start),
-                        "endAt": iso(e.end),
-                        "rewardGivenInOctoPoints": None,
-                    }
-                    for e in acc.saving_events
-                    if e.joined
-                ],
-            },
-            "events": events,
-            "eventCount": len(events),
-        }
+    def saving_sessions(self, args: Json) -> SimAccount:
+        return self._check_account(args.get("accountNumber"))
 
     # -- prepay --------------------------------------------------------------------------------------------
     def auto_topup_configs(self, args: Json) -> Json:
@@ -567,18 +456,7 @@ class Resolvers:
             key=lambda c: c.effective_from,
             reverse=True,
         )
-        nodes = [
-            {
-                "id": c.id,
-                "accountNumber": acc.number,
-                "deviceId": c.device_id,
-                "topupAmount": c.topup_amount,
-                "effectiveFrom": iso(c.effective_from),
-                "effectiveTo": iso(c.effective_to),
-            }
-            for c in configs
-        ]
-        return connection(nodes, args, totals=False)
+        return connection([Of(c, acc.number) for c in configs], args, totals=False)
 
     def auto_topup_triggers(self, args: Json) -> Json:
         since = parse_dt(args["triggersFrom"]) if args.get("triggersFrom") else None
@@ -600,44 +478,14 @@ class Resolvers:
             key=lambda t: t.triggered_at,
             reverse=True,
         )
-        nodes = [
-            {
-                "id": t.id,
-                "autoTopupConfigId": t.config_id,
-                "triggeredAt": iso(t.triggered_at),
-                "status": t.status,
-                "source": t.source,
-                "failureReason": t.failure_reason,
-                "createdAt": iso(t.triggered_at),
-                "updatedAt": iso(t.triggered_at),
-            }
-            for t in triggers
-        ]
-        return connection(nodes, args, totals=False)
+        return connection(triggers, args, totals=False)
 
-    def prepay_balance_snapshot(self, args: Json) -> Json | None:
-        bal = self.acc.prepay_balances.get(args["deviceId"])
-        if bal is None:
-            return None
-        return {
-            "creditInPence": bal.credit_pence,
-            "debtInPence": bal.debt_pence,
-            "emergencyCreditInPence": bal.emergency_credit_pence,
-            "asAt": iso(bal.as_at or self.now),
-        }
+    def prepay_balance_snapshot(self, args: Json) -> SimPrepayBalance | None:
+        return self.acc.prepay_balances.get(args["deviceId"])
 
     # -- signals -----------------------------------------------------------------------------------------
-    def greenness_forecast(self, args: Json) -> list[Json]:
-        return [
-            {
-                "validFrom": iso(g.valid_from),
-                "validTo": iso(g.valid_to),
-                "greennessScore": g.score,
-                "greennessIndex": g.index,
-                "highlightFlag": g.highlight,
-            }
-            for g in self.acc.greenness
-        ]
+    def greenness_forecast(self, args: Json) -> list[SimGreenness]:
+        return self.acc.greenness
 
     def smart_meter_telemetry(self, args: Json) -> list[Json] | None:
         known = {
@@ -830,7 +678,7 @@ class Resolvers:
                 )
             hp.target_climate_c = temperature
         self._applied(name, args)
-        return {"heatPumpDevice": self._legacy_heat_pump_device(), "possibleErrors": []}
+        return {"heatPumpDevice": hp, "possibleErrors": []}
 
     def update_auto_top_up_amount(self, args: Json) -> Json:
         inp = args["input"]

@@ -348,12 +348,92 @@ ZONE_CONFIGURATION = {  # over Of(SimZone, SimHeatPumpController)
     },
     "previousOperation": None,
 }
+LEGACY_HEAT_PUMP: dict[str, dict[str, Any]] = {  # heatPumpDevice / heatPumpStatus, over the SimLegacyHeatPump
+    "HeatPumpDeviceType": {
+        "params": lambda h, _c: {"heatPumpId": h.heat_pump_id},
+        "deviceType": "HEAT_PUMPS",
+    },
+    "HeatPumpStatusType": {
+        "isConnected": attr("connected"),
+        "climateControlStatus": lambda h, _c: h,
+        "waterTemperatureStatus": lambda h, _c: h,
+    },
+    "ClimateControlDetailsType": {
+        "climateControlEnabled": attr("climate_enabled"),
+        "currentClimateControlTemperature": attr("current_climate_c"),
+        "targetClimateControlTemperature": attr("target_climate_c"),
+    },
+    "WaterTemperatureDetailsType": {
+        "waterTemperatureEnabled": attr("water_enabled"),
+        "currentWaterTemperature": attr("current_water_c"),
+    },
+}
+LEGACY_BATTERY: dict[str, dict[str, Any]] = {  # batteryDevice, over the SimDevice
+    "BatteryDeviceType": {
+        "krakenflexDeviceId": attr("id"),
+        "params": {"variantId": "1"},
+        "chargingPreferences": {"minimumSocPercentage": 10, "maximumSocPercentage": 100},
+        "deviceStatus": lambda d, _c: d,
+    },
+    "DeviceStatusType": {
+        "pluggedIn": True,
+        "maxImportInKw": 5.0,
+        "maxExportInKw": 5.0,
+        "status": "LIVE",
+        "readings": attr("telemetry"),
+    },
+    "DeviceStatusReadingsType": {
+        "socPercentage": lambda t, c: Reading(t.battery_soc, c.now),
+        "activePowerInKw": lambda t, c: Reading(t.battery_power_kw, c.now),
+    },
+}
+SAVING_SESSIONS: dict[str, dict[str, Any]] = {  # savingSessions, over the SimAccount and its SimSavingEvents
+    "SavingSessionsType": {
+        "account": lambda a, _c: a,
+        "events": attr("saving_events"),
+        "eventCount": lambda a, _c: len(a.saving_events),
+    },
+    "SavingSessionsAccountType": {
+        "hasJoinedCampaign": True,
+        "canJoinCampaign": True,
+        "isBusinessAccount": False,
+        "isTesterAccount": False,
+        "joinedEvents": lambda a, _c: [e for e in a.saving_events if e.joined],
+    },
+    "SavingSessionsEventType": {
+        "startAt": attr("start"),
+        "endAt": attr("end"),
+        "rewardPerKwhInOctoPoints": attr("reward_per_kwh_points"),
+        "totalParticipants": 0,
+        "devEvent": False,
+    },
+    "SavingSessionsAccountJoinedEventsType": {
+        "eventId": attr("id"),
+        "startAt": attr("start"),
+        "endAt": attr("end"),
+    },
+}
+DISPATCH = {  # over Of(SimDispatch, "planned" | "completed"); UpsideDispatchMetaType too
+    "delta": attr("delta_kwh"),
+    "meta": lambda o, _c: o,
+    "startDt": lambda o, _c: iso(o.item.start),
+    "endDt": lambda o, _c: iso(o.item.end),
+    "deltaKwh": lambda o, _c: round(o.item.delta_kwh),
+    "source": lambda o, _c: o.item.source if o.owner == "planned" else None,
+    "location": lambda o, _c: None if o.owner == "planned" else o.item.location,
+}
 NOW = {"retrievedAt": lambda _o, c: c.now, "readAt": lambda _o, c: c.now}
 
 FIELDS: Mapping[str, Mapping[str, Any]] = {
     **dict.fromkeys(TARIFF_TYPENAMES.values(), TARIFF),
     "UnitRate": {"preVatValue": _pre_vat("value")},
     "ApplicableRate": {},
+    "AccountUserType": {
+        "id": attr("user_id"),
+        "preferredName": attr("given_name"),
+        "liveSecretKey": None,
+        "accounts": lambda a, _c: [a],
+    },
     "AccountType": ACCOUNT,
     "PropertyType": PROPERTY,
     "SmartMeterDeviceNetworkType": {
@@ -397,6 +477,12 @@ FIELDS: Mapping[str, Mapping[str, Any]] = {
     "SolarTelemetry": {"powerInKw": attr("solar_power_kw")},
     "SiteTelemetry": {"consumptionInKw": attr("site_consumption_kw"), "exportInKw": attr("site_export_kw")},
     "KrakenFlexDeviceType": LEGACY_DEVICE,
+    "VehicleChargingPreferencesType": {
+        "minimumSocPercentage": CHARGING_PREFERENCES["minimumSoc"],
+        "maximumSocPercentage": CHARGING_PREFERENCES["maximumSoc"],
+    },
+    **LEGACY_BATTERY,
+    **LEGACY_HEAT_PUMP,
     "SensorStatus": {"connectivity": lambda s, _c: s, "telemetry": lambda s, _c: s},
     "SensorConnectivity": NOW,
     "SensorTelemetry": NOW
@@ -417,6 +503,26 @@ FIELDS: Mapping[str, Mapping[str, Any]] = {
     "ZoneInformation": {"configuration": lambda o, _c: o, "schedules": []},
     "ZoneConfiguration": ZONE_CONFIGURATION,
     "HeatPumpConfiguration": HEAT_PUMP_CONFIGURATION,
+    "UpsideDispatchType": DISPATCH,
+    "UpsideDispatchMetaType": DISPATCH,
+    **SAVING_SESSIONS,
+    "AutoTopupConfigType": {"accountNumber": lambda o, _c: o.owner},
+    "AutoTopupTriggerType": {
+        "autoTopupConfigId": attr("config_id"),
+        "createdAt": attr("triggered_at"),
+        "updatedAt": attr("triggered_at"),
+    },
+    "PrepayBalanceSnapshotType": {
+        "creditInPence": attr("credit_pence"),
+        "debtInPence": attr("debt_pence"),
+        "emergencyCreditInPence": attr("emergency_credit_pence"),
+        "asAt": lambda b, c: b.as_at or c.now,
+    },
+    "GreennessForecastPeriod": {
+        "greennessScore": attr("score"),
+        "greennessIndex": attr("index"),
+        "highlightFlag": attr("highlight"),
+    },
     "LiveTelemetry": NOW
     | {
         "coefficientOfPerformance": attr("cop"),
