@@ -1,15 +1,16 @@
 """The fake server's field resolver below the root: a GraphQL field reads the simulated object's attribute.
 
 A field ``fooBarBaz`` of a simulated object (a ``sim_account`` dataclass, or an :class:`Of`) is its
-attribute ``foo_bar_baz`` (None when it has none), unless the type's table in ``FIELDS`` says otherwise
-(an attribute of another name, a constant, or a function of the object and the :class:`Call`). The value is
+attribute ``foo_bar_baz`` (None when it has none), unless the type's table (``serialize.FIELDS``) says
+otherwise: an attribute of another name, a constant, or a function of the object and the :class:`Call`
+(``now`` is the request context's, which the root resolver sets). The value is
 then written as Kraken writes the field's scalar type: Decimal as a plain string (``1.0``, ``-7.5``),
 DateTime in ISO 8601 UTC, Date in ISO 8601, Time as ``HH:MM:SS``. A dict (what a root resolver built by
 hand) is read as graphql-core's default resolver reads it: by key, calling a callable with the field's
 arguments, nothing converted.
 
 The type of an interface or union member: a dict's ``__typename``, else the abstract type's entry in
-``TYPES`` (a function of the object), else its one possible type.
+``serialize.TYPES`` (a function of the object), else its one possible type.
 """
 
 from __future__ import annotations
