@@ -18,6 +18,7 @@ AUTHORIZATION / APPLICATION elsewhere are ASSUMED names.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,14 +29,24 @@ from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from kraken2mqtt.clock import Clock
 from kraken2mqtt.sandbox import serialize as ser
+from kraken2mqtt.sandbox.connections import connection
+from kraken2mqtt.sandbox.default_resolver import Of, dec, install, iso, parse_dt
 from kraken2mqtt.sandbox.sim_account import (
     SimAccount,
     SimDevice,
+    SimGreenness,
+    SimHeatPumpController,
+    SimLegacyHeatPump,
     SimPaymentSchedule,
     SimPreferences,
+    SimPrepayBalance,
+    SimProduct,
+    SimProperty,
     SimSchedule,
 )
 from kraken2mqtt.sandbox.sim_auth import MintMethod, PointsBudget, TokenIssuer, TokenState
+from kraken2mqtt.sandbox.sim_readings import greener_nights, telemetry
+from kraken2mqtt.sandbox.tariff_rates import applicable_rates
 
 Json = dict[str, Any]
 NO_AUTH_FIELDS = frozenset({"obtainKrakenToken", "krakenVersion"})
@@ -66,6 +77,8 @@ class RequestContext:
     forced: tuple[str, str, bool] | None = None  # (errorCode, message, applies to no-auth fields too)
     brownout_all: bool = False
     brownout_fields: frozenset[str] = field(default_factory=frozenset)
+    #: The time of the root field being resolved (its fields below read it).
+    now: datetime | None = None
 
 
 def kraken_error(
@@ -115,7 +128,9 @@ Resolver = Callable[[dict[str, Any]], Any]
 
 def attach(schema: GraphQLSchema) -> None:
     """Point every root field of ``schema`` at the :class:`Resolvers` carried by the request context, so one
-    schema object can serve any number of servers."""
+    schema object can serve any number of servers; the fields below resolve from the simulated objects
+    (:mod:`default_resolver`, :mod:`serialize`)."""
+    install(schema, ser.FIELDS, ser.TYPES)
     for root in (schema.query_type, schema.mutation_type):
         if root is None:
             continue
@@ -127,7 +142,7 @@ def _root_resolver(name: str) -> Callable[..., Any]:
     def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         ctx: RequestContext = info.context
         _gate(ctx.resolvers.b, ctx, name)
-        return ctx.resolvers.call(name, args)
+        return ctx.resolvers.call(name, args, ctx)
 
     return resolve
 
@@ -140,14 +155,17 @@ class Resolvers:
         self._table = self.table()
 
     # -- plumbing ------------------------------------------------------------------------------------------
-    def call(self, name: str, args: dict[str, Any]) -> Any:
+    def call(self, name: str, args: dict[str, Any], ctx: RequestContext) -> Any:
+        """Run the root resolver with the account lock held; graphql-core resolves the fields below from a
+        deep copy of its result (and this time), after the lock is released."""
         resolver = self._table.get(name)
         if resolver is None:  # in the SDL (a live client's field) but not simulated
             raise kraken_error(
                 "KT-CT-1113", "Disabled GraphQL field requested.", f"'{name}' is not simulated."
             )
         with self.b.lock:
-            return resolver(args)
+            ctx.now = self.now
+            return copy.deepcopy(resolver(args))
 
     @property
     def acc(self) -> SimAccount:
@@ -195,7 +213,7 @@ class Resolvers:
             "rateLimitInfo": self.rate_limit_info,
             "krakenVersion": lambda a: {"number": "sandbox", "SHA": "0" * 40},
             "viewer": self.viewer,
-            "account": lambda a: ser.account(self._check_account(a["accountNumber"]), self.now),
+            "account": lambda a: self._check_account(a["accountNumber"]),
             "properties": self.properties,
             "property": self.property,
             "applicableRates": self.applicable_rates,
@@ -217,7 +235,7 @@ class Resolvers:
             # GB backend endpoint only
             "heatPumpControllersAtLocation": self.controllers_at_location,
             "heatPumpLivePerformance": self.live_performance,
-            "greenerNightsForecast": lambda a: ser.greener_nights(self.acc.greenness),
+            "greenerNightsForecast": lambda a: greener_nights(self.acc.greenness),
             "plannedDispatches": lambda a: self.dispatches(a, planned=True),
             "completedDispatches": lambda a: self.dispatches(a, planned=False),
             "flexPlannedDispatches": self.flex_planned_dispatches,
@@ -273,27 +291,18 @@ class Resolvers:
         snap = self.b.budget.snapshot()
         return {
             "pointsAllowanceRateLimit": snap,
-            "fieldSpecificRateLimits": lambda _info, **a: ser.connection([], a),
+            "fieldSpecificRateLimits": lambda _info, **a: connection([], a),
         }
 
     # -- accounts and tariffs --------------------------------------------------------------------------
-    def viewer(self, args: Json) -> Json:
-        acc = self.acc
-        return {
-            "id": acc.user_id,
-            "email": acc.email,
-            "givenName": acc.given_name,
-            "familyName": acc.family_name,
-            "preferredName": acc.given_name,
-            "liveSecretKey": None,
-            "accounts": [ser.account(acc, self.now)],
-        }
+    def viewer(self, args: Json) -> SimAccount:
+        return self.acc
 
-    def properties(self, args: Json) -> list[Json]:
-        return ser.properties(self._check_account(args["accountNumber"]), self.now)
+    def properties(self, args: Json) -> list[SimProperty]:
+        return self._check_account(args["accountNumber"]).properties
 
-    def property(self, args: Json) -> Json | None:
-        return next((p for p in ser.properties(self.acc, self.now) if p["id"] == str(args["id"])), None)
+    def property(self, args: Json) -> SimProperty | None:
+        return next((p for p in self.acc.properties if p.id == str(args["id"])), None)
 
     def applicable_rates(self, args: Json) -> Json:
         acc = self._check_account(args["accountNumber"])
@@ -302,28 +311,27 @@ class Resolvers:
             raise kraken_error(
                 "KT-CT-4301", "Meter point not found on this account.", error_type="VALIDATION"
             )
-        nodes = ser.applicable_rates(mp, ser.parse_dt(args["startAt"]), ser.parse_dt(args["endAt"]))
-        return ser.connection(nodes, args)
+        nodes = applicable_rates(mp, parse_dt(args["startAt"]), parse_dt(args["endAt"]))
+        return connection(nodes, args)
 
-    def agreement(self, args: Json) -> Json:
+    def agreement(self, args: Json) -> Of:
+        """DE's Agreement or AU's CommonAgreementType (the deployment's schema says which)."""
         acc = self.acc
         found = next((a for a in acc.market_agreements if str(a.id) == str(args["id"])), None)
         if found is None:
             raise kraken_error("KT-CT-1501", "Agreement not found.", error_type="VALIDATION")
-        if self.b.deployment == "red-energy-au":
-            return ser.common_agreement(found, acc, self.now)
-        return ser.de_agreement(found, acc, self.now)
+        return Of(found, acc.products)
 
-    def product(self, args: Json) -> Json:
+    def product(self, args: Json) -> SimProduct:
         p = self.acc.products.get(args["code"])
         if p is None:
             raise kraken_error(
                 "KT-AU-9510", "No product found for the inputed code.", error_type="VALIDATION"
             )
-        return ser.product(p)
+        return p
 
     # -- devices ---------------------------------------------------------------------------------------
-    def devices(self, args: Json) -> list[Json]:
+    def devices(self, args: Json) -> list[SimDevice]:
         acc = self._check_account(args["accountNumber"])
         out = []
         for d in acc.devices:
@@ -336,32 +344,23 @@ class Resolvers:
                 and d.integration_device_id != args["integrationDeviceId"]
             ):
                 continue
-            out.append(ser.device(d, self.now))
+            out.append(d)
         return out
 
-    def registered_krakenflex_device(self, args: Json) -> Json | None:
+    def registered_krakenflex_device(self, args: Json) -> SimDevice | None:
         self._check_account(args["accountNumber"])
-        d = self.acc.legacy_device()
-        return None if d is None else ser.legacy_device(d, self.now)
+        return self.acc.legacy_device()
 
-    def vehicle_charging_preferences(self, args: Json) -> Json:
+    def vehicle_charging_preferences(self, args: Json) -> SimDevice:
         self._check_account(args["accountNumber"])
         d = self.acc.legacy_device()
         if d is None:
             raise kraken_error("KT-CT-4339", "Your device charging preferences could not be fetched.")
-        setting = d.preference_setting
-        return {
-            "weekdayTargetTime": d.weekday_target_time,
-            "weekdayTargetSoc": d.weekday_target_soc,
-            "weekendTargetTime": d.weekend_target_time,
-            "weekendTargetSoc": d.weekend_target_soc,
-            "minimumSocPercentage": None if setting is None or setting.min is None else int(setting.min),
-            "maximumSocPercentage": None if setting is None or setting.max is None else int(setting.max),
-        }
+        return d
 
-    def battery_device(self, args: Json) -> Json | None:
+    def battery_device(self, args: Json) -> SimDevice | None:
         acc = self._check_account(args["accountNumber"])
-        d = next(
+        return next(
             (
                 d
                 for d in acc.devices
@@ -369,76 +368,24 @@ class Resolvers:
             ),
             None,
         )
-        if d is None:
-            return None
-        t = d.telemetry
-        now = ser.iso(self.now)
-        return {
-            "krakenflexDeviceId": d.id,
-            "deviceType": d.device_type,
-            "provider": d.provider,
-            "params": {"variantId": "1"},
-            "chargingPreferences": {"minimumSocPercentage": 10, "maximumSocPercentage": 100},
-            "deviceStatus": {
-                "suspended": d.suspended,
-                "pluggedIn": True,
-                "maxImportInKw": 5.0,
-                "maxExportInKw": 5.0,
-                "status": "LIVE",
-                "readings": None
-                if t is None
-                else {
-                    "socPercentage": {"value": t.battery_soc, "timestamp": now},
-                    "activePowerInKw": {"value": t.battery_power_kw, "timestamp": now},
-                    "energyInKwh": None,
-                },
-            },
-        }
 
-    def _legacy_heat_pump_device(self) -> Json | None:
-        hp = self.acc.legacy_heat_pump
-        if hp is None:
-            return None
-        return {
-            "krakenflexDeviceId": hp.krakenflex_device_id,
-            "provider": hp.provider,
-            "params": {"heatPumpId": hp.heat_pump_id},
-            "deviceType": "HEAT_PUMPS",
-        }
-
-    def heat_pump_device(self, args: Json) -> Json | None:
+    def heat_pump_device(self, args: Json) -> SimLegacyHeatPump | None:
         self._check_account(args["accountNumber"])
-        return self._legacy_heat_pump_device()
+        return self.acc.legacy_heat_pump
 
-    def heat_pump_status(self, args: Json) -> Json | None:
+    def heat_pump_status(self, args: Json) -> SimLegacyHeatPump | None:
         self._check_account(args["accountNumber"])
-        hp = self.acc.legacy_heat_pump
-        if hp is None:
-            return None
-        return {
-            "isConnected": hp.connected,
-            "climateControlStatus": {
-                "climateControlEnabled": hp.climate_enabled,
-                "currentClimateControlTemperature": ser.dec(hp.current_climate_c),
-                "targetClimateControlTemperature": ser.dec(hp.target_climate_c),
-            },
-            "waterTemperatureStatus": {
-                "waterTemperatureEnabled": hp.water_enabled,
-                "currentWaterTemperature": ser.dec(hp.current_water_c),
-            },
-        }
+        return self.acc.legacy_heat_pump
 
     def controller_euids(self, args: Json) -> list[str]:
         acc = self._check_account(args.get("accountNumber"))
         return [c.euid for c in acc.heat_pump_controllers]
 
-    def controller_status(self, args: Json) -> Json | None:
-        c = self._check_account(args["accountNumber"]).controller(str(args["euid"]))
-        return None if c is None else ser.controller_status(c, self.now)
+    def controller_status(self, args: Json) -> SimHeatPumpController | None:
+        return self._check_account(args["accountNumber"]).controller(str(args["euid"]))
 
-    def controller_configuration(self, args: Json) -> Json | None:
-        c = self._check_account(args["accountNumber"]).controller(str(args["euid"]))
-        return None if c is None else ser.controller_configuration(c, self.now)
+    def controller_configuration(self, args: Json) -> SimHeatPumpController | None:
+        return self._check_account(args["accountNumber"]).controller(str(args["euid"]))
 
     def controllers_at_location(self, args: Json) -> list[Json]:
         """``heatPumpControllersAtLocation(accountNumber, propertyId) { controller { euid } }``: the
@@ -455,35 +402,20 @@ class Resolvers:
             if (c.property_id or first) == prop
         ]
 
-    def live_performance(self, args: Json) -> Json | None:
+    def live_performance(self, args: Json) -> SimHeatPumpController | None:
         if "accountNumber" in args:  # heatPumpLivePerformance (backend); the octoHeatPump* one has none
             self._check_account(args["accountNumber"])
-        c = self.acc.controller(str(args["euid"]))
-        return None if c is None else ser.live_performance(c, self.now)
+        return self.acc.controller(str(args["euid"]))
 
     # -- dispatches and events ---------------------------------------------------------------------------
-    def dispatches(self, args: Json, *, planned: bool) -> list[Json]:
+    def dispatches(self, args: Json, *, planned: bool) -> list[Of]:
         acc = self._check_account(args["accountNumber"])
         items = sorted(
             acc.planned_dispatches if planned else acc.completed_dispatches,
             key=lambda d: d.start,
             reverse=not planned,
         )
-        return [
-            {
-                "start": ser.iso(d.start),
-                "end": ser.iso(d.end),
-                "delta": ser.dec(d.delta_kwh),
-                "meta": {
-                    "source": d.source if planned else None,
-                    "location": None if planned else d.location,
-                },
-                "startDt": ser.iso(d.start),
-                "endDt": ser.iso(d.end),
-                "deltaKwh": round(d.delta_kwh),
-            }
-            for d in items
-        ]
+        return [Of(d, "planned" if planned else "completed") for d in items]
 
     def flex_planned_dispatches(self, args: Json) -> list[Json]:
         """One device's planned dispatches (``start end type energyAddedKwh``, HAOE's shape). A device that
@@ -500,54 +432,21 @@ class Resolvers:
         types = {"bump-charge": "BOOST", "test-charge": "TEST"}
         return [
             {
-                "start": ser.iso(d.start),
-                "end": ser.iso(d.end),
+                "start": iso(d.start),
+                "end": iso(d.end),
                 "type": types.get(d.source or "", "SMART"),
-                "energyAddedKwh": ser.dec(-d.delta_kwh),
+                "energyAddedKwh": dec(-d.delta_kwh),
             }
             for d in sorted(mine, key=lambda d: d.start)
         ]
 
-    def saving_sessions(self, args: Json) -> Json:
-        acc = self._check_account(args.get("accountNumber"))
-        events = [
-            {
-                "id": e.id,
-                "code": e.code,
-                "startAt": ser.iso(e.start),
-                "endAt": ser.iso(e.end),
-                "status": e.status,
-                "rewardPerKwhInOctoPoints": e.reward_per_kwh_points,
-                "totalParticipants": 0,
-                "devEvent": False,
-            }
-            for e in acc.saving_events
-        ]
-        return {
-            "account": {
-                "hasJoinedCampaign": True,
-                "canJoinCampaign": True,
-                "isBusinessAccount": False,
-                "isTesterAccount": False,
-                "joinedEvents": [
-                    {
-                        "eventId": e.id,
-                        "startAt": ser.iso(e.start),
-                        "endAt": ser.iso(e.end),
-                        "rewardGivenInOctoPoints": None,
-                    }
-                    for e in acc.saving_events
-                    if e.joined
-                ],
-            },
-            "events": events,
-            "eventCount": len(events),
-        }
+    def saving_sessions(self, args: Json) -> SimAccount:
+        return self._check_account(args.get("accountNumber"))
 
     # -- prepay --------------------------------------------------------------------------------------------
     def auto_topup_configs(self, args: Json) -> Json:
         acc = self._check_account(args["accountNumber"])
-        since = ser.parse_dt(args["effectiveFrom"]) if args.get("effectiveFrom") else None
+        since = parse_dt(args["effectiveFrom"]) if args.get("effectiveFrom") else None
         configs = sorted(
             (
                 c
@@ -557,21 +456,10 @@ class Resolvers:
             key=lambda c: c.effective_from,
             reverse=True,
         )
-        nodes = [
-            {
-                "id": c.id,
-                "accountNumber": acc.number,
-                "deviceId": c.device_id,
-                "topupAmount": c.topup_amount,
-                "effectiveFrom": ser.iso(c.effective_from),
-                "effectiveTo": ser.iso(c.effective_to),
-            }
-            for c in configs
-        ]
-        return ser.connection(nodes, args, totals=False)
+        return connection([Of(c, acc.number) for c in configs], args, totals=False)
 
     def auto_topup_triggers(self, args: Json) -> Json:
-        since = ser.parse_dt(args["triggersFrom"]) if args.get("triggersFrom") else None
+        since = parse_dt(args["triggersFrom"]) if args.get("triggersFrom") else None
         triggers = sorted(
             (
                 t
@@ -590,44 +478,14 @@ class Resolvers:
             key=lambda t: t.triggered_at,
             reverse=True,
         )
-        nodes = [
-            {
-                "id": t.id,
-                "autoTopupConfigId": t.config_id,
-                "triggeredAt": ser.iso(t.triggered_at),
-                "status": t.status,
-                "source": t.source,
-                "failureReason": t.failure_reason,
-                "createdAt": ser.iso(t.triggered_at),
-                "updatedAt": ser.iso(t.triggered_at),
-            }
-            for t in triggers
-        ]
-        return ser.connection(nodes, args, totals=False)
+        return connection(triggers, args, totals=False)
 
-    def prepay_balance_snapshot(self, args: Json) -> Json | None:
-        bal = self.acc.prepay_balances.get(args["deviceId"])
-        if bal is None:
-            return None
-        return {
-            "creditInPence": bal.credit_pence,
-            "debtInPence": bal.debt_pence,
-            "emergencyCreditInPence": bal.emergency_credit_pence,
-            "asAt": ser.iso(bal.as_at or self.now),
-        }
+    def prepay_balance_snapshot(self, args: Json) -> SimPrepayBalance | None:
+        return self.acc.prepay_balances.get(args["deviceId"])
 
     # -- signals -----------------------------------------------------------------------------------------
-    def greenness_forecast(self, args: Json) -> list[Json]:
-        return [
-            {
-                "validFrom": ser.iso(g.valid_from),
-                "validTo": ser.iso(g.valid_to),
-                "greennessScore": g.score,
-                "greennessIndex": g.index,
-                "highlightFlag": g.highlight,
-            }
-            for g in self.acc.greenness
-        ]
+    def greenness_forecast(self, args: Json) -> list[SimGreenness]:
+        return self.acc.greenness
 
     def smart_meter_telemetry(self, args: Json) -> list[Json] | None:
         known = {
@@ -638,9 +496,9 @@ class Resolvers:
         }
         if args["deviceId"] not in known:
             return None
-        start = ser.parse_dt(args["start"]) if args.get("start") else None
-        end = ser.parse_dt(args["end"]) if args.get("end") else None
-        return ser.telemetry(self.acc, self.now, start, end, args.get("grouping"))
+        start = parse_dt(args["start"]) if args.get("start") else None
+        end = parse_dt(args["end"]) if args.get("end") else None
+        return telemetry(self.acc, self.now, start, end, args.get("grouping"))
 
     # -- SmartFlex mutations -------------------------------------------------------------------------------
     def _boost_refusals(self, d: SimDevice) -> list[str]:
@@ -669,7 +527,7 @@ class Resolvers:
             )
         d.boosting = True
 
-    def update_boost_charge(self, args: Json) -> Json:
+    def update_boost_charge(self, args: Json) -> SimDevice:
         inp = args.get("input") or {}
         d = self._device(inp.get("deviceId", ""))
         if inp.get("action") == "BOOST":
@@ -677,18 +535,18 @@ class Resolvers:
         else:
             d.boosting = False
         self._applied("updateBoostCharge", args)
-        return ser.device(d, self.now)
+        return d
 
-    def update_device_smart_control(self, args: Json) -> Json:
+    def update_device_smart_control(self, args: Json) -> SimDevice:
         inp = args["input"]
         d = self._device(inp["deviceId"])
         d.suspended = inp["action"] == "SUSPEND"
         if d.suspended:
             d.boosting = False
         self._applied("updateDeviceSmartControl", args)
-        return ser.device(d, self.now)
+        return d
 
-    def update_device_grid_export(self, args: Json) -> Json:
+    def update_device_grid_export(self, args: Json) -> SimDevice:
         inp = args.get("input") or {}
         d = self._device(inp.get("deviceId", ""))
         if d.kind not in ("battery", "inverter"):
@@ -697,9 +555,9 @@ class Resolvers:
             )
         d.grid_export_enabled = bool(inp.get("enabled"))
         self._applied("updateDeviceGridExport", args)
-        return ser.device(d, self.now)
+        return d
 
-    def set_device_preferences(self, args: Json) -> Json:
+    def set_device_preferences(self, args: Json) -> SimDevice:
         inp = args["input"]
         d = self._device(inp["deviceId"])
         problems = validate_preferences(d, inp)
@@ -727,12 +585,12 @@ class Resolvers:
             ],
         )
         self._applied("setDevicePreferences", args)
-        return ser.device(d, self.now)
+        return d
 
     # -- legacy KrakenFlex mutations ---------------------------------------------------------------------
     def _legacy_payload(self, name: str, args: Json, d: SimDevice) -> Json:
         self._applied(name, args)
-        return {"krakenflexDevice": ser.legacy_device(d, self.now), "possibleErrors": []}
+        return {"krakenflexDevice": d, "possibleErrors": []}
 
     def trigger_boost_charge(self, args: Json) -> Json:
         d = self._legacy(args)
@@ -820,7 +678,7 @@ class Resolvers:
                 )
             hp.target_climate_c = temperature
         self._applied(name, args)
-        return {"heatPumpDevice": self._legacy_heat_pump_device(), "possibleErrors": []}
+        return {"heatPumpDevice": hp, "possibleErrors": []}
 
     def update_auto_top_up_amount(self, args: Json) -> Json:
         inp = args["input"]
@@ -849,7 +707,7 @@ class Resolvers:
         new = SimPaymentSchedule(str(len(acc.payment_schedules) + 1), int(inp["amount"]), today)
         acc.payment_schedules.append(new)
         self._applied("updateAutoTopUpAmount", args)
-        return {"schedule": ser.payment_schedule(new), "possibleErrors": []}
+        return {"schedule": new, "possibleErrors": []}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
