@@ -197,11 +197,16 @@ class Forecast:
     high_x: float = 0.0  # or (if > 0) the forecast before ``weight``, times this margin
     high_m: float = 1.0  # the N-day maximum times this margin
     high_load: float = 1.0  # the guard counts on this share of the planned house load (the rest as sun)
+    known_prices: bool = False  # diagnosis: the planner sees the real prices of its whole horizon
+    known_load: bool = False  # diagnosis: the planner sees the next 24 h of the real house load
+    #: An idle slot pauses charging too (GivTCP's PauseBoth): the sun the plan meant to export is exported.
+    idle_exports: bool = False
+    horizon_h: float = 48.0  # the planner's horizon (forecasts and, with known_prices, prices cover it)
 
     @property
     def label(self) -> str:
         if self.kind == "perfect":
-            return "perfect"
+            return "perfect" + " +P" * self.known_prices + " +L" * self.known_load + " +X" * self.idle_exports
         out = f"persist w{self.weight:g}"
         if self.alpha < 1.0:
             out += f" a{self.alpha:g}/{self.days}d"
@@ -215,12 +220,12 @@ class Forecast:
             out += f" m{self.high_m:g}"
         if self.high_load != 1.0:
             out += f" l{self.high_load:g}"
-        return out
+        return out + " +P" * self.known_prices + " +L" * self.known_load + " +X" * self.idle_exports
 
 
 def sun_forecast(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
     """The 48 h solar forecast at slot ``k``: per half hour, kWh."""
-    horizon = range(k, min(k + 96, len(w.starts)))
+    horizon = range(k, min(k + int(fc.horizon_h * 2), len(w.starts)))
     if fc.kind == "perfect":
         values = [w.solar_kwh[i] for i in horizon]
     else:
@@ -256,7 +261,7 @@ def sun_high(w: World, k: int, fc: Forecast) -> tuple[SolarSlot, ...]:
     kd = k - int(w.starts[k] % 86400) // int(SLOT)
     peak = [max(w.solar_kwh[kd - 48 * n + j] for n in range(1, fc.high_days + 1)) for j in range(48)]
     out = []
-    for i in range(k, min(k + 96, len(w.starts))):
+    for i in range(k, min(k + int(fc.horizon_h * 2), len(w.starts))):
         v = peak[(i - kd) % 48] * fc.high_m
         if v > 0.0 and fc.high_load != 1.0:  # less house load under the sun: more of it to store
             local = datetime.fromtimestamp(w.starts[i], LONDON)
@@ -286,20 +291,29 @@ def replay(w: World, k0: int, k1: int, fc: Forecast) -> Result:
     grid_held = 0.0  # kWh stored from the grid above the export price, still in the battery
     for k in range(k0, k1):
         t = w.starts[k]
-        known = min(w.index(published_until(t)), len(w.starts))
+        known = min(
+            k + int(fc.horizon_h * 2) if fc.known_prices else w.index(published_until(t)), len(w.starts)
+        )
         lo = max(0, k - HISTORY)
         slots = w.price_slots[lo:known]
         sun = sun_forecast(w, k, fc)
         month = datetime.fromtimestamp(t, LONDON).month
+        house = w.month_profile[month]
+        if fc.known_load and k + 48 <= len(w.starts):
+            local = datetime.fromtimestamp(t, LONDON)
+            j0 = (
+                local.hour * 2 + local.minute // 30
+            )  # the profile's slot j holds the real load of its next time
+            house = LoadProfile(tuple(w.load_kwh[k + (j - j0) % 48] * 2 for j in range(48)), "Europe/London")
         plan = make_plan(
             PlanInputs(
                 now=datetime.fromtimestamp(t, UTC),
                 tariff=Tariff(slots),
                 devices=(Battery("bat", BAT, BatteryState(soc)),),
-                house_load=w.month_profile[month],
+                house_load=house,
                 solar=sun,
                 solar_high=sun_high(w, k, fc),
-                horizon_h=48.0,
+                horizon_h=fc.horizon_h,
             )
         )
         # Execute the plan's first half hour run by run: import and export are metered apart, so a slot
@@ -310,7 +324,7 @@ def replay(w: World, k0: int, k1: int, fc: Forecast) -> Result:
         t_end = datetime.fromtimestamp(t + SLOT, UTC)
         net_house = w.load_kwh[k] - w.solar_kwh[k]
         local = datetime.fromtimestamp(t + SLOT / 2, LONDON)
-        planned_net = w.month_profile[month].kw[local.hour * 2 + local.minute // 30] * 0.5 - sun[0].kwh
+        planned_net = house.kw[local.hour * 2 + local.minute // 30] * 0.5 - sun[0].kwh
         for iv in plan.device("bat").intervals:
             if iv.start >= t_end:
                 break
@@ -325,7 +339,7 @@ def replay(w: World, k0: int, k1: int, fc: Forecast) -> Result:
             elif e < 0 and planned_net > 0:
                 to_house = max(e, -planned_net * part)
                 e = e - to_house - min(max(0.0, net_house * part), limit)
-            elif e == 0:
+            elif e == 0 and not fc.idle_exports:
                 e = min(max(0.0, -net_house * part), limit)
             e = max(-limit, min(limit, e))
             # The battery cannot store more than it has room for, nor give more than it holds.
@@ -506,6 +520,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="grid-charge guard: the share of the planned house load it counts on",
     )
     ap.add_argument("--forecast", choices=["persistence", "perfect", "both"], default="both")
+    ap.add_argument("--horizon-h", type=float, default=48.0, help="the planner's horizon, hours")
+    ap.add_argument(
+        "--idle-exports",
+        action="store_true",
+        help="an idle slot pauses charging too (GivTCP's PauseBoth): planned export of sun is exported",
+    )
+    ap.add_argument(
+        "--known",
+        nargs="*",
+        choices=["prices", "load"],
+        default=[],
+        help="diagnosis: the planner sees the real prices of its horizon / the next 24 h of the real load",
+    )
     ap.add_argument("--short", action="store_true", help="three weeks from each --start (a quick check)")
     ap.add_argument("--jobs", type=int, default=2, help="replays run at once")
     args = ap.parse_args(argv)
@@ -546,6 +573,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     if args.forecast in ("perfect", "both"):
         forecasts.append(Forecast("perfect"))
+    if args.known or args.idle_exports or args.horizon_h != 48.0:
+        forecasts = [
+            replace(
+                f,
+                known_prices="prices" in args.known,
+                known_load="load" in args.known,
+                idle_exports=args.idle_exports,
+                horizon_h=args.horizon_h,
+            )
+            for f in forecasts
+        ]
     run(w, spans, forecasts, args.jobs)
     return 0
 
