@@ -197,3 +197,24 @@ def test_cycle_cost_below_the_spread_still_cycles() -> None:
     values = [5, 30] * 8
     dp = make_plan(inputs(values, [battery(soc=0, cycle_cost_p=3.0)], house_kw=2.0)).device("bat")
     assert -sum(iv.grid_kwh for iv in dp.intervals if iv.grid_kwh < 0) > 5
+
+
+def test_a_full_battery_cycles_inside_a_slot_where_export_pays_more_than_import() -> None:
+    # Import 1p, export 5p: charging and discharging in turn inside each half hour pays ~4p a slot, which
+    # the slot's convex cost counts on; with the stored energy worth more than anything here the battery
+    # stays full over each slot, so it must discharge first and charge back (found by the solar replay:
+    # the plan counted on that value and then idled).
+    b = battery(soc=100, stored_value_p=30.0)
+    dp = make_plan(inputs([1, 1, 1, 1], [b], house_kw=0.2, export=5.0)).device("bat")
+    first = [iv for iv in dp.intervals if iv.start < at(0.5)]
+    assert [iv.action.kind for iv in first] == [ActionKind.DISCHARGE, ActionKind.CHARGE]
+    assert all(iv.action.reason.startswith("alternating 12:00–12:30") for iv in first)
+    assert dp.end_state["soc_pct"] == pytest.approx(100.0)
+    assert dp.cost_p < -10  # about 4p a slot
+
+
+def test_no_cycle_inside_a_slot_for_less_than_a_tenth_of_a_penny() -> None:
+    # Import 4.5p, export 5p: a round trip at 95 %/95 % gains almost nothing; the battery holds.
+    b = battery(soc=100, stored_value_p=30.0)
+    dp = make_plan(inputs([4.5] * 4, [b], house_kw=0.2, export=5.0)).device("bat")
+    assert all(iv.action.kind is ActionKind.HOLD for iv in dp.intervals)

@@ -90,11 +90,35 @@ def plan_battery(bat: Battery, ctx: Context, stored_value_p: float) -> Schedule:
     if grid.sun_extra:
         sch.ceiling = ceiling
     for i, x in enumerate(xs):
-        sch.grid_kwh[i], sch.runs[i] = _realise(ctx, i, x, costs[i], eta_c, eta_d, m.cycle_cost_p)
+        sch.grid_kwh[i], runs = _realise(ctx, i, x, costs[i], eta_c, eta_d, m.cycle_cost_p)
+        sch.runs[i] = stored_order(runs, states[i], lo, hi, grid.hours[i], eta_c, eta_d)
     if n:
-        sch.runs[0] = continue_first(sch.runs[0], bat.state.power_kw)
+        first = continue_first(sch.runs[0], bat.state.power_kw)
+        if stored_order(first, states[0], lo, hi, grid.hours[0], eta_c, eta_d) == first:
+            sch.runs[0] = first
     return sch
 
+
+def stored_order(
+    runs: list[Run], s: float, lo: float, hi: float, h: float, eta_c: float, eta_d: float
+) -> list[Run]:
+    """A slot time-shared between a charging and a discharging run, in the order its stored energy allows:
+    from near empty the charge comes first, from near full the discharge (the slot's energy is unchanged)."""
+    if len(runs) != 2:
+        return runs
+    (a0, a1, kw_a), (b0, b1, kw_b) = runs
+    if (kw_a > 0) == (kw_b > 0):
+        return runs
+    e = kw_a * (a1 - a0) * h
+    after = s + (e * eta_c if e > 0 else e / eta_d)
+    if lo - 1e-6 <= after <= hi + 1e-6:
+        return runs
+    return [(0.0, b1 - b0, kw_b), (b1 - b0, 1.0, kw_a)]
+
+
+#: Pence a slot must gain for the battery to cycle inside it (charge, then discharge back) when its stored
+#: energy is not to change: less is not worth two commands.
+MIN_CYCLE_GAIN_P = 0.1
 
 #: Below this (kW) a reported battery power counts as idle.
 _MOVING_KW = 0.1
@@ -190,9 +214,14 @@ def _realise(
     ctx: Context, i: int, x: float, hull: PWL, eta_c: float, eta_d: float, cycle_cost_p: float = 0.0
 ) -> tuple[float, list[Run]]:
     h = ctx.grid.hours[i]
-    e = _e_of_x(x, eta_c, eta_d)
     if abs(x) <= 1e-9:
-        return 0.0, []
+        # No change of the stored energy over the slot: idle, unless cycling inside the slot pays (a price
+        # below the export price, or a negative one: charge for part of the slot, discharge for the rest),
+        # which the slot's convex cost counts on and the plan must then do.
+        if hull(0.0) >= -MIN_CYCLE_GAIN_P:
+            return 0.0, []
+        x = 0.0
+    e = _e_of_x(x, eta_c, eta_d)
     if ctx.marginal(i, e) + _wear(x, eta_d, cycle_cost_p) <= hull(x) + 1e-7:
         return e, [(0.0, 1.0, e / h)]
     # time-share between the two hull vertices around x

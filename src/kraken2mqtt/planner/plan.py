@@ -152,7 +152,23 @@ def make_plan(inputs: PlanInputs) -> Plan:
 
 
 def _slot_costs(ctx: Context, sch: Schedule) -> list[float]:
-    return [ctx.marginal(i, e) if e else 0.0 for i, e in enumerate(sch.grid_kwh)]
+    """What each slot's runs add to the bill. A slot time-shared between charging and discharging is
+    billed run by run (import and export are metered apart), as the plan's convex slot cost counts it."""
+    out = []
+    for i, e in enumerate(sch.grid_kwh):
+        runs = sch.runs[i] if i < len(sch.runs) else []
+        if len({kw > 0 for _, _, kw in runs}) > 1:
+            h, b = ctx.grid.hours[i], ctx.background[i]
+            ip, ep = ctx.grid.import_p[i], ctx.grid.export_p[i]
+            out.append(
+                sum(
+                    bill(b * (r1 - r0) + kw * h * (r1 - r0), ip, ep) - bill(b * (r1 - r0), ip, ep)
+                    for r0, r1, kw in runs
+                )
+            )
+        else:
+            out.append(ctx.marginal(i, e) if e else 0.0)
+    return out
 
 
 def _intervals(
@@ -326,7 +342,8 @@ def _battery_plan(bat: Battery, sch: Schedule, ctx: Context, inputs: PlanInputs)
             reason[i] = r
 
     def act(i: int, kw: float) -> DeviceAction:
-        if len(sch.runs[i]) > 1 and (kw >= 0) != (sch.grid_kwh[i] >= 0):
+        cycle = abs(sch.state[i + 1] - sch.state[i]) < 1e-6  # charged and discharged back in the slot
+        if len(sch.runs[i]) > 1 and ((kw >= 0) != (sch.grid_kwh[i] >= 0) or cycle):
             # a run against the slot's net direction: the slot is time-shared
             why = time_shared_reason(grid, i, tz, inputs.currency)
         else:
