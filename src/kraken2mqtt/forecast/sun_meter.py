@@ -1,34 +1,38 @@
 """The shell around :class:`~.measured_sun.MeasuredSun`: samples from the panels' MQTT power sensor
-(``forecast.solar_topic``), the per-half-hour history kept in the state store (saved at most every 30
-minutes, to spare a Pi's SD card, and on stop) so that a restart keeps today's count and the last days."""
+(``forecast.solar_topic``), the per-half-hour history kept in the state store (forecast/sensor_meter.py),
+so that a restart keeps today's count and the last days."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import structlog
 
 from kraken2mqtt.forecast.config import ForecastSettings
-from kraken2mqtt.forecast.load_meter import SAVE_EVERY, ProfileStore
-from kraken2mqtt.forecast.load_profile import read_power
 from kraken2mqtt.forecast.measured_sun import MeasuredSun
+from kraken2mqtt.forecast.sensor_meter import ProfileStore, SensorMeter
 
 log = structlog.get_logger(__name__)
 KEY = "measured_sun"
 
 
-class SunMeter:
+class SunMeter(SensorMeter):
+    key, what = KEY, "solar"
+
     def __init__(
         self, settings: ForecastSettings, store: ProfileStore | None, tz: str, clock: Callable[[], datetime]
     ) -> None:
-        self.settings = settings
-        self.store = store
-        self.clock = clock
+        super().__init__(
+            store,
+            clock,
+            topic=settings.solar_topic,
+            json_path=settings.solar_json_path,
+            unit=settings.solar_unit,
+        )
         self.measured = MeasuredSun(tz)
-        self.unreadable = 0
-        self._saved_at: datetime | None = None
-        raw = store.load_forecast(KEY) if store is not None else None
+        raw = self.stored()
         if raw is not None:
             try:
                 self.measured = MeasuredSun.from_json(raw, tz)
@@ -37,23 +41,13 @@ class SunMeter:
 
     def sample(self, payload: bytes) -> bool:
         """One sensor message. False (and one log line for the first) when it holds no power."""
-        kw = read_power(payload, self.settings.solar_json_path, unit=self.settings.solar_unit)
-        if kw is None:
-            if self.unreadable == 0:
-                log.warning(
-                    "solar sensor payload holds no power reading",
-                    topic=self.settings.solar_topic,
-                    path=self.settings.solar_json_path,
-                )
-            self.unreadable += 1
+        got = self.read(payload)
+        if got is None:
             return False
-        now = self.clock()
+        now, kw = got
         self.measured.sample(now, kw)
-        if self._saved_at is None or now - self._saved_at >= SAVE_EVERY:
-            self.save()
+        self.saved_lately(now)
         return True
 
-    def save(self) -> None:
-        if self.store is not None:
-            self.store.save_forecast(KEY, self.measured.to_json())
-            self._saved_at = self.clock()
+    def to_json(self) -> dict[str, Any]:
+        return self.measured.to_json()
