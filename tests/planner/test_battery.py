@@ -218,3 +218,16 @@ def test_no_cycle_inside_a_slot_for_less_than_a_tenth_of_a_penny() -> None:
     b = battery(soc=100, stored_value_p=30.0)
     dp = make_plan(inputs([4.5] * 4, [b], house_kw=0.2, export=5.0)).device("bat")
     assert all(iv.action.kind is ActionKind.HOLD for iv in dp.intervals)
+
+
+def test_a_cycle_inside_a_slot_starts_the_way_the_stored_energy_allows() -> None:
+    from kraken2mqtt.planner.battery import stored_order
+
+    discharge_first = [(0.0, 0.475, -5.0), (0.475, 1.0, 5.0)]
+    # from full: discharging first is possible, so the order stays
+    assert stored_order(discharge_first, 10.0, 0.0, 10.0, 0.5, 0.95, 0.95) == discharge_first
+    # from empty: the charge must come first (the slot's energy is unchanged)
+    assert stored_order(discharge_first, 0.0, 0.0, 10.0, 0.5, 0.95, 0.95) == [
+        (0.0, 0.525, 5.0),
+        (0.525, 1.0, -5.0),
+    ]
