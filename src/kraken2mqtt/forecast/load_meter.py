@@ -3,56 +3,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-import structlog
-
-from kraken2mqtt.forecast.config import ForecastSettings
 from kraken2mqtt.forecast.load_profile import LoadLearner
-from kraken2mqtt.forecast.sensor_meter import ProfileStore, SensorMeter
+from kraken2mqtt.forecast.sensor_meter import SensorMeter
 
-log = structlog.get_logger(__name__)
 KEY = "load_profile"
 
 
 class LoadMeter(SensorMeter):
-    key, what = KEY, "load"
+    key, what, sensor = KEY, "load profile", "load"
 
-    def __init__(
-        self, settings: ForecastSettings, store: ProfileStore | None, tz: str, clock: Callable[[], datetime]
-    ) -> None:
-        super().__init__(
-            store,
-            clock,
-            topic=settings.load_topic,
-            json_path=settings.load_json_path,
-            unit=settings.load_unit,
+    def start(self, tz: str) -> None:
+        half_life, min_days = self.settings.load_half_life_days, self.settings.load_min_days
+        restored = self.restored(
+            lambda raw: LoadLearner.from_json(raw, half_life_days=half_life, min_days=min_days),
+            "learning afresh",
         )
-        self.settings = settings
-        self.learner = LoadLearner(
-            tz=tz, half_life_days=settings.load_half_life_days, min_days=settings.load_min_days
+        self.learner = (
+            restored
+            if restored is not None
+            else LoadLearner(tz=tz, half_life_days=half_life, min_days=min_days)
         )
-        raw = self.stored()
-        if raw is not None:
-            try:
-                self.learner = LoadLearner.from_json(
-                    raw, half_life_days=settings.load_half_life_days, min_days=settings.load_min_days
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("stored load profile unreadable; learning afresh", error=str(exc))
 
     def sample(self, payload: bytes, planned_devices_kw: float) -> bool:
         """One sensor message. False (and one log line for the first) when it holds no power."""
-        got = self.read(payload)
-        if got is None:
-            return False
-        now, kw = got
         devices = planned_devices_kw if self.settings.load_includes_devices else 0.0
-        self.learner.add(now, kw, devices)
-        self.saved_lately(now)
-        return True
+        return self.take(payload, lambda now, kw: self.learner.add(now, kw, devices))
 
     def daily_kw(self) -> tuple[float, ...] | None:
         """The learned 48 half-hour base loads (None: not enough history yet)."""

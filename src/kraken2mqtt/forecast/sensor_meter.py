@@ -7,14 +7,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from kraken2mqtt.forecast.config import ForecastSettings
 from kraken2mqtt.forecast.load_profile import read_power
 
 log = structlog.get_logger(__name__)
 SAVE_EVERY = timedelta(minutes=30)
+T = TypeVar("T")
 
 
 class ProfileStore(Protocol):
@@ -24,47 +26,59 @@ class ProfileStore(Protocol):
 
 
 class SensorMeter(ABC):
-    """``key``: the stored state's name; ``what``: the sensor's name in log lines."""
+    """``key``: the stored state's name; ``what``: its name in log lines; ``sensor``: the sensor's name,
+    also the prefix of its settings (``forecast.<sensor>_topic``, ``_json_path``, ``_unit``)."""
 
     key: str
     what: str
+    sensor: str
 
     def __init__(
-        self,
-        store: ProfileStore | None,
-        clock: Callable[[], datetime],
-        *,
-        topic: str | None,
-        json_path: str | None,
-        unit: str,
+        self, settings: ForecastSettings, store: ProfileStore | None, tz: str, clock: Callable[[], datetime]
     ) -> None:
+        self.settings = settings
         self.store = store
         self.clock = clock
-        self.topic, self.json_path, self.unit = topic, json_path, unit
+        self.topic: str | None = getattr(settings, f"{self.sensor}_topic")
+        self.json_path: str | None = getattr(settings, f"{self.sensor}_json_path")
+        self.unit: str = getattr(settings, f"{self.sensor}_unit")
         self.unreadable = 0
         self._saved_at: datetime | None = None
+        self.start(tz)
 
-    def stored(self) -> dict[str, Any] | None:
-        return self.store.load_forecast(self.key) if self.store is not None else None
+    @abstractmethod
+    def start(self, tz: str) -> None:
+        """Set up the learned state: from the store (:meth:`restored`) or afresh."""
 
-    def read(self, payload: bytes) -> tuple[datetime, float] | None:
-        """The sample's time and power in kW; None (and one log line for the first) when it holds none."""
+    def restored(self, parse: Callable[[dict[str, Any]], T], afresh: str) -> T | None:
+        """The stored state, parsed; None when there is none or (with one log line) it is unreadable."""
+        raw = self.store.load_forecast(self.key) if self.store is not None else None
+        if raw is None:
+            return None
+        try:
+            return parse(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning(f"stored {self.what} unreadable; {afresh}", error=str(exc))
+            return None
+
+    def take(self, payload: bytes, add: Callable[[datetime, float], object]) -> bool:
+        """One sensor message into ``add(now, kW)``, saved at most every 30 minutes. False (and one log
+        line for the first) when it holds no power."""
         kw = read_power(payload, self.json_path, unit=self.unit)
         if kw is None:
             if self.unreadable == 0:
                 log.warning(
-                    f"{self.what} sensor payload holds no power reading",
+                    f"{self.sensor} sensor payload holds no power reading",
                     topic=self.topic,
                     path=self.json_path,
                 )
             self.unreadable += 1
-            return None
-        return self.clock(), kw
-
-    def saved_lately(self, now: datetime) -> None:
-        """Save unless that was done less than 30 minutes ago."""
+            return False
+        now = self.clock()
+        add(now, kw)
         if self._saved_at is None or now - self._saved_at >= SAVE_EVERY:
             self.save()
+        return True
 
     def save(self) -> None:
         if self.store is not None:

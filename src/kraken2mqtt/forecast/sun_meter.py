@@ -4,50 +4,24 @@ so that a restart keeps today's count and the last days."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-import structlog
-
-from kraken2mqtt.forecast.config import ForecastSettings
 from kraken2mqtt.forecast.measured_sun import MeasuredSun
-from kraken2mqtt.forecast.sensor_meter import ProfileStore, SensorMeter
+from kraken2mqtt.forecast.sensor_meter import SensorMeter
 
-log = structlog.get_logger(__name__)
 KEY = "measured_sun"
 
 
 class SunMeter(SensorMeter):
-    key, what = KEY, "solar"
+    key, what, sensor = KEY, "measured sun", "solar"
 
-    def __init__(
-        self, settings: ForecastSettings, store: ProfileStore | None, tz: str, clock: Callable[[], datetime]
-    ) -> None:
-        super().__init__(
-            store,
-            clock,
-            topic=settings.solar_topic,
-            json_path=settings.solar_json_path,
-            unit=settings.solar_unit,
-        )
-        self.measured = MeasuredSun(tz)
-        raw = self.stored()
-        if raw is not None:
-            try:
-                self.measured = MeasuredSun.from_json(raw, tz)
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("stored measured sun unreadable; measuring afresh", error=str(exc))
+    def start(self, tz: str) -> None:
+        restored = self.restored(lambda raw: MeasuredSun.from_json(raw, tz), "measuring afresh")
+        self.measured = restored if restored is not None else MeasuredSun(tz)
 
     def sample(self, payload: bytes) -> bool:
         """One sensor message. False (and one log line for the first) when it holds no power."""
-        got = self.read(payload)
-        if got is None:
-            return False
-        now, kw = got
-        self.measured.sample(now, kw)
-        self.saved_lately(now)
-        return True
+        return self.take(payload, self.measured.sample)
 
     def to_json(self) -> dict[str, Any]:
         return self.measured.to_json()
