@@ -32,9 +32,9 @@ from kraken2mqtt.clock import SystemClock
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient
-from kraken2mqtt.kraken.commands import CommandContext, KrakenCommandExecutor, Target, TargetKind
+from kraken2mqtt.kraken.mutations import CommandContext, KrakenCommandExecutor, Target, TargetKind
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
-from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.connection import SOCKET_OPTIONS
 from kraken2mqtt.mqtt.supervisor import MqttSupervisor
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken

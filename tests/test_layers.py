@@ -261,9 +261,9 @@ def test_a_plain_run_never_loads_the_sandbox_or_graphql() -> None:
 def test_the_contract_sees_the_known_imports() -> None:
     """The reader itself works: relative imports resolve, ``from pkg import module`` means the module."""
     graph = _graph()
-    assert "kraken2mqtt.controls" in graph["kraken2mqtt.mqtt.commands"]
-    assert "kraken2mqtt.controls" in graph["kraken2mqtt.kraken.commands"]
-    assert "kraken2mqtt.kraken.capabilities" in graph["kraken2mqtt.kraken.commands"]
+    assert "kraken2mqtt.controls" in graph["kraken2mqtt.mqtt.command_parse"]
+    assert "kraken2mqtt.controls" in graph["kraken2mqtt.kraken.mutations"]
+    assert "kraken2mqtt.kraken.capabilities" in graph["kraken2mqtt.kraken.mutations"]
     assert "kraken2mqtt.store.database" in graph["kraken2mqtt.store.sqlite"]
 
 

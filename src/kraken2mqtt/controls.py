@@ -1,9 +1,10 @@
 """The commands' vocabulary: the controls a person can set, their value ranges, and :class:`Command`.
 
 A low module (it imports nothing of the project) shared by the three places a command passes through:
-``mqtt/commands.py`` parses Home Assistant's messages into a :class:`Command`, ``store/`` keeps it until it
-is carried out, and ``kraken/commands.py`` turns it into a Kraken mutation. Keeping the vocabulary here
-lets Kraken and the store understand a command without importing the MQTT package above them.
+``mqtt/command_parse.py`` parses Home Assistant's messages into a :class:`Command`, ``store/`` keeps it
+until it is carried out, and ``kraken/mutations.py`` turns it into a Kraken mutation. Keeping the
+vocabulary here lets Kraken and the store understand a command without importing the MQTT package above
+them.
 """
 
 from __future__ import annotations

@@ -33,18 +33,18 @@ from kraken2mqtt.forecast.sun_meter import SunMeter
 from kraken2mqtt.kraken.auth import Credentials
 from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import KrakenClient, RequestEvent
-from kraken2mqtt.kraken.commands import (
+from kraken2mqtt.kraken.deployments import DEPLOYMENTS, MAIN
+from kraken2mqtt.kraken.mutations import (
     CommandContext,
     KrakenCommandExecutor,
     Outcome,
     context_from_snapshot,
 )
-from kraken2mqtt.kraken.deployments import DEPLOYMENTS, MAIN
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.kraken.signals import Signals
 from kraken2mqtt.kraken.snapshot import Snapshot, Stream
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.mqtt.command_runner import CommandRunner, CommandService
-from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import HaPublisher
 from kraken2mqtt.mqtt.holds import Holds, held_by
 from kraken2mqtt.mqtt.homeassistant import ForecastShown, Topics, View

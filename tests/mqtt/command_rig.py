@@ -17,7 +17,7 @@ import aiomqtt
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, ManualClock
 from kraken2mqtt.kraken.client import KrakenClient
-from kraken2mqtt.kraken.commands import (
+from kraken2mqtt.kraken.mutations import (
     LEGACY_HEAT_PUMP_KEY,
     CommandContext,
     KrakenCommandExecutor,

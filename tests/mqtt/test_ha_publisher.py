@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from kraken2mqtt.controls import Control
 from kraken2mqtt.forecast.planning import plan_forecast
-from kraken2mqtt.kraken.commands import default_key_of
+from kraken2mqtt.kraken.mutations import default_key_of
 from kraken2mqtt.kraken.snapshot import AutoTopupConfig, DeviceKind
 from kraken2mqtt.mqtt import homeassistant as ha
-from kraken2mqtt.mqtt.commands import CommandResult
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.mqtt.ha_publisher import PLAN_MIN_HOLD, HaPublisher
 from kraken2mqtt.planner.model import ActionKind, DeviceAction, DevicePlan, Interval, Plan
 from tests.mqtt.conftest import TOPICS

@@ -8,9 +8,9 @@ import pytest
 
 from kraken2mqtt.controls import Control
 from kraken2mqtt.devices.config import DeviceConfig
-from kraken2mqtt.kraken.commands import device_key
+from kraken2mqtt.kraken.mutations import device_key
 from kraken2mqtt.kraken.snapshot import Device, DeviceKind
-from kraken2mqtt.mqtt.commands import CommandResult
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.mqtt.holds import RESUMED_NOTE, Holds, describe_links, held_by
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 from kraken2mqtt.settings import ConfigError, load_settings

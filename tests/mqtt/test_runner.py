@@ -11,9 +11,9 @@ import pytest
 
 from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.controls import Command, Control
-from kraken2mqtt.kraken.commands import Outcome
+from kraken2mqtt.kraken.mutations import Outcome
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.mqtt.command_runner import CommandRunner
-from kraken2mqtt.mqtt.commands import CommandResult
 from kraken2mqtt.store.command_queue import CommandQueue
 
 BOOST = Command("ev", Control.BOOST, True)

@@ -23,7 +23,7 @@ from kraken2mqtt.kraken.budget import RequestBudget
 from kraken2mqtt.kraken.client import GraphQLResult, KrakenClient
 from kraken2mqtt.kraken.errors import KrakenError
 from kraken2mqtt.kraken.poller import Poller
-from kraken2mqtt.mqtt.commands import Ignored, Invalid, parse
+from kraken2mqtt.mqtt.command_parse import Ignored, Invalid, parse
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
 from kraken2mqtt.store.sqlite import SqliteTokenStore, StateStore
 from tests.reliability.rig import TALLY, Outputs, fake_kraken, target_for

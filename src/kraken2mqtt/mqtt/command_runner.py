@@ -1,8 +1,8 @@
 """The command path from Home Assistant to Kraken.
 
 :class:`CommandService` receives command messages from the :class:`MqttSupervisor`, parses them
-(:mod:`kraken2mqtt.mqtt.commands`), answers ``invalid`` at once, handles the local controls (planner mode,
-refresh) itself and hands Kraken commands to the :class:`CommandRunner`.
+(:mod:`kraken2mqtt.mqtt.command_parse`), answers ``invalid`` at once, handles the local controls (planner
+mode, refresh) itself and hands Kraken commands to the :class:`CommandRunner`.
 
 :class:`CommandRunner` persists each accepted command (:class:`CommandQueue`), answers ``accepted``, and
 works through the queue: one attempt at a time, the mutation built from the context of that moment, a
@@ -33,8 +33,8 @@ import structlog
 from kraken2mqtt.backoff import Backoff
 from kraken2mqtt.clock import Clock, SystemClock
 from kraken2mqtt.controls import ACCOUNT, Command, Control, PlannerMode
-from kraken2mqtt.kraken.commands import CommandContext, Outcome, check_target
-from kraken2mqtt.mqtt.commands import (
+from kraken2mqtt.kraken.mutations import CommandContext, Outcome, check_target
+from kraken2mqtt.mqtt.command_parse import (
     CommandResult,
     Ignored,
     Invalid,

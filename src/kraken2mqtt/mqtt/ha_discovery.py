@@ -19,7 +19,7 @@ from typing import Any
 
 from kraken2mqtt import __version__
 from kraken2mqtt.controls import ACCOUNT, SPECS, Control
-from kraken2mqtt.mqtt.commands import command_topic
+from kraken2mqtt.mqtt.command_parse import command_topic
 
 ORIGIN = {"name": "kraken2mqtt", "sw": __version__, "url": "https://github.com/kraken2mqtt/kraken2mqtt"}
 #: platforms whose state is the ``value_template`` of the shared state topic

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kraken2mqtt.controls import Control
-from kraken2mqtt.kraken.commands import default_key_of
+from kraken2mqtt.kraken.mutations import default_key_of
 from kraken2mqtt.mqtt import homeassistant as ha
-from kraken2mqtt.mqtt.commands import CommandResult
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.planner.model import DeviceAction, Plan
 
 Publish = Callable[[str, str, bool], Awaitable[bool]]

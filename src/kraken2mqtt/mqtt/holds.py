@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 from kraken2mqtt.controls import Control
 from kraken2mqtt.devices.base import LocalKind
 from kraken2mqtt.devices.config import DeviceConfig
-from kraken2mqtt.kraken.commands import device_key
+from kraken2mqtt.kraken.mutations import device_key
 from kraken2mqtt.kraken.snapshot import Device, DeviceKind
-from kraken2mqtt.mqtt.commands import CommandResult
+from kraken2mqtt.mqtt.command_parse import CommandResult
 from kraken2mqtt.mqtt.homeassistant import kraken_slug
 from kraken2mqtt.planner.model import ActionKind, DeviceAction
 

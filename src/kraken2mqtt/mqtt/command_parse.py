@@ -3,7 +3,7 @@
 Topics (``<base>`` is ``mqtt.base_topic``, default ``kraken2mqtt``):
 
 * ``<base>/<device>/<control>/set``: a device control; ``<device>`` is the device key used by discovery
-  (:func:`kraken2mqtt.kraken.commands.device_key`, or a local device's configured id).
+  (:func:`kraken2mqtt.kraken.mutations.device_key`, or a local device's configured id).
 * ``<base>/<control>/set``: an account-level control (``top_up_amount``, ``refresh``).
 * Results: ``<base>/<device>/result`` (``<base>/account/result`` for account-level controls), JSON, QoS 1,
   never retained.

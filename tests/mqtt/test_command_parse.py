@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kraken2mqtt.controls import Command, Control
-from kraken2mqtt.mqtt.commands import (
+from kraken2mqtt.mqtt.command_parse import (
     MAX_PAYLOAD,
     CommandResult,
     Ignored,

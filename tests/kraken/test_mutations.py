@@ -9,7 +9,20 @@ import pytest
 from kraken2mqtt.clock import ManualClock
 from kraken2mqtt.controls import Command, Control
 from kraken2mqtt.kraken.client import UndocumentedFieldError
-from kraken2mqtt.kraken.commands import (
+from kraken2mqtt.kraken.errors import (
+    AuthBackoffError,
+    AuthError,
+    CommandRefusedError,
+    DisabledFieldError,
+    KrakenError,
+    KrakenValidationError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from kraken2mqtt.kraken.mutations import (
     LEGACY_HEAT_PUMP_KEY,
     CommandContext,
     KrakenCommandExecutor,
@@ -23,19 +36,6 @@ from kraken2mqtt.kraken.commands import (
     controls_for,
     device_key,
     plan,
-)
-from kraken2mqtt.kraken.errors import (
-    AuthBackoffError,
-    AuthError,
-    CommandRefusedError,
-    DisabledFieldError,
-    KrakenError,
-    KrakenValidationError,
-    NotFoundError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
 )
 from kraken2mqtt.kraken.poller import Poller
 from kraken2mqtt.sandbox.fake_kraken import FakeKraken
