@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import threading
+
+import pytest
 
 from kraken2mqtt.redact import MASK, REGISTRY, SecretRegistry, jwt_expiry, redact, register_secret
 
@@ -102,3 +106,28 @@ def test_the_module_registry_masks_values_and_secret_keys() -> None:
         "password": MASK,
         "n": 3,
     }
+
+
+def test_a_redaction_while_the_pattern_compiles_does_not_wait_for_ever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Compiling can run a finalizer that logs (an asyncio task destroyed while pending), so redacts, on the
+    # same thread: the nested call must not wait on a lock the outer one holds (a test run hung here once).
+    reg = SecretRegistry(clock=Clock())
+    reg.register("secret-one")
+    real = re.compile
+    nested: list[str] = []
+
+    def compile_and_log(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        if not nested:
+            nested.append("")
+            nested[0] = reg.redact_text("finalizer says secret-one")
+        return real(pattern, flags)
+
+    monkeypatch.setattr("kraken2mqtt.redact.re.compile", compile_and_log)
+    done: list[str] = []
+    worker = threading.Thread(target=lambda: done.append(reg.redact_text("secret-one")), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "redaction deadlocked"
+    assert done == [MASK] and nested == [f"finalizer says {MASK}"]

@@ -72,6 +72,7 @@ class SecretRegistry:
         self._expiring: OrderedDict[str, float] = OrderedDict()  # value -> expiry, most recent last
         self._pattern: re.Pattern[str] | None = None
         self._stale = False  # the set changed since the pattern was compiled
+        self._generation = 0  # counts the changes, so a pattern compiled meanwhile is known to be stale
         self.compilations = 0  # how often the pattern was rebuilt
 
     def register(self, value: str | None, *, expires_at: float | None = None) -> None:
@@ -87,15 +88,24 @@ class SecretRegistry:
             elif not self._add_token(value, expires_at):
                 return
             self._stale = True  # compiled on the next redaction, not per registration
+            self._generation += 1
 
     def _current_pattern(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._stale:
+        # The pattern is compiled outside the lock: compiling can run a finalizer (an asyncio task
+        # destroyed while pending) that logs, and so redacts, on this same thread; with the lock held that
+        # nested call would wait on it for ever (seen once, a test run hung here).
+        while True:
+            with self._lock:
+                if not self._stale:
+                    return self._pattern
+                generation = self._generation
                 ordered = sorted(self._permanent | self._expiring.keys(), key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-                self._stale = False
-                self.compilations += 1
-            return self._pattern
+            compiled = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+            with self._lock:
+                if self._generation == generation:  # no secret added meanwhile: this pattern is current
+                    self._pattern, self._stale = compiled, False
+                    self.compilations += 1
+                    return compiled
 
     def _add_token(self, value: str, expires_at: float) -> bool:
         """Keep ``value`` as a token; drop the stale ones. True if the set of secrets changed."""
