@@ -61,15 +61,14 @@ class MeasuredSun:
         kw = max(0.0, kw)
         self.history.seen(at)
         last = self._last
-        dt = at - last[0] if last is not None else None
-        if last is not None and dt is not None and timedelta(0) < dt <= self.max_gap:
-            self.history.add(last[0], at, (last[1] + kw) / 2 * dt.total_seconds() / 3600)
-        elif dt is None or dt > self.max_gap:
+        if last is None or at - last[0] > self.max_gap:
             # a gap: sun was lost if the panels were generating at either end of it
             if kw > DARK_KW:
                 self.history.mark_gap(at)
             if last is not None and last[1] > DARK_KW:
                 self.history.mark_gap(last[0])
+        elif at > last[0]:
+            self.history.add(last[0], at, (last[1] + kw) / 2 * (at - last[0]).total_seconds() / 3600)
         self._last = (at, kw)
 
     def today_kwh(self, now: datetime) -> float | None:

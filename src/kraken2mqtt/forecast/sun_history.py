@@ -79,10 +79,14 @@ class SunHistory:
         values = self.days.get(day)
         if values is None:
             values = self.days[day] = [0.0] * SLOTS_PER_DAY
-            for old in sorted(self.days)[:-KEEP_DAYS]:
-                del self.days[old]
-                self.broken.discard(old)
+            self._trim()
         return values
+
+    def _trim(self) -> None:
+        """Forget all but the newest ``KEEP_DAYS`` days."""
+        for old in sorted(self.days)[:-KEEP_DAYS]:
+            del self.days[old]
+            self.broken.discard(old)
 
     def day_kwh(self, at: datetime) -> float | None:
         """kWh measured on the local day of ``at`` (None: no record of it)."""
@@ -116,9 +120,7 @@ class SunHistory:
         if any(len(v) != SLOTS_PER_DAY for v in days.values()):
             raise ValueError("a stored day does not have 48 half hours")
         history = cls(tz, days, {str(d) for d in data.get("broken", ())} & set(days))
-        for old in sorted(history.days)[:-KEEP_DAYS]:
-            del history.days[old]
-            history.broken.discard(old)
+        history._trim()
         return history
 
 

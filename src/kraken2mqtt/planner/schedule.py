@@ -19,9 +19,8 @@ class Schedule:
     info: dict[str, float] = field(default_factory=dict)  # end state etc. for the summary
     notes: list[str] = field(default_factory=list)  # reason fragments for the summary
     shadow: list[tuple[float, float]] = field(default_factory=list)  # stores: cost-to-go slopes after slot
-    ceiling: list[float] = field(
-        default_factory=list
-    )  # batteries: the sun guard's bound per boundary
+    #: Batteries: the grid-charge guard's bound on the stored energy per slot boundary (sun_guard.py).
+    ceiling: list[float] = field(default_factory=list)
 
     @staticmethod
     def idle(n: int) -> Schedule:
